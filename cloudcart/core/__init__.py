@@ -1,0 +1,1 @@
+"""Settings, errors, ids, clock, and the ports with their Azure and embedded adapters."""

@@ -1,0 +1,207 @@
+"""The documents port: what business code may ask of a document database.
+
+The shape follows Cosmos DB for NoSQL (partitioned JSON documents with `id`, `_etag`,
+`_ts`, per-document `ttl`) because that is production; the embedded SQLite adapter gives
+the same behaviour locally. Documents are plain JSON dicts.
+
+Errors: `NotFound`, `Conflict`, `PreconditionFailed`, `BatchFailed`, `Unavailable` from
+`cloudcart.core.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Document = dict[str, Any]
+"""A JSON document. Adapters add the system properties `_etag` (str) and `_ts` (int)."""
+
+FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "startswith", "exists"]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """`field <op> value`. `field` is a dotted path (`address.country`).
+
+    `in` takes a list; `contains` means "array field holds value"; `startswith` is for
+    strings; `exists` takes a bool (whether the field is defined).
+    """
+
+    field: str
+    op: FilterOp
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Order:
+    """Sort by one field."""
+
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """A small portable query: all filters must hold (AND), then order, then a page size.
+
+    Adapters translate it (parameterised SQL for Cosmos, JSON functions for SQLite); there is
+    deliberately no free-form SQL, so both adapters agree on what every query means.
+    """
+
+    filters: Sequence[Filter] = ()
+    order_by: Sequence[Order] = ()
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of query results; `continuation` is opaque and None on the last page."""
+
+    items: list[Document]
+    continuation: str | None = None
+
+
+PatchKind = Literal["set", "add", "replace", "remove", "incr"]
+
+
+@dataclass(frozen=True)
+class PatchOp:
+    """One partial-update operation on a JSON path written with dots (`stock.available`)."""
+
+    op: PatchKind
+    path: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class BatchOp:
+    """One operation of a transactional batch.
+
+    kind `create`|`upsert`: `document`; `replace`: `document` and optional `if_match`;
+    `delete`: `id` and optional `if_match`; `read`: `id`; `patch`: `id`, `patch` ops and
+    optional `condition`/`if_match`.
+    """
+
+    kind: Literal["create", "upsert", "replace", "delete", "read", "patch"]
+    document: Document | None = None
+    id: str | None = None
+    if_match: str | None = None
+    patch: Sequence[PatchOp] = ()
+    condition: Sequence[Filter] = ()
+
+
+@dataclass(frozen=True)
+class ChangeFeedPage:
+    """Documents created or changed after a checkpoint, oldest first.
+
+    Pass `checkpoint` back to get what changed since. Deletes do not appear (Cosmos's
+    latest-version mode), so services announce removals with events, not deletes.
+    """
+
+    items: list[Document]
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container of the registry: its name, partition key path and default TTL.
+
+    `default_ttl`: None means documents never expire, -1 means TTL is on but only documents
+    with their own `ttl` expire, n > 0 means documents expire n seconds after their last
+    write unless they say otherwise (Cosmos semantics).
+    """
+
+    name: str
+    partition_key_path: str
+    default_ttl: int | None = None
+    description: str = ""
+    unique_keys: Sequence[str] = field(default_factory=tuple)
+
+    @property
+    def partition_key_field(self) -> str:
+        """The partition key path as a dotted field name (`/customerId` -> `customerId`)."""
+        return self.partition_key_path.lstrip("/").replace("/", ".")
+
+
+@runtime_checkable
+class Container(Protocol):
+    """One container: documents of one kind family, partitioned by `spec.partition_key_path`."""
+
+    spec: ContainerSpec
+
+    def read(self, id: str, partition_key: str) -> Document:
+        """Point read. Raises NotFound."""
+        ...
+
+    def create(self, document: Document) -> Document:
+        """Insert; raises Conflict when the id exists in that partition."""
+        ...
+
+    def replace(self, document: Document, *, if_match: str | None = None) -> Document:
+        """Replace an existing document; with `if_match`, only if its `_etag` still matches
+        (else PreconditionFailed). Raises NotFound."""
+        ...
+
+    def upsert(self, document: Document) -> Document:
+        """Create or replace."""
+        ...
+
+    def delete(self, id: str, partition_key: str, *, if_match: str | None = None) -> None:
+        """Delete. Raises NotFound, or PreconditionFailed on an ETag mismatch."""
+        ...
+
+    def patch(
+        self,
+        id: str,
+        partition_key: str,
+        operations: Sequence[PatchOp],
+        *,
+        condition: Sequence[Filter] = (),
+        if_match: str | None = None,
+    ) -> Document:
+        """Apply operations atomically, only if every `condition` filter holds on the stored
+        document (else PreconditionFailed, nothing written). Example: reserve stock with
+        `[PatchOp("incr", "available", -2)]` and condition `[Filter("available", "ge", 2)]`."""
+        ...
+
+    def query(
+        self,
+        query: Query,
+        *,
+        partition_key: str | None = None,
+        continuation: str | None = None,
+    ) -> Page:
+        """Run a query in one partition (`partition_key`) or across all of them."""
+        ...
+
+    def batch(self, partition_key: str, operations: Sequence[BatchOp]) -> list[Document]:
+        """Run operations in one partition as one transaction: all apply or none
+        (BatchFailed). Returns one result per operation (`{}` for a delete)."""
+        ...
+
+    def change_feed(self, checkpoint: str | None = None, *, max_items: int = 100) -> ChangeFeedPage:
+        """Documents changed after `checkpoint` (None: from the beginning)."""
+        ...
+
+
+@runtime_checkable
+class DocumentStore(Protocol):
+    """A database: containers by name, as declared in the registry."""
+
+    def container(self, name: str) -> Container:
+        """The container of that name (it must be in the registry)."""
+        ...
+
+    def ensure_containers(self) -> None:
+        """Create the database and every registered container if missing (local/dev only;
+        Bicep creates them in Azure)."""
+        ...
+
+    def check(self) -> None:
+        """Raise if the store cannot be reached (readiness probe)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,43 @@
+"""Every container Cloudcart uses, declared once.
+
+Adapters create containers from this list locally, and the Bicep checks compare it with
+infra/bicep so code and infrastructure cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from cloudcart.core.documents.port import ContainerSpec
+
+DAY = 86_400
+
+CONTAINERS: tuple[ContainerSpec, ...] = (
+    ContainerSpec("catalog", "/categoryId", None, "Products with variants and media references."),
+    ContainerSpec("inventory", "/sku", None, "Stock levels and reservations per SKU."),
+    ContainerSpec("carts", "/customerId", 30 * DAY, "Carts; abandoned ones expire."),
+    ContainerSpec(
+        "orders",
+        "/customerId",
+        -1,
+        "Orders, idempotency records and outbox events (events carry their own ttl).",
+    ),
+    ContainerSpec(
+        "customers",
+        "/customerId",
+        -1,
+        "Profiles, addresses, preferences, in-app notifications, web sessions (with ttl).",
+    ),
+    ContainerSpec("events", "/customerId", 90 * DAY, "Browsing and analytics events, history."),
+    ContainerSpec("insights", "/key", -1, "Recommendation neighbours and roll-ups."),
+    ContainerSpec("processed", "/consumer", 14 * DAY, "Idempotent consumers' inbox records."),
+    ContainerSpec("leases", "/id", None, "Change-feed leases and checkpoints."),
+)
+
+_BY_NAME = {spec.name: spec for spec in CONTAINERS}
+
+
+def container_spec(name: str) -> ContainerSpec:
+    """The registered spec of a container; KeyError names the unknown container."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"container {name!r} is not in the registry") from None

@@ -1,0 +1,88 @@
+"""Builds each port's adapter from settings, once, on first use.
+
+Adapter modules are imported lazily here so that a cold start pays only for the SDKs of
+the adapters it actually uses (the Azure SDKs are heavy to import).
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from cloudcart.core.settings import Adapter, Settings
+
+if TYPE_CHECKING:
+    from cloudcart.core.blobs.port import BlobStore
+    from cloudcart.core.documents.port import DocumentStore
+    from cloudcart.identity.tokens import TokenValidator
+
+T = TypeVar("T")
+
+# Each adapter module exposes `from_settings(settings) -> <port>`.
+_ADAPTER_MODULES = {
+    ("documents", Adapter.embedded): "cloudcart.core.documents.embedded",
+    ("documents", Adapter.azure): "cloudcart.core.documents.cosmos",
+    ("blobs", Adapter.embedded): "cloudcart.core.blobs.embedded",
+    ("blobs", Adapter.azure): "cloudcart.core.blobs.azure",
+}
+
+
+class Services:
+    """The adapters of one app instance, built lazily and shared by every request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._built: dict[str, Any] = {}
+
+    def _get(self, key: str, build: Any) -> Any:
+        # Double-checked so concurrent first requests build an adapter once.
+        if key not in self._built:
+            with self._lock:
+                if key not in self._built:
+                    self._built[key] = build()
+        return self._built[key]
+
+    def _adapter(self, port: str, choice: Adapter) -> Any:
+        module = import_module(_ADAPTER_MODULES[(port, choice)])
+        return module.from_settings(self.settings)
+
+    @property
+    def documents(self) -> DocumentStore:
+        """The documents port."""
+        return cast(
+            "DocumentStore",
+            self._get(
+                "documents", lambda: self._adapter("documents", self.settings.documents_adapter)
+            ),
+        )
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The blobs port."""
+        return cast(
+            "BlobStore",
+            self._get("blobs", lambda: self._adapter("blobs", self.settings.blobs_adapter)),
+        )
+
+    @property
+    def token_validator(self) -> TokenValidator:
+        """Validates bearer tokens from the configured issuers."""
+
+        def build() -> Any:
+            return import_module("cloudcart.identity.tokens").from_settings(self.settings)
+
+        return cast("TokenValidator", self._get("token_validator", build))
+
+    def built(self) -> dict[str, Any]:
+        """The adapters built so far, by port name (readiness checks only those in use)."""
+        return dict(self._built)
+
+    def close(self) -> None:
+        """Close every adapter that holds connections."""
+        for adapter in self._built.values():
+            close = getattr(adapter, "close", None)
+            if callable(close):
+                close()
+        self._built.clear()

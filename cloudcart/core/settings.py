@@ -1,0 +1,200 @@
+"""The one place Cloudcart reads its configuration from.
+
+Every field maps to one environment variable (an app setting on Azure, a `Values` entry in
+`local.settings.json` for `func start`). With no settings at all every port uses its
+embedded adapter, so a new user runs the whole shop without a cloud account.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Adapter(StrEnum):
+    """Which implementation backs a port."""
+
+    embedded = "embedded"
+    azure = "azure"
+
+
+def _env(name: str) -> Any:
+    """Bind a field to exactly one environment variable name (case-insensitive)."""
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """Cloudcart settings. The environment variable of each field is its alias."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- general -----------------------------------------------------------------------
+    environment: str = Field(
+        "local",
+        validation_alias=_env("CLOUDCART_ENVIRONMENT"),
+        description="Name of this deployment (local, dev, prod); shown in logs and /api/ready.",
+    )
+    data_dir: Path = Field(
+        Path(".data"),
+        validation_alias=_env("CLOUDCART_DATA_DIR"),
+        description="Folder of the embedded adapters: SQLite files, blobs, the dev signing keys.",
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:7071",
+        validation_alias=_env("CLOUDCART_PUBLIC_BASE_URL"),
+        description="Base URL clients reach this app at; used for signed blob URLs and the dev "
+        "identity provider's issuer.",
+    )
+    log_level: str = Field(
+        "INFO",
+        validation_alias=_env("CLOUDCART_LOG_LEVEL"),
+        description="Python log level for the app's structured JSON logs.",
+    )
+    applicationinsights_connection_string: SecretStr | None = Field(
+        None,
+        validation_alias=_env("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+        description="When set, traces, logs and metrics go to Application Insights via "
+        "OpenTelemetry (the connection string holds no secret key; ingestion uses Entra auth).",
+    )
+
+    # --- documents port ----------------------------------------------------------------
+    documents_adapter: Adapter = Field(
+        Adapter.embedded,
+        validation_alias=_env("CLOUDCART_DOCUMENTS_ADAPTER"),
+        description="`embedded` (SQLite in the data folder) or `azure` (Cosmos DB for NoSQL).",
+    )
+    cosmos_endpoint: str | None = Field(
+        None,
+        validation_alias=_env("CosmosDB__accountEndpoint"),
+        description="Cosmos DB account endpoint; the same setting the change-feed trigger's "
+        "identity-based connection reads.",
+    )
+    cosmos_database: str = Field(
+        "cloudcart",
+        validation_alias=_env("COSMOS_DATABASE"),
+        description="Cosmos DB database that holds every container of the registry.",
+    )
+    cosmos_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("COSMOS_KEY"),
+        description="Account key, only for the Cosmos emulator; production uses the app's "
+        "managed identity.",
+    )
+
+    # --- blobs port --------------------------------------------------------------------
+    blobs_adapter: Adapter = Field(
+        Adapter.embedded,
+        validation_alias=_env("CLOUDCART_BLOBS_ADAPTER"),
+        description="`embedded` (a local folder served by the dev host) or `azure` (Blob Storage).",
+    )
+    blob_account_url: str | None = Field(
+        None,
+        validation_alias=_env("Storage__blobServiceUri"),
+        description="Blob service URL of the storage account (https://<account>.blob.core."
+        "windows.net); reached with the app's managed identity.",
+    )
+    blob_connection_string: SecretStr | None = Field(
+        None,
+        validation_alias=_env("BLOB_CONNECTION_STRING"),
+        description="Connection string with an account key, only for Azurite.",
+    )
+    blob_signing_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("CLOUDCART_BLOB_SIGNING_KEY"),
+        description="HMAC key for the embedded adapter's signed URLs; generated into the data "
+        "folder on first run when unset.",
+    )
+
+    # --- identity ----------------------------------------------------------------------
+    identity_adapter: Adapter = Field(
+        Adapter.embedded,
+        validation_alias=_env("CLOUDCART_IDENTITY_ADAPTER"),
+        description="`embedded` (the dev identity provider under /dev/idp) or `azure` "
+        "(Azure AD B2C and/or Microsoft Entra External ID).",
+    )
+    identity_metadata_urls: str = Field(
+        "",
+        validation_alias=_env("IDENTITY_METADATA_URLS"),
+        description="Comma-separated OpenID metadata URLs of the trusted issuers (a B2C policy's "
+        "and/or an External ID tenant's .well-known/openid-configuration).",
+    )
+    identity_audience: str = Field(
+        "api://cloudcart",
+        validation_alias=_env("IDENTITY_AUDIENCE"),
+        description="Expected `aud` of access tokens: the API app registration's client id or "
+        "App ID URI.",
+    )
+    identity_required_scope: str = Field(
+        "shop.api",
+        validation_alias=_env("IDENTITY_REQUIRED_SCOPE"),
+        description="Scope every customer token must carry in `scp`.",
+    )
+    identity_roles_claim: str = Field(
+        "roles",
+        validation_alias=_env("IDENTITY_ROLES_CLAIM"),
+        description="Claim holding the caller's roles (`roles` for External ID app roles, a "
+        "custom attribute such as `extension_Role` for B2C).",
+    )
+    identity_admin_role: str = Field(
+        "Admin",
+        validation_alias=_env("IDENTITY_ADMIN_ROLE"),
+        description="Role value that grants the admin API.",
+    )
+    identity_clock_skew_seconds: int = Field(
+        60,
+        ge=0,
+        le=300,
+        validation_alias=_env("IDENTITY_CLOCK_SKEW_SECONDS"),
+        description="Leeway for `exp`/`nbf` checks.",
+    )
+    identity_token_lifetime_seconds: int = Field(
+        3600,
+        ge=60,
+        validation_alias=_env("IDENTITY_TOKEN_LIFETIME_SECONDS"),
+        description="Lifetime of tokens minted by the embedded identity provider.",
+    )
+
+    @property
+    def metadata_urls(self) -> list[str]:
+        """The trusted issuers' metadata URLs as a list."""
+        return [u.strip() for u in self.identity_metadata_urls.split(",") if u.strip()]
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """Map each field to the environment variable that sets it."""
+        names: dict[str, str] = {}
+        for field_name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            assert isinstance(alias, AliasChoices)
+            first = alias.choices[0]
+            assert isinstance(first, str)
+            names[field_name] = first
+        return names
+
+    def redacted(self) -> dict[str, str]:
+        """The effective configuration by environment variable name, secrets masked."""
+        out: dict[str, str] = {}
+        for field_name, env_name in self.env_names().items():
+            value = getattr(self, field_name)
+            if isinstance(value, SecretStr):
+                out[env_name] = "***"
+            elif value is None:
+                out[env_name] = ""
+            else:
+                out[env_name] = str(value)
+        return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
