@@ -1,0 +1,1 @@
+"""Identity: bearer-token validation (B2C and External ID) and the embedded dev provider."""
