@@ -1,0 +1,1 @@
+"""The blobs port and its adapters (local folder, Azure Blob Storage)."""

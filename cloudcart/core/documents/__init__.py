@@ -1,0 +1,1 @@
+"""The documents port, its container registry and its adapters (SQLite, Cosmos DB)."""
