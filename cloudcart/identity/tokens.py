@@ -77,9 +77,10 @@ class CachedJwks:
 
     `load` is the key-source abstraction: an HTTP fetch of a remote `jwks_uri`
     (`remote_jwks`) or an in-process read of the dev provider's public keys. The cache is
-    reloaded when older than `max_age`, and early when a token names an unknown `kid` but
-    never more often than `min_refresh_interval`. If a reload fails the keys we already
-    have keep serving: an identity-provider blip must not log every customer out.
+    reloaded when older than `max_age`, and early when a token names an unknown `kid`; those
+    early reloads, and retries after a failed load, happen at most once per
+    `min_refresh_interval`. If a reload fails the keys we already have keep serving: an
+    identity-provider blip must not log every customer out.
     """
 
     def __init__(
@@ -97,35 +98,46 @@ class CachedJwks:
         self._lock = threading.Lock()
         self._keys: dict[str, PyJWK] | None = None
         self._loaded_at = 0.0
-        self._attempted_at: float | None = None
+        self._failed_at: float | None = None
+        self._kid_refresh_at: float | None = None
 
     def key(self, kid: str) -> PyJWK | None:
         """The RS256 key with id `kid`, or None if the issuer does not publish it."""
         with self._lock:
             now = self._clock()
-            if self._keys is None or now - self._loaded_at >= self._max_age:
-                self._reload(now, must_succeed=self._keys is None)
-            elif kid not in self._keys and self._may_refresh(now):
-                self._reload(now, must_succeed=False)
+            if self._keys is None:
+                self._load_keys(now, must_succeed=True)
+            elif now - self._loaded_at >= self._max_age:
+                self._load_keys(now, must_succeed=False)
+            fresh = self._loaded_at == now
+            if self._keys is not None and kid not in self._keys and not fresh:
+                # Unknown kid: the issuer may have rotated its keys since we last looked.
+                if not self._may_refresh_for(now):
+                    return None
+                self._kid_refresh_at = now
+                self._load_keys(now, must_succeed=False)
             assert self._keys is not None
             return self._keys.get(kid)
 
-    def _may_refresh(self, now: float) -> bool:
-        return self._attempted_at is None or now - self._attempted_at >= self._min_refresh_interval
+    def _may_refresh_for(self, now: float) -> bool:
+        last = self._kid_refresh_at
+        return last is None or now - last >= self._min_refresh_interval
 
-    def _reload(self, now: float, *, must_succeed: bool) -> None:
-        if not self._may_refresh(now):
+    def _load_keys(self, now: float, *, must_succeed: bool) -> None:
+        # After a failure, wait before asking again: a down IdP must not see a retry storm.
+        if self._failed_at is not None and now - self._failed_at < self._min_refresh_interval:
             if must_succeed:
-                raise Unavailable("the identity provider's signing keys are not available yet")
+                raise Unavailable("the identity provider's signing keys are unavailable")
             return
-        self._attempted_at = now
         try:
             keys = _parse_jwks(self._load())
         except Unavailable:
+            self._failed_at = now
             if must_succeed:
                 raise
             log.warning("refreshing signing keys failed; keeping the cached ones", exc_info=True)
             return
+        self._failed_at = None
         self._keys = keys
         self._loaded_at = now
 
@@ -161,6 +173,16 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirect could lead off HTTPS (or anywhere); the metadata and JWKS URLs of B2C and
+    # External ID answer directly, so a redirect is treated as a failure.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def fetch_json(url: str, *, timeout: float = HTTP_TIMEOUT_SECONDS) -> dict[str, Any]:
     """GET a JSON object over HTTPS (plain HTTP only on loopback, for local fakes).
 
@@ -172,7 +194,7 @@ def fetch_json(url: str, *, timeout: float = HTTP_TIMEOUT_SECONDS) -> dict[str, 
         raise Unavailable(f"refusing to fetch identity metadata over {parts.scheme!r}: {url}")
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (scheme checked above)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
+        with _opener.open(request, timeout=timeout) as response:
             body = response.read(_MAX_DOCUMENT_BYTES + 1)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise Unavailable(f"could not fetch {url}: {exc}") from exc
@@ -461,11 +483,7 @@ def from_settings(settings: Settings) -> TokenValidator:
         from cloudcart.identity import dev_provider
 
         issuers = StaticIssuers(
-            {
-                dev_provider.issuer(settings): CachedJwks(
-                    lambda: dev_provider.public_jwks(settings)
-                )
-            }
+            {dev_provider.issuer(settings): CachedJwks(lambda: dev_provider.public_jwks(settings))}
         )
     return TokenValidator(
         issuers,
