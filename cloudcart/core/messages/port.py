@@ -1,0 +1,210 @@
+"""The messages port: publish events and commands, and administer dead letters.
+
+The shape follows Azure Service Bus (topics with filtered subscriptions, queues, peek-lock,
+delivery count, dead-letter queues, duplicate detection by `message_id`) because that is
+production; the embedded SQLite broker behaves the same way locally. Which topics, queues
+and subscriptions exist is declared once in `cloudcart.core.messages.topology`.
+
+Business code publishes through `MessagePublisher`; an admin API reads and resubmits dead
+letters through `DeadLetterAdmin`. Receiving is done by Azure Functions triggers in
+production and by the local trigger host (from the embedded broker) on a laptop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from cloudcart.core.errors import CloudcartError, NotFound
+
+PropertyValue = str | int | float | bool
+"""What an application property may hold (the portable subset of AMQP simple types)."""
+
+MessageBody = bytes | str | dict[str, Any]
+"""A message body: raw bytes, text (UTF-8) or a JSON object (encoded compactly)."""
+
+MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
+"""Dead-letter reason when a message was delivered too often (Service Bus uses the same)."""
+
+
+class MessageError(CloudcartError):
+    """A messages-port operation failed."""
+
+
+class UnknownEntity(MessageError):
+    """The topic, queue or subscription is not declared in the topology."""
+
+
+class LockLost(MessageError):
+    """The lock token is unknown, expired or the message was already settled.
+
+    The message may already be with another receiver; the handler must not settle it.
+    """
+
+
+class MessageTooLarge(MessageError):
+    """One message alone is larger than the broker accepts."""
+
+
+class DeadLetterNotFound(MessageError, NotFound):
+    """No dead letter with that id (already resubmitted or purged)."""
+
+
+class ResubmitTooEarly(MessageError):
+    """The resubmitted copy would be dropped by duplicate detection, so nothing was sent.
+
+    A copy keeps the original `message_id` (consumers are idempotent on it), and the entity
+    drops a repeated id until `retry_after`. Retry then.
+    """
+
+    def __init__(self, retry_after: datetime) -> None:
+        super().__init__(f"duplicate detection would drop the copy; retry after {retry_after}")
+        self.retry_after = retry_after
+
+
+def encode_body(body: MessageBody) -> bytes:
+    """The wire bytes of a body: UTF-8 text, or compact JSON for a dict."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message to publish.
+
+    `message_id` is required because duplicate detection and every consumer's idempotency
+    key on it: for an event it is the event id. `subject` is the event type
+    (`order.placed`), the field subscription filters look at.
+    `scheduled_enqueue_time` (timezone-aware) keeps the message invisible until then.
+    """
+
+    body: MessageBody
+    message_id: str
+    subject: str | None = None
+    correlation_id: str | None = None
+    application_properties: Mapping[str, PropertyValue] = field(default_factory=dict)
+    session_id: str | None = None
+    scheduled_enqueue_time: datetime | None = None
+    content_type: str | None = "application/json"
+
+    def __post_init__(self) -> None:
+        if not self.message_id:
+            raise ValueError("message_id is required")
+        if len(self.message_id) > 128:
+            raise ValueError("message_id is limited to 128 characters (Service Bus)")
+        for name, value in self.application_properties.items():
+            if not isinstance(name, str) or not isinstance(value, str | int | float | bool):
+                raise ValueError(f"application property {name!r}: str, int, float or bool only")
+        when = self.scheduled_enqueue_time
+        if when is not None and when.utcoffset() is None:
+            raise ValueError("scheduled_enqueue_time must be timezone-aware")
+
+    def body_bytes(self) -> bytes:
+        """The encoded body."""
+        return encode_body(self.body)
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A message received under a peek-lock. Settle it with its `lock_token` before
+    `locked_until`, or renew the lock; otherwise it is delivered again."""
+
+    entity: str
+    subscription: str | None
+    message_id: str
+    body: bytes
+    subject: str | None
+    correlation_id: str | None
+    application_properties: dict[str, PropertyValue]
+    session_id: str | None
+    content_type: str | None
+    sequence_number: int
+    enqueued_time: datetime
+    expires_at: datetime | None
+    delivery_count: int
+    lock_token: str
+    locked_until: datetime
+
+    def json(self) -> Any:
+        """The body decoded as JSON."""
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that was moved to an entity's dead-letter queue.
+
+    `id` is opaque; pass it to `DeadLetterAdmin.peek`, `resubmit` or `purge`.
+    """
+
+    id: str
+    entity: str
+    subscription: str | None
+    message_id: str
+    subject: str | None
+    body: bytes
+    reason: str | None
+    description: str | None
+    delivery_count: int
+    enqueued_at: datetime
+    dead_lettered_at: datetime | None
+    properties: dict[str, PropertyValue]
+    correlation_id: str | None = None
+    content_type: str | None = None
+    session_id: str | None = None
+
+
+@runtime_checkable
+class MessagePublisher(Protocol):
+    """Sends messages to a topic or queue declared in the topology."""
+
+    def publish(self, entity: str, messages: Sequence[OutboundMessage]) -> None:
+        """Send messages to a topic (fanned out to matching subscriptions) or a queue.
+
+        A message whose `message_id` the entity saw within its duplicate-detection window
+        is dropped silently. Raises UnknownEntity, MessageTooLarge or Unavailable; a retry
+        after a failure is safe on entities with duplicate detection.
+        """
+        ...
+
+    def check(self) -> None:
+        """Raise if the broker cannot be reached (readiness probe)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@runtime_checkable
+class DeadLetterAdmin(Protocol):
+    """Lists, inspects, resubmits and purges dead letters (for the admin API)."""
+
+    def list_dead_letters(
+        self, entity: str, subscription: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
+        """The oldest `limit` dead letters of a queue, or of a topic's subscription."""
+        ...
+
+    def peek(self, dead_letter_id: str) -> DeadLetter:
+        """One dead letter. Raises DeadLetterNotFound."""
+        ...
+
+    def resubmit(self, dead_letter_id: str) -> None:
+        """Put a fresh copy (same message_id, delivery count 0) back on the queue or on the
+        same subscription only, and remove the dead letter.
+
+        Raises DeadLetterNotFound, or ResubmitTooEarly while the entity's duplicate
+        detection would still drop the copy.
+        """
+        ...
+
+    def purge(self, dead_letter_id: str) -> None:
+        """Delete a dead letter for good. Raises DeadLetterNotFound."""
+        ...
