@@ -1,0 +1,438 @@
+"""The Azure documents adapter: Cosmos DB for NoSQL through `azure-cosmos`.
+
+The SDK (and `azure-identity`) are imported inside constructors so that importing this
+module, or running the embedded adapter, never pays their import time on a cold start.
+
+Retries: the SDK retries 429s itself, waiting what the service says in
+`x-ms-retry-after-ms`; we configure that explicitly. A 429 means the service did not do
+the work, so the retried write happens exactly once. Writes are *not* retried after
+timeouts or dropped connections (the SDK's default `retry_write` off), because then the
+first attempt may have succeeded; those surface as `Unavailable` and callers rely on
+ETags / conditional creates to retry safely.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from cloudcart.core.documents.embedded import (
+    SYSTEM_PROPERTIES,
+    check_batch_size,
+    clean_document,
+    container_spec_in,
+    effective_ttl,
+    field_path,
+    partition_key_of,
+)
+from cloudcart.core.documents.port import (
+    BatchOp,
+    ChangeFeedPage,
+    Container,
+    ContainerSpec,
+    Document,
+    DocumentStore,
+    Filter,
+    Page,
+    PatchOp,
+    Query,
+)
+from cloudcart.core.documents.registry import CONTAINERS
+from cloudcart.core.errors import (
+    BatchFailed,
+    Conflict,
+    DocumentError,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    from cloudcart.core.settings import Settings
+
+T = TypeVar("T")
+
+THROTTLE_RETRIES = 9
+"""How many times a throttled (429) request is retried before `Unavailable`."""
+
+THROTTLE_MAX_WAIT_SECONDS = 30
+"""Upper bound of the total time spent waiting on 429s for one request."""
+
+_COMPARISONS = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def from_settings(settings: Settings) -> DocumentStore:
+    """The Cosmos store of `settings`: the emulator key if set, else the app's identity."""
+    if not settings.cosmos_endpoint:
+        raise ValueError("CosmosDB__accountEndpoint must be set for the azure documents adapter")
+    credential: Any
+    if settings.cosmos_key is not None:
+        credential = settings.cosmos_key.get_secret_value()
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    return CosmosDocumentStore(settings.cosmos_endpoint, settings.cosmos_database, credential)
+
+
+# --- Cosmos SQL generation ------------------------------------------------------------------
+
+
+def _ref(field: str) -> str:
+    # `field_path` allows identifiers only, so `c.a.b` needs no quoting.
+    return "c." + ".".join(field_path(field))
+
+
+class _SqlBuilder:
+    """Renders filters as Cosmos SQL, with `@p<n>` parameters or inline JSON literals.
+
+    Patch filter predicates take no parameters, so there values are written as JSON
+    literals (`json.dumps`, which escapes quotes and control characters and is valid Cosmos
+    SQL literal syntax); queries always use parameters.
+    """
+
+    def __init__(self, *, parameterised: bool) -> None:
+        self.parameterised = parameterised
+        self.parameters: list[dict[str, Any]] = []
+
+    def value(self, value: Any) -> str:
+        if not self.parameterised:
+            return json.dumps(value, ensure_ascii=True, allow_nan=False)
+        name = f"@p{len(self.parameters)}"
+        self.parameters.append({"name": name, "value": value})
+        return name
+
+    def condition(self, flt: Filter) -> str:
+        ref = _ref(flt.field)
+        if flt.op == "exists":
+            return f"IS_DEFINED({ref})" if flt.value else f"NOT IS_DEFINED({ref})"
+        if flt.op == "contains":
+            return f"ARRAY_CONTAINS({ref}, {self.value(flt.value)})"
+        if flt.op == "in":
+            if not isinstance(flt.value, list | tuple):
+                raise ValueError("'in' needs a list value")
+            return f"ARRAY_CONTAINS({self.value(list(flt.value))}, {ref})"
+        if flt.op == "startswith":
+            if not isinstance(flt.value, str):
+                raise ValueError("startswith needs a string value")
+            return f"STARTSWITH({ref}, {self.value(flt.value)})"
+        if flt.op not in _COMPARISONS:
+            raise ValueError(f"unknown filter op {flt.op!r}")
+        if isinstance(flt.value, dict | list):
+            raise ValueError("filters compare scalar values only")
+        if flt.value is None and flt.op not in ("eq", "ne"):
+            raise ValueError(f"{flt.op!r} cannot compare with null")
+        return f"{ref} {_COMPARISONS[flt.op]} {self.value(flt.value)}"
+
+    def where(self, filters: Sequence[Filter]) -> str:
+        return " AND ".join(self.condition(f) for f in filters)
+
+
+def query_sql(query: Query) -> tuple[str, list[dict[str, Any]]]:
+    """The parameterised Cosmos SQL text and parameters of a port `Query`."""
+    builder = _SqlBuilder(parameterised=True)
+    sql = "SELECT * FROM c"
+    if query.filters:
+        sql += " WHERE " + builder.where(query.filters)
+    if query.order_by:
+        sql += " ORDER BY " + ", ".join(
+            f"{_ref(o.field)} {'DESC' if o.descending else 'ASC'}" for o in query.order_by
+        )
+    return sql, builder.parameters
+
+
+def filter_predicate(condition: Sequence[Filter]) -> str | None:
+    """A patch `filter_predicate` (`FROM c WHERE ...`) for the conditions, if any."""
+    if not condition:
+        return None
+    return "FROM c WHERE " + _SqlBuilder(parameterised=False).where(condition)
+
+
+def patch_operations(operations: Sequence[PatchOp], spec: ContainerSpec) -> list[dict[str, Any]]:
+    """Port patch operations as Cosmos JSON patch operations (`a.b` -> `/a/b`)."""
+    out = []
+    for op in operations:
+        if op.path in ("id", spec.partition_key_field) or op.path.split(".")[0] in (
+            SYSTEM_PROPERTIES
+        ):
+            raise ValueError(f"patch cannot change {op.path!r}")
+        entry: dict[str, Any] = {"op": op.op, "path": "/" + op.path.replace(".", "/")}
+        if op.op != "remove":
+            entry["value"] = op.value
+        out.append(entry)
+    return out
+
+
+def _strip(doc: Any) -> Document:
+    """A returned document without the Cosmos-internal properties the port does not define."""
+    return {
+        k: v for k, v in dict(doc).items() if k not in ("_rid", "_self", "_attachments", "_lsn")
+    }
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def _status_of(exc: Exception) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    """The port error for an SDK/transport exception (or the exception itself)."""
+    status = _status_of(exc)
+    if status == 404:
+        return NotFound(f"{what}: not found")
+    if status == 409:
+        return Conflict(f"{what}: already exists")
+    if status == 412:
+        return PreconditionFailed(f"{what}: precondition failed")
+    if status == 400:
+        return ValueError(f"{what}: bad request: {getattr(exc, 'message', exc)}")
+    if status is None or status in (408, 429, 449, 500, 502, 503, 504):
+        return Unavailable(f"{what}: Cosmos DB unavailable: {exc}")
+    return DocumentError(f"{what}: Cosmos DB error {status}: {exc}")
+
+
+class CosmosContainer:
+    """One Cosmos container; see `cloudcart.core.documents.port.Container`."""
+
+    def __init__(
+        self, client: Any, spec: ContainerSpec, errors: tuple[type[Exception], ...]
+    ) -> None:
+        self.spec = spec
+        self._client = client
+        self._errors = errors
+
+    @contextmanager
+    def _calling(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            raise _translate(exc, f"{self.spec.name}: {what}") from exc
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        with self._calling(what):
+            return fn()
+
+    def _prepare(self, document: Document) -> tuple[Document, str]:
+        doc = clean_document(document)
+        effective_ttl(self.spec, doc)  # validates `ttl` the same way the embedded store does
+        return doc, partition_key_of(self.spec, doc)
+
+    def read(self, id: str, partition_key: str) -> Document:
+        """Point read. Raises NotFound."""
+        return _strip(self._call(f"read {id}", lambda: self._client.read_item(id, partition_key)))
+
+    def create(self, document: Document) -> Document:
+        """Insert; raises Conflict when the id exists in that partition."""
+        doc, _ = self._prepare(document)
+        return _strip(self._call(f"create {doc['id']}", lambda: self._client.create_item(doc)))
+
+    def replace(self, document: Document, *, if_match: str | None = None) -> Document:
+        """Replace an existing document, optionally only if its `_etag` matches."""
+        doc, _ = self._prepare(document)
+        kwargs = _if_match(if_match)
+        return _strip(
+            self._call(
+                f"replace {doc['id']}", lambda: self._client.replace_item(doc["id"], doc, **kwargs)
+            )
+        )
+
+    def upsert(self, document: Document) -> Document:
+        """Create or replace."""
+        doc, _ = self._prepare(document)
+        return _strip(self._call(f"upsert {doc['id']}", lambda: self._client.upsert_item(doc)))
+
+    def delete(self, id: str, partition_key: str, *, if_match: str | None = None) -> None:
+        """Delete. Raises NotFound, or PreconditionFailed on an ETag mismatch."""
+        kwargs = _if_match(if_match)
+        self._call(f"delete {id}", lambda: self._client.delete_item(id, partition_key, **kwargs))
+
+    def patch(
+        self,
+        id: str,
+        partition_key: str,
+        operations: Sequence[PatchOp],
+        *,
+        condition: Sequence[Filter] = (),
+        if_match: str | None = None,
+    ) -> Document:
+        """Patch atomically, server-side, if the filter predicate holds (else 412)."""
+        ops = patch_operations(operations, self.spec)
+        kwargs = _if_match(if_match)
+        predicate = filter_predicate(condition)
+        if predicate is not None:
+            kwargs["filter_predicate"] = predicate
+        return _strip(
+            self._call(
+                f"patch {id}", lambda: self._client.patch_item(id, partition_key, ops, **kwargs)
+            )
+        )
+
+    def query(
+        self,
+        query: Query,
+        *,
+        partition_key: str | None = None,
+        continuation: str | None = None,
+    ) -> Page:
+        """One page of the query; the continuation is the service's own token."""
+        if query.limit < 1:
+            raise ValueError("query limit must be at least 1")
+        sql, parameters = query_sql(query)
+        scope: dict[str, Any] = (
+            {"partition_key": partition_key}
+            if partition_key is not None
+            else {"enable_cross_partition_query": True}
+        )
+        with self._calling("query"):
+            pages = self._client.query_items(
+                sql, parameters=parameters, max_item_count=query.limit, **scope
+            ).by_page(continuation)
+            items = [_strip(d) for d in next(pages, [])]
+            token = pages.continuation_token
+        return Page(items=items, continuation=token or None)
+
+    def batch(self, partition_key: str, operations: Sequence[BatchOp]) -> list[Document]:
+        """Run the operations as one transactional batch (all or nothing)."""
+        check_batch_size(operations)
+        sdk_ops = [self._batch_op(partition_key, op) for op in operations]
+        from azure.cosmos.exceptions import CosmosBatchOperationError
+
+        try:
+            results = self._client.execute_item_batch(sdk_ops, partition_key)
+        except CosmosBatchOperationError as exc:
+            index = int(exc.error_index or 0)
+            cause = _translate(exc, f"{self.spec.name}: batch operation {index}")
+            if not isinstance(cause, DocumentError):
+                cause = DocumentError(str(cause))
+            raise BatchFailed(index, cause) from exc
+        except self._errors as exc:
+            raise _translate(exc, f"{self.spec.name}: batch") from exc
+        return [_strip(r.get("resourceBody") or {}) for r in results]
+
+    def _batch_op(self, partition_key: str, op: BatchOp) -> tuple[Any, ...]:
+        options: dict[str, Any] = {}
+        if op.if_match is not None:
+            options["if_match_etag"] = op.if_match
+        if op.kind in ("create", "upsert", "replace"):
+            if op.document is None:
+                raise ValueError(f"batch {op.kind} needs a document")
+            doc, pk = self._prepare(op.document)
+            if pk != partition_key:
+                raise ValueError("every batch document must be in the batch's partition")
+            if op.kind == "replace":
+                return ("replace", (doc["id"], doc), options)
+            return (op.kind, (doc,), options)
+        if op.id is None:
+            raise ValueError(f"batch {op.kind} needs an id")
+        if op.kind in ("delete", "read"):
+            return (op.kind, (op.id,), options)
+        if op.kind == "patch":
+            predicate = filter_predicate(op.condition)
+            if predicate is not None:
+                options["filter_predicate"] = predicate
+            return ("patch", (op.id, patch_operations(op.patch, self.spec)), options)
+        raise ValueError(f"unknown batch operation {op.kind!r}")
+
+    def change_feed(self, checkpoint: str | None = None, *, max_items: int = 100) -> ChangeFeedPage:
+        """Changes after `checkpoint` (the SDK's continuation token); from the start if None."""
+        kwargs: dict[str, Any] = {"max_item_count": max_items}
+        if checkpoint is None:
+            kwargs["start_time"] = "Beginning"
+        with self._calling("change feed"):
+            pages = self._client.query_items_change_feed(**kwargs).by_page(checkpoint)
+            items = [_strip(d) for d in next(pages, [])]
+            token = pages.continuation_token
+        if not token:
+            raise Unavailable(f"{self.spec.name}: change feed returned no continuation")
+        return ChangeFeedPage(items=items, checkpoint=token)
+
+
+def _if_match(etag: str | None) -> dict[str, Any]:
+    if etag is None:
+        return {}
+    from azure.core import MatchConditions
+
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+class CosmosDocumentStore:
+    """The documents port on one Cosmos DB database; the client is built once.
+
+    `credential` is an account key (emulator/tests only) or a token credential such as
+    `DefaultAzureCredential`. `containers` defaults to the registry. Extra keyword arguments
+    go to `CosmosClient`.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        database: str,
+        credential: Any,
+        *,
+        connection_verify: bool = True,
+        containers: Sequence[ContainerSpec] = CONTAINERS,
+        **client_options: Any,
+    ) -> None:
+        from azure.core.exceptions import AzureError
+        from azure.cosmos import CosmosClient
+        from azure.cosmos.exceptions import CosmosHttpResponseError
+
+        self._errors: tuple[type[Exception], ...] = (CosmosHttpResponseError, AzureError)
+        options: dict[str, Any] = {
+            # Throttling: honour the service's x-ms-retry-after-ms (no fixed interval).
+            "retry_throttle_total": THROTTLE_RETRIES,
+            "retry_throttle_backoff_max": THROTTLE_MAX_WAIT_SECONDS,
+            "connection_verify": connection_verify,
+        }
+        options.update(client_options)
+        try:
+            self._client = CosmosClient(endpoint, credential=credential, **options)
+        except self._errors as exc:
+            raise _translate(exc, "connect") from exc
+        self.specs = {spec.name: spec for spec in containers}
+        self._database_name = database
+        self._database = self._client.get_database_client(database)
+        self._containers: dict[str, CosmosContainer] = {}
+
+    def container(self, name: str) -> Container:
+        """The container of that name (it must be in the registry)."""
+        found = self._containers.get(name)
+        if found is None:
+            spec = container_spec_in(self.specs, name)
+            client = self._database.get_container_client(spec.name)
+            found = self._containers.setdefault(name, CosmosContainer(client, spec, self._errors))
+        return found
+
+    def ensure_containers(self) -> None:
+        """Create the database and every registered container (partition key, TTL)."""
+        from azure.cosmos import PartitionKey
+
+        try:
+            database = self._client.create_database_if_not_exists(self._database_name)
+            for spec in self.specs.values():
+                options: dict[str, Any] = {}
+                if spec.default_ttl is not None:
+                    options["default_ttl"] = spec.default_ttl
+                database.create_container_if_not_exists(
+                    id=spec.name,
+                    partition_key=PartitionKey(path=spec.partition_key_path),
+                    **options,
+                )
+        except self._errors as exc:
+            raise _translate(exc, "ensure containers") from exc
+
+    def check(self) -> None:
+        """Raise if the database cannot be read (readiness probe)."""
+        try:
+            self._database.read()
+        except self._errors as exc:
+            raise _translate(exc, "check") from exc
+
+    def close(self) -> None:
+        """Close the client's HTTP connections."""
+        self._client.close()

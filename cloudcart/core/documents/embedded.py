@@ -1,0 +1,734 @@
+"""The embedded documents adapter: one SQLite file in WAL mode.
+
+It gives local runs and tests the same behaviour as Cosmos DB for NoSQL: ETags, `_ts`,
+TTL, conditional patches, transactional batches and a change feed. Safe for many threads
+and several processes sharing one file: every write runs in `BEGIN IMMEDIATE`, which takes
+SQLite's single write lock up front, so a read-check-write sequence can never interleave
+with another writer (the basis of oversell-free stock reservations).
+
+Layout: one table per registered container (`c_<name>`) holding the JSON body with its
+partition key, ETag, expiry time and the change sequence of its last write; a `meta` table
+holds the database-wide change sequence.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloudcart.core.documents.port import (
+    BatchOp,
+    ChangeFeedPage,
+    Container,
+    ContainerSpec,
+    Document,
+    DocumentStore,
+    Filter,
+    Page,
+    PatchOp,
+    Query,
+)
+from cloudcart.core.documents.registry import CONTAINERS
+from cloudcart.core.errors import (
+    BatchFailed,
+    Conflict,
+    DocumentError,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    from cloudcart.core.settings import Settings
+
+MAX_BATCH_OPERATIONS = 100
+"""Cosmos DB's limit on operations in one transactional batch; enforced here too."""
+
+SYSTEM_PROPERTIES = frozenset({"_etag", "_ts", "_rid", "_self", "_attachments", "_lsn"})
+"""Properties the database owns; stripped from documents callers hand in."""
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BUSY_TIMEOUT_MS = 30_000
+# Expired rows are invisible at once; physically deleting them is housekeeping, done
+# every so many writes so that no single request pays for a large purge.
+_PURGE_EVERY_WRITES = 200
+
+
+def from_settings(settings: Settings) -> DocumentStore:
+    """The embedded store in `settings.data_dir / "documents.sqlite3"`, containers created.
+
+    Locally nothing else creates the containers (Bicep does that in Azure), so this makes
+    sure they exist; doing it at every start is cheap and idempotent.
+    """
+    store = SqliteDocumentStore(Path(settings.data_dir) / "documents.sqlite3")
+    store.ensure_containers()
+    return store
+
+
+def field_path(field: str) -> list[str]:
+    """Split a dotted field (`address.country`) into checked identifier segments.
+
+    Segments are restricted to identifiers so a path can be written into Cosmos SQL and
+    SQLite JSON paths without any quoting ambiguity.
+    """
+    parts = field.split(".")
+    if not field or not all(_IDENTIFIER.match(p) for p in parts):
+        raise ValueError(f"invalid field path {field!r}: use dotted identifiers like 'a.b_c'")
+    return parts
+
+
+def _json_path(field: str) -> str:
+    return "$" + "".join(f'."{p}"' for p in field_path(field))
+
+
+def _encode_token(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def _decode_token(token: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError("malformed continuation token") from exc
+    if not isinstance(data, dict):
+        raise ValueError("malformed continuation token")
+    return data
+
+
+def _new_etag() -> str:
+    return f'"{uuid.uuid4()}"'
+
+
+def clean_document(document: Document) -> Document:
+    """A deep copy of `document` without system properties, with its `id` checked."""
+    doc = {k: copy.deepcopy(v) for k, v in document.items() if k not in SYSTEM_PROPERTIES}
+    doc_id = doc.get("id")
+    if not isinstance(doc_id, str) or not doc_id:
+        raise ValueError("a document needs a non-empty string 'id'")
+    if any(ch in doc_id for ch in "/\\?#"):
+        raise ValueError(f"document id {doc_id!r} must not contain '/', '\\', '?' or '#'")
+    return doc
+
+
+def partition_key_of(spec: ContainerSpec, document: Document) -> str:
+    """The partition key value of `document` in a container of `spec` (ValueError if absent)."""
+    value: Any = document
+    for part in spec.partition_key_field.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ValueError(
+                f"document {document.get('id')!r} has no partition key field "
+                f"{spec.partition_key_field!r} (container {spec.name!r})"
+            )
+        value = value[part]
+    if not isinstance(value, str):
+        raise ValueError(
+            f"partition key {spec.partition_key_field!r} of document {document.get('id')!r} "
+            "must be a string"
+        )
+    return value
+
+
+def effective_ttl(spec: ContainerSpec, document: Document) -> int | None:
+    """Seconds until `document` expires after a write, or None if it never does.
+
+    Cosmos semantics: with no container default TTL, per-document `ttl` is ignored; -1
+    (either level) means never; a document's own positive `ttl` overrides the default.
+    """
+    if spec.default_ttl is None:
+        return None
+    ttl = document.get("ttl")
+    if ttl is None:
+        return None if spec.default_ttl == -1 else spec.default_ttl
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl == 0 or ttl < -1:
+        raise ValueError(f"ttl must be -1 or a positive integer, not {ttl!r}")
+    return None if ttl == -1 else ttl
+
+
+def check_batch_size(operations: Sequence[BatchOp]) -> None:
+    """Reject empty batches and batches over Cosmos DB's operation limit."""
+    if not operations:
+        raise ValueError("a batch needs at least one operation")
+    if len(operations) > MAX_BATCH_OPERATIONS:
+        raise ValueError(
+            f"a batch holds at most {MAX_BATCH_OPERATIONS} operations, got {len(operations)}"
+        )
+
+
+# --- JSON patch on dotted paths ---------------------------------------------------------
+
+
+def _patch_segments(path: str) -> list[str]:
+    parts = path.split(".")
+    for p in parts:
+        if not (_IDENTIFIER.match(p) or p.isdigit() or p == "-"):
+            raise ValueError(f"invalid patch path {path!r}")
+    return parts
+
+
+def _parent(doc: Document, parts: list[str], path: str) -> Any:
+    node: Any = doc
+    for p in parts[:-1]:
+        if isinstance(node, dict) and p in node:
+            node = node[p]
+        elif isinstance(node, list) and p.isdigit() and int(p) < len(node):
+            node = node[int(p)]
+        else:
+            raise ValueError(f"patch path {path!r}: parent {p!r} does not exist")
+    return node
+
+
+def apply_patch(document: Document, operations: Sequence[PatchOp], spec: ContainerSpec) -> Document:
+    """Apply Cosmos-style patch operations to a copy of `document`.
+
+    Like Cosmos: `set`/`add` create the last segment (parents must exist; `add` inserts
+    into arrays, `-` appends), `replace`/`remove` need the target to exist, `incr` adds to
+    a number (creating it when missing). `id` and the partition key cannot be patched.
+    """
+    doc = copy.deepcopy(document)
+    protected = {"id", spec.partition_key_field}
+    for op in operations:
+        if op.path in protected or op.path.split(".")[0] in SYSTEM_PROPERTIES:
+            raise ValueError(f"patch cannot change {op.path!r}")
+        parts = _patch_segments(op.path)
+        parent = _parent(doc, parts, op.path)
+        key = parts[-1]
+        value = copy.deepcopy(op.value)
+        if isinstance(parent, list):
+            if key == "-" and op.op == "add":
+                parent.append(value)
+                continue
+            if not key.isdigit():
+                raise ValueError(f"patch path {op.path!r}: {key!r} is not an array index")
+            index = int(key)
+            if op.op == "add" and index <= len(parent):
+                parent.insert(index, value)
+                continue
+            if index >= len(parent):
+                raise ValueError(f"patch path {op.path!r}: index out of range")
+            if op.op in ("set", "replace"):
+                parent[index] = value
+            elif op.op == "remove":
+                del parent[index]
+            elif op.op == "incr":
+                parent[index] = _incremented(parent[index], value, op.path)
+            continue
+        if not isinstance(parent, dict):
+            raise ValueError(f"patch path {op.path!r}: parent is not an object")
+        if op.op in ("set", "add"):
+            parent[key] = value
+        elif op.op == "replace":
+            if key not in parent:
+                raise ValueError(f"patch replace: {op.path!r} does not exist")
+            parent[key] = value
+        elif op.op == "remove":
+            if key not in parent:
+                raise ValueError(f"patch remove: {op.path!r} does not exist")
+            del parent[key]
+        elif op.op == "incr":
+            parent[key] = _incremented(parent.get(key, 0), value, op.path)
+        else:
+            raise ValueError(f"unknown patch operation {op.op!r}")
+    return doc
+
+
+def _incremented(current: Any, delta: Any, path: str) -> Any:
+    for v in (current, delta):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"patch incr on {path!r} needs numbers, got {v!r}")
+    return current + delta
+
+
+# --- query translation --------------------------------------------------------------------
+
+
+def _filter_sql(flt: Filter, params: list[Any]) -> str:
+    """One filter as a parameterised SQLite condition on the `body` column."""
+    path = _json_path(flt.field)
+    value = flt.value
+    if flt.op == "exists":
+        params.append(path)
+        return "json_type(body, ?) IS NOT NULL" if value else "json_type(body, ?) IS NULL"
+    if flt.op == "contains":
+        params.extend([path, path, _sql_value(value)])
+        return (
+            "(json_type(body, ?) = 'array' AND EXISTS "
+            "(SELECT 1 FROM json_each(body, ?) AS e WHERE e.value = ?))"
+        )
+    if flt.op == "startswith":
+        if not isinstance(value, str):
+            raise ValueError("startswith needs a string value")
+        params.extend([path, path, value, value])
+        return "(json_type(body, ?) = 'text' AND substr(json_extract(body, ?), 1, length(?)) = ?)"
+    if flt.op == "in":
+        if not isinstance(value, list | tuple) or not value:
+            # An empty IN matches nothing, like ARRAY_CONTAINS([], x) in Cosmos.
+            if isinstance(value, list | tuple):
+                return "0"
+            raise ValueError("'in' needs a list value")
+        params.append(path)
+        params.extend(_sql_value(v) for v in value)
+        return f"json_extract(body, ?) IN ({', '.join('?' for _ in value)})"
+    if value is None:
+        if flt.op == "eq":
+            params.append(path)
+            return "json_type(body, ?) = 'null'"
+        if flt.op == "ne":
+            params.append(path)
+            return "coalesce(json_type(body, ?) != 'null', 0)"
+        raise ValueError(f"{flt.op!r} cannot compare with null")
+    sql_ops = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+    if flt.op not in sql_ops:
+        raise ValueError(f"unknown filter op {flt.op!r}")
+    if isinstance(value, dict | list):
+        raise ValueError("filters compare scalar values only")
+    # Type guard: like Cosmos, a number never equals/compares with a string (SQLite would
+    # otherwise order every number before every string).
+    params.extend([path, path, _sql_value(value)])
+    types = _json_type_of(value)  # constant SQL literals, never caller data
+    return f"(json_type(body, ?) IN ({types}) AND json_extract(body, ?) {sql_ops[flt.op]} ?)"
+
+
+def _json_type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "'true', 'false'"
+    if isinstance(value, int | float):
+        return "'integer', 'real'"
+    return "'text'"
+
+
+def _sql_value(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        raise ValueError("filters compare scalar values only")
+    return value
+
+
+def conditions_sql(filters: Sequence[Filter], params: list[Any]) -> str:
+    """All filters ANDed as one SQL condition (`1` when there are none)."""
+    if not filters:
+        return "1"
+    return " AND ".join(_filter_sql(f, params) for f in filters)
+
+
+class SqliteContainer:
+    """One container in the SQLite file; see `cloudcart.core.documents.port.Container`."""
+
+    def __init__(self, store: SqliteDocumentStore, spec: ContainerSpec) -> None:
+        self.spec = spec
+        self._store = store
+        self._table = f'"c_{spec.name}"'
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _select_live(
+        self, conn: sqlite3.Connection, id: str, partition_key: str
+    ) -> Document | None:
+        row = conn.execute(
+            f"SELECT body FROM {self._table} WHERE pk = ? AND id = ? "  # noqa: S608
+            "AND (expires_at IS NULL OR expires_at > ?)",
+            (partition_key, id, time.time()),
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def _write(self, conn: sqlite3.Connection, doc: Document, pk: str, *, insert: bool) -> Document:
+        """Stamp system properties and store `doc`; `insert` False replaces the row."""
+        ttl = effective_ttl(self.spec, doc)
+        now = time.time()
+        stored = dict(doc)
+        stored["_etag"] = _new_etag()
+        stored["_ts"] = int(now)
+        seq = self._store.next_sequence(conn)
+        values = (
+            json.dumps(stored, separators=(",", ":")),
+            stored["_etag"],
+            None if ttl is None else now + ttl,
+            seq,
+            pk,
+            doc["id"],
+        )
+        if insert:
+            conn.execute(
+                f"INSERT INTO {self._table} (body, etag, expires_at, seq, pk, id) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                values,
+            )
+        else:
+            conn.execute(
+                f"UPDATE {self._table} SET body = ?, etag = ?, expires_at = ?, seq = ? "  # noqa: S608
+                "WHERE pk = ? AND id = ?",
+                values,
+            )
+        return stored
+
+    def _drop_expired(self, conn: sqlite3.Connection, id: str, pk: str) -> None:
+        # An expired row must not block a create of the same id.
+        conn.execute(
+            f"DELETE FROM {self._table} WHERE pk = ? AND id = ? AND expires_at <= ?",  # noqa: S608
+            (pk, id, time.time()),
+        )
+
+    def _existing(
+        self, conn: sqlite3.Connection, id: str, pk: str, if_match: str | None
+    ) -> Document:
+        current = self._select_live(conn, id, pk)
+        if current is None:
+            raise NotFound(f"{self.spec.name}/{pk}/{id} does not exist")
+        if if_match is not None and current["_etag"] != if_match:
+            raise PreconditionFailed(f"{self.spec.name}/{pk}/{id}: ETag does not match")
+        return current
+
+    # --- operations run inside a write transaction ----------------------------------------
+
+    def _create(self, conn: sqlite3.Connection, document: Document) -> Document:
+        doc = clean_document(document)
+        pk = partition_key_of(self.spec, doc)
+        self._drop_expired(conn, doc["id"], pk)
+        try:
+            return self._write(conn, doc, pk, insert=True)
+        except sqlite3.IntegrityError:
+            raise Conflict(f"{self.spec.name}/{pk}/{doc['id']} already exists") from None
+
+    def _replace(
+        self, conn: sqlite3.Connection, document: Document, if_match: str | None
+    ) -> Document:
+        doc = clean_document(document)
+        pk = partition_key_of(self.spec, doc)
+        self._existing(conn, doc["id"], pk, if_match)
+        return self._write(conn, doc, pk, insert=False)
+
+    def _upsert(self, conn: sqlite3.Connection, document: Document) -> Document:
+        doc = clean_document(document)
+        pk = partition_key_of(self.spec, doc)
+        self._drop_expired(conn, doc["id"], pk)
+        exists = self._select_live(conn, doc["id"], pk) is not None
+        return self._write(conn, doc, pk, insert=not exists)
+
+    def _delete(self, conn: sqlite3.Connection, id: str, pk: str, if_match: str | None) -> None:
+        self._existing(conn, id, pk, if_match)
+        conn.execute(f"DELETE FROM {self._table} WHERE pk = ? AND id = ?", (pk, id))  # noqa: S608
+
+    def _patch(
+        self,
+        conn: sqlite3.Connection,
+        id: str,
+        pk: str,
+        operations: Sequence[PatchOp],
+        condition: Sequence[Filter],
+        if_match: str | None,
+    ) -> Document:
+        current = self._existing(conn, id, pk, if_match)
+        if condition:
+            # The same translator as queries, so a condition means exactly what a query
+            # filter means, evaluated on the stored row inside this transaction.
+            params: list[Any] = [pk, id]
+            where = conditions_sql(condition, params)
+            held = conn.execute(
+                f"SELECT 1 FROM {self._table} WHERE pk = ? AND id = ? AND {where}",  # noqa: S608
+                params,
+            ).fetchone()
+            if held is None:
+                raise PreconditionFailed(f"{self.spec.name}/{pk}/{id}: patch condition failed")
+        patched = apply_patch(current, operations, self.spec)
+        return self._write(conn, clean_document(patched), pk, insert=False)
+
+    # --- the port --------------------------------------------------------------------------
+
+    def read(self, id: str, partition_key: str) -> Document:
+        """Point read. Raises NotFound."""
+        with self._store.reading() as conn:
+            doc = self._select_live(conn, id, partition_key)
+        if doc is None:
+            raise NotFound(f"{self.spec.name}/{partition_key}/{id} does not exist")
+        return doc
+
+    def create(self, document: Document) -> Document:
+        """Insert; raises Conflict when the id exists in that partition."""
+        with self._store.writing() as conn:
+            return self._create(conn, document)
+
+    def replace(self, document: Document, *, if_match: str | None = None) -> Document:
+        """Replace an existing document, optionally only if its `_etag` matches."""
+        with self._store.writing() as conn:
+            return self._replace(conn, document, if_match)
+
+    def upsert(self, document: Document) -> Document:
+        """Create or replace."""
+        with self._store.writing() as conn:
+            return self._upsert(conn, document)
+
+    def delete(self, id: str, partition_key: str, *, if_match: str | None = None) -> None:
+        """Delete. Raises NotFound, or PreconditionFailed on an ETag mismatch."""
+        with self._store.writing() as conn:
+            self._delete(conn, id, partition_key, if_match)
+
+    def patch(
+        self,
+        id: str,
+        partition_key: str,
+        operations: Sequence[PatchOp],
+        *,
+        condition: Sequence[Filter] = (),
+        if_match: str | None = None,
+    ) -> Document:
+        """Apply operations atomically if every condition holds (else PreconditionFailed)."""
+        with self._store.writing() as conn:
+            return self._patch(conn, id, partition_key, operations, condition, if_match)
+
+    def query(
+        self,
+        query: Query,
+        *,
+        partition_key: str | None = None,
+        continuation: str | None = None,
+    ) -> Page:
+        """Run a query in one partition or across all; pages by an opaque offset token."""
+        if query.limit < 1:
+            raise ValueError("query limit must be at least 1")
+        offset = 0
+        if continuation is not None:
+            offset = int(_decode_token(continuation).get("o", 0))
+        params: list[Any] = [time.time()]
+        where = ["(expires_at IS NULL OR expires_at > ?)"]
+        if partition_key is not None:
+            where.append("pk = ?")
+            params.append(partition_key)
+        where.append(conditions_sql(query.filters, params))
+        order_parts = []
+        for order in query.order_by:
+            order_parts.append(f"json_extract(body, ?) {'DESC' if order.descending else 'ASC'}")
+            params.append(_json_path(order.field))
+        # Tie-breakers keep pages stable when sort keys repeat.
+        order_parts.extend(["pk ASC", "id ASC"])
+        params.extend([query.limit + 1, offset])
+        sql = (
+            f"SELECT body FROM {self._table} WHERE {' AND '.join(where)} "  # noqa: S608
+            f"ORDER BY {', '.join(order_parts)} LIMIT ? OFFSET ?"
+        )
+        with self._store.reading() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        items = [dict(json.loads(r[0])) for r in rows[: query.limit]]
+        token = _encode_token({"o": offset + query.limit}) if len(rows) > query.limit else None
+        return Page(items=items, continuation=token)
+
+    def batch(self, partition_key: str, operations: Sequence[BatchOp]) -> list[Document]:
+        """Run operations in one partition as one SQLite transaction (all or nothing)."""
+        check_batch_size(operations)
+        for op in operations:
+            if op.document is not None and partition_key_of(self.spec, op.document) != (
+                partition_key
+            ):
+                raise ValueError("every batch document must be in the batch's partition")
+        results: list[Document] = []
+        with self._store.writing() as conn:
+            for index, op in enumerate(operations):
+                try:
+                    results.append(self._batch_op(conn, partition_key, op))
+                except DocumentError as exc:
+                    # Raising out of `writing()` rolls back every earlier operation.
+                    raise BatchFailed(index, exc) from exc
+        return results
+
+    def _batch_op(self, conn: sqlite3.Connection, pk: str, op: BatchOp) -> Document:
+        if op.kind in ("create", "upsert", "replace"):
+            if op.document is None:
+                raise ValueError(f"batch {op.kind} needs a document")
+            if op.kind == "create":
+                return self._create(conn, op.document)
+            if op.kind == "upsert":
+                return self._upsert(conn, op.document)
+            return self._replace(conn, op.document, op.if_match)
+        if op.id is None:
+            raise ValueError(f"batch {op.kind} needs an id")
+        if op.kind == "delete":
+            self._delete(conn, op.id, pk, op.if_match)
+            return {}
+        if op.kind == "read":
+            return self._existing(conn, op.id, pk, op.if_match)
+        if op.kind == "patch":
+            return self._patch(conn, op.id, pk, op.patch, op.condition, op.if_match)
+        raise ValueError(f"unknown batch operation {op.kind!r}")
+
+    def change_feed(self, checkpoint: str | None = None, *, max_items: int = 100) -> ChangeFeedPage:
+        """Documents written after `checkpoint`, oldest first (latest version of each)."""
+        after = 0 if checkpoint is None else int(_decode_token(checkpoint).get("s", 0))
+        with self._store.reading() as conn:
+            rows = conn.execute(
+                f"SELECT body, seq FROM {self._table} WHERE seq > ? "  # noqa: S608
+                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq LIMIT ?",
+                (after, time.time(), max_items),
+            ).fetchall()
+        last = rows[-1][1] if rows else after
+        return ChangeFeedPage(
+            items=[dict(json.loads(r[0])) for r in rows], checkpoint=_encode_token({"s": last})
+        )
+
+
+class SqliteDocumentStore:
+    """The documents port on one SQLite file; see `cloudcart.core.documents.port.DocumentStore`.
+
+    Connections are per thread (SQLite connections must not be shared while in use) and
+    re-opened after a fork, so one store object is safe in threads and in child processes.
+    `containers` defaults to the registry; tests pass extra specs (e.g. a short TTL).
+    """
+
+    def __init__(self, path: Path, *, containers: Sequence[ContainerSpec] = CONTAINERS) -> None:
+        self.path = Path(path)
+        self.specs = {spec.name: spec for spec in containers}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._writes = 0
+        self._containers: dict[str, SqliteContainer] = {}
+        with self.writing() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('sequence', 0)")
+
+    # --- connections and transactions ------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if os.getpid() != self._pid:
+            # Forked child: the parent's connections must not be used here (nor closed,
+            # which could disturb the parent's locks); start afresh.
+            self._pid = os.getpid()
+            self._local = threading.local()
+            self._lock = threading.Lock()
+            self._connections = []
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=_BUSY_TIMEOUT_MS / 1000,
+                    isolation_level=None,  # we issue BEGIN ourselves
+                    check_same_thread=False,  # only so close() may run on another thread
+                )
+                conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.Error as exc:
+                raise Unavailable(f"cannot open {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reads (each statement sees one consistent WAL snapshot)."""
+        conn = self._connection()
+        try:
+            yield conn
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc) from exc
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc) from exc
+        try:
+            yield conn
+            self._writes += 1
+            if self._writes % _PURGE_EVERY_WRITES == 0:
+                self._purge_expired(conn)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            # The transaction may be gone already (e.g. the connection broke).
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise _translate(exc) from exc
+            raise
+
+    def next_sequence(self, conn: sqlite3.Connection) -> int:
+        """The next database-wide change sequence number (call inside `writing()`)."""
+        row = conn.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'sequence' RETURNING value"
+        ).fetchone()
+        return int(row[0])
+
+    def _purge_expired(self, conn: sqlite3.Connection) -> None:
+        now = time.time()
+        for name in self._existing_tables(conn):
+            conn.execute(f'DELETE FROM "c_{name}" WHERE expires_at <= ?', (now,))  # noqa: S608
+
+    @staticmethod
+    def _existing_tables(conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'c\\_%' ESCAPE '\\'"
+        ).fetchall()
+        return [str(r[0])[2:] for r in rows]
+
+    # --- the port --------------------------------------------------------------------------
+
+    def container(self, name: str) -> Container:
+        """The container of that name (it must be in the registry)."""
+        found = self._containers.get(name)
+        if found is None:
+            found = self._containers.setdefault(
+                name, SqliteContainer(self, container_spec_in(self.specs, name))
+            )
+        return found
+
+    def ensure_containers(self) -> None:
+        """Create a table (and its indexes) for every registered container, purge expired."""
+        with self.writing() as conn:
+            for spec in self.specs.values():
+                if not _IDENTIFIER.match(spec.name):
+                    raise ValueError(f"container name {spec.name!r} is not an identifier")
+                table = f'"c_{spec.name}"'
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} ("
+                    "pk TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, etag TEXT NOT NULL, "
+                    "expires_at REAL, seq INTEGER NOT NULL, PRIMARY KEY (pk, id)) WITHOUT ROWID"
+                )
+                conn.execute(f'CREATE INDEX IF NOT EXISTS "ix_{spec.name}_seq" ON {table} (seq)')
+                conn.execute(
+                    f'CREATE INDEX IF NOT EXISTS "ix_{spec.name}_expiry" ON {table} (expires_at) '
+                    "WHERE expires_at IS NOT NULL"
+                )
+            self._purge_expired(conn)
+
+    def check(self) -> None:
+        """Raise Unavailable if the file cannot be queried."""
+        with self.reading() as conn:
+            conn.execute("SELECT value FROM meta WHERE key = 'sequence'").fetchone()
+
+    def close(self) -> None:
+        """Close every connection this store opened (in this process)."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+def container_spec_in(specs: dict[str, ContainerSpec], name: str) -> ContainerSpec:
+    """The spec named `name` among a store's containers; KeyError names unknown ones."""
+    try:
+        return specs[name]
+    except KeyError:
+        raise KeyError(f"container {name!r} is not in the registry") from None
+
+
+def _translate(exc: sqlite3.OperationalError) -> Exception:
+    message = str(exc)
+    if "no such table" in message:
+        return NotFound(f"container does not exist (run ensure_containers): {message}")
+    return Unavailable(f"SQLite: {message}")

@@ -1,0 +1,126 @@
+"""Embedded adapter only: conditional reservations never oversell, across threads and
+processes sharing one SQLite file."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+from typing import Any
+
+from cloudcart.core.documents.embedded import SqliteDocumentStore
+from cloudcart.core.documents.port import Filter, PatchOp
+from cloudcart.core.errors import PreconditionFailed
+
+SKU = "sku-1"
+
+
+def _reserve_until_sold_out(store: SqliteDocumentStore, qty: int) -> int:
+    """Reserve `qty` until the condition fails; return how many reservations succeeded."""
+    inventory = store.container("inventory")
+    won = 0
+    while True:
+        try:
+            after = inventory.patch(
+                SKU,
+                SKU,
+                [PatchOp("incr", "available", -qty), PatchOp("incr", "reserved", qty)],
+                condition=[Filter("available", "ge", qty)],
+            )
+        except PreconditionFailed:
+            return won
+        assert after["available"] >= 0
+        won += 1
+
+
+def _threads(store: SqliteDocumentStore, count: int, qty: int, start: Any = None) -> list[int]:
+    """Run `count` reserving threads released together (after `start`, if given)."""
+    results = [0] * count
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> None:
+        store.check()  # open this thread's connection before the race starts
+        if barrier.wait() == 0 and start is not None:
+            start.wait()
+        barrier.wait()
+        results[i] = _reserve_until_sold_out(store, qty)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def _process_worker(
+    path: str, threads: int, qty: int, start: Any, out: multiprocessing.Queue[int]
+) -> None:
+    store = SqliteDocumentStore(Path(path))
+    out.put(sum(_threads(store, threads, qty, start)))
+    store.close()
+
+
+def _new_store(tmp_path: Path, available: int) -> SqliteDocumentStore:
+    store = SqliteDocumentStore(tmp_path / "documents.sqlite3")
+    store.ensure_containers()
+    store.container("inventory").create(
+        {"id": SKU, "sku": SKU, "available": available, "reserved": 0}
+    )
+    return store
+
+
+def test_threads_never_oversell(tmp_path: Path) -> None:
+    store = _new_store(tmp_path, available=400)
+    won = _threads(store, count=8, qty=1)
+    stock = store.container("inventory").read(SKU, SKU)
+    assert sum(won) == 400
+    assert stock["available"] == 0
+    assert stock["reserved"] == 400
+    assert sum(1 for w in won if w > 0) >= 2  # the threads really competed
+    store.close()
+
+
+def test_processes_and_threads_never_oversell(tmp_path: Path) -> None:
+    # 601 units in lots of 3: exactly 200 reservations fit, 1 unit must remain.
+    store = _new_store(tmp_path, available=601)
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[int] = ctx.Queue()
+    # Every process waits here, so the children (slow to spawn) race the parent for real.
+    start = ctx.Barrier(3)
+    workers = [
+        ctx.Process(target=_process_worker, args=(str(store.path), 3, 3, start, out))
+        for _ in range(2)
+    ]
+    for w in workers:
+        w.start()
+    here = sum(_threads(store, count=2, qty=3, start=start))
+    totals = [out.get(timeout=60) for _ in workers]
+    for w in workers:
+        w.join(timeout=60)
+        assert w.exitcode == 0
+    stock = store.container("inventory").read(SKU, SKU)
+    assert here + sum(totals) == 200
+    assert sum(totals) > 0  # the other processes really took part
+    assert stock["available"] == 1
+    assert stock["reserved"] == 600
+    store.close()
+
+
+def test_a_store_shared_across_fork_reopens_its_connections(tmp_path: Path) -> None:
+    store = _new_store(tmp_path, available=10)
+    ctx = multiprocessing.get_context("fork")
+    out: multiprocessing.Queue[int] = ctx.Queue()
+
+    def child() -> None:
+        out.put(_reserve_until_sold_out(store, 1))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    here = _reserve_until_sold_out(store, 1)
+    there = out.get(timeout=60)
+    proc.join(timeout=60)
+    assert proc.exitcode == 0
+    assert here + there == 10
+    assert store.container("inventory").read(SKU, SKU)["available"] == 0
+    store.close()

@@ -1,0 +1,834 @@
+"""A small Cosmos DB for NoSQL REST fake that the real `azure-cosmos` SDK talks to.
+
+It runs a threaded HTTP server on 127.0.0.1 (free port) and implements only what
+`cloudcart.core.documents.cosmos` uses: the account, databases, collections, one partition
+key range, document CRUD, upsert, If-Match, queries in the exact SQL subset the adapter
+generates (with parameters and continuation), transactional batch, patch with a filter
+predicate, the change feed and TTL. It adds the system properties (`_rid`, `_self`,
+`_etag`, `_ts`) like Cosmos does.
+
+Faults: `server.throttle(kind, times)` answers the next `times` requests of that kind
+("create", "upsert", "replace", "read", "delete", "patch", "query", "batch", "feed") with
+429 and `x-ms-retry-after-ms: 10`, so retry behaviour can be tested.
+
+Usage::
+
+    with CosmosFakeServer() as server:
+        client = CosmosClient(server.url, credential=server.key)
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+KEY = base64.b64encode(b"cosmos-fake-key-for-tests-only!!").decode()
+
+_UNDEFINED = object()  # Cosmos's `undefined`: a missing property or a type-mismatched compare
+
+
+class CosmosError(Exception):
+    """Raised inside the fake to answer with an HTTP error status."""
+
+    def __init__(self, status: int, message: str, sub_status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.sub_status = sub_status
+
+
+# --- the SQL subset ----------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<param>@\w+)|(?P<op>!=|<=|>=|=|<|>)|(?P<punct>[(),*])"
+    r"|(?P<path>c(?:\.[A-Za-z_]\w*)+)|(?P<word>[A-Za-z_]\w*))"
+)
+
+
+class _Parser:
+    """Parses `SELECT * FROM c [WHERE ...] [ORDER BY ...]` and `FROM c WHERE ...`.
+
+    Conditions: `<value> <op> <value>`, `IS_DEFINED(<path>)`, `NOT IS_DEFINED(<path>)`,
+    `ARRAY_CONTAINS(<value>, <value>)`, `STARTSWITH(<value>, <value>)`, joined by AND.
+    Values: `c.a.b` paths, `@params` and JSON literals.
+    """
+
+    def __init__(self, text: str, parameters: dict[str, Any]) -> None:
+        self.text = text
+        self.pos = 0
+        self.parameters = parameters
+
+    def fail(self, what: str) -> CosmosError:
+        return CosmosError(400, f"syntax error at {self.pos} ({what}) in {self.text!r}")
+
+    def peek_word(self) -> str | None:
+        m = _TOKEN.match(self.text, self.pos)
+        return m.group("word").upper() if m and m.group("word") else None
+
+    def expect(self, token: str) -> None:
+        m = _TOKEN.match(self.text, self.pos)
+        got = m.group(0).strip() if m else None
+        if got is None or got.upper() != token:
+            raise self.fail(f"expected {token}")
+        self.pos = m.end() if m else self.pos
+
+    def value(self) -> Callable[[dict[str, Any]], Any]:
+        rest = self.text[self.pos :].lstrip()
+        self.pos = len(self.text) - len(rest)
+        m = _TOKEN.match(self.text, self.pos)
+        if m and m.group("param"):
+            self.pos = m.end()
+            name = m.group("param")
+            if name not in self.parameters:
+                raise self.fail(f"unknown parameter {name}")
+            constant = self.parameters[name]
+            return lambda doc: constant
+        if m and m.group("path"):
+            self.pos = m.end()
+            parts = m.group("path").split(".")[1:]
+            return lambda doc: _get(doc, parts)
+        try:
+            literal, end = json.JSONDecoder().raw_decode(self.text, self.pos)
+        except ValueError:
+            raise self.fail("expected a value") from None
+        self.pos = end
+        return lambda doc: literal
+
+    def condition(self) -> Callable[[dict[str, Any]], bool]:
+        word = self.peek_word()
+        if word == "NOT":
+            self.expect("NOT")
+            inner = self.condition()
+            return lambda doc: not inner(doc)
+        if word in ("IS_DEFINED", "ARRAY_CONTAINS", "STARTSWITH"):
+            self.expect(word)
+            self.expect("(")
+            first = self.value()
+            if word == "IS_DEFINED":
+                self.expect(")")
+                return lambda doc: first(doc) is not _UNDEFINED
+            self.expect(",")
+            second = self.value()
+            self.expect(")")
+            if word == "ARRAY_CONTAINS":
+                return lambda doc: _array_contains(first(doc), second(doc))
+            return lambda doc: _startswith(first(doc), second(doc))
+        left = self.value()
+        m = _TOKEN.match(self.text, self.pos)
+        if not m or not m.group("op"):
+            raise self.fail("expected a comparison operator")
+        self.pos = m.end()
+        op = m.group("op")
+        right = self.value()
+        return lambda doc: _compare(left(doc), op, right(doc))
+
+    def where(self) -> Callable[[dict[str, Any]], bool]:
+        conditions = [self.condition()]
+        while self.peek_word() == "AND":
+            self.expect("AND")
+            conditions.append(self.condition())
+        return lambda doc: all(c(doc) for c in conditions)
+
+    def order_by(self) -> list[tuple[list[str], bool]]:
+        orders = []
+        while True:
+            m = _TOKEN.match(self.text, self.pos)
+            if not m or not m.group("path"):
+                raise self.fail("expected a path to order by")
+            self.pos = m.end()
+            descending = False
+            if self.peek_word() in ("ASC", "DESC"):
+                descending = self.peek_word() == "DESC"
+                self.expect("DESC" if descending else "ASC")
+            orders.append((m.group("path").split(".")[1:], descending))
+            m = _TOKEN.match(self.text, self.pos)
+            if not m or m.group(0).strip() != ",":
+                return orders
+            self.pos = m.end()
+
+    def at_end(self) -> None:
+        if self.text[self.pos :].strip():
+            raise self.fail("unexpected trailing text")
+
+
+@dataclass
+class ParsedQuery:
+    where: Callable[[dict[str, Any]], bool]
+    order_by: list[tuple[list[str], bool]]
+
+
+def parse_query(text: str, parameters: dict[str, Any]) -> ParsedQuery:
+    """Parse `SELECT * FROM c [WHERE ...] [ORDER BY ...]`."""
+    p = _Parser(text, parameters)
+    for token in ("SELECT", "*", "FROM", "C"):
+        p.expect(token)
+    where: Callable[[dict[str, Any]], bool] = lambda doc: True  # noqa: E731
+    if p.peek_word() == "WHERE":
+        p.expect("WHERE")
+        where = p.where()
+    order: list[tuple[list[str], bool]] = []
+    if p.peek_word() == "ORDER":
+        p.expect("ORDER")
+        p.expect("BY")
+        order = p.order_by()
+    p.at_end()
+    return ParsedQuery(where, order)
+
+
+def parse_predicate(text: str) -> Callable[[dict[str, Any]], bool]:
+    """Parse a patch filter predicate `FROM c WHERE ...` (literals only, no parameters)."""
+    p = _Parser(text, {})
+    for token in ("FROM", "C", "WHERE"):
+        p.expect(token)
+    where = p.where()
+    p.at_end()
+    return where
+
+
+def _get(doc: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if not isinstance(doc, dict) or part not in doc:
+            return _UNDEFINED
+        doc = doc[part]
+    return doc
+
+
+def _type_rank(value: Any) -> int:
+    # Cosmos's cross-type order: undefined < null < bool < number < string < array < object.
+    if value is _UNDEFINED:
+        return 0
+    if value is None:
+        return 1
+    if isinstance(value, bool):
+        return 2
+    if isinstance(value, int | float):
+        return 3
+    if isinstance(value, str):
+        return 4
+    return 5 if isinstance(value, list) else 6
+
+
+def _compare(left: Any, op: str, right: Any) -> bool:
+    if left is _UNDEFINED or right is _UNDEFINED:
+        return False
+    if _type_rank(left) != _type_rank(right) or _type_rank(left) >= 5:
+        # Different types (or arrays/objects) compare as undefined, which filters out.
+        return False
+    if op == "=":
+        return bool(left == right)
+    if op == "!=":
+        return bool(left != right)
+    if left is None:
+        return op in ("<=", ">=")
+    return bool(
+        {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
+    )
+
+
+def _array_contains(array: Any, value: Any) -> bool:
+    if not isinstance(array, list) or value is _UNDEFINED:
+        return False
+    return any(_type_rank(v) == _type_rank(value) and v == value for v in array)
+
+
+def _startswith(text: Any, prefix: Any) -> bool:
+    return isinstance(text, str) and isinstance(prefix, str) and text.startswith(prefix)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    rank = _type_rank(value)
+    return (rank, value if 2 <= rank <= 4 else 0)
+
+
+# --- storage -----------------------------------------------------------------------------
+
+
+def _rid(raw: bytes) -> str:
+    return base64.b64encode(raw).decode().replace("/", "-")
+
+
+@dataclass
+class _Entry:
+    doc: dict[str, Any]
+    written_at: float
+    lsn: int
+
+
+@dataclass
+class Collection:
+    """One container: its metadata and documents keyed by (partition key JSON, id)."""
+
+    id: str
+    rid_bytes: bytes
+    partition_key_path: str
+    default_ttl: int | None
+    db_rid: str
+    created: int = field(default_factory=lambda: int(time.time()))
+    docs: dict[tuple[str, str], _Entry] = field(default_factory=dict)
+    next_doc: int = 1
+
+    @property
+    def rid(self) -> str:
+        return _rid(self.rid_bytes)
+
+    def properties(self) -> dict[str, Any]:
+        props: dict[str, Any] = {
+            "id": self.id,
+            "_rid": self.rid,
+            "_self": f"dbs/{self.db_rid}/colls/{self.rid}/",
+            "_etag": f'"{self.rid}"',
+            "_ts": self.created,
+            "_docs": "docs/",
+            "partitionKey": {"paths": [self.partition_key_path], "kind": "Hash", "version": 2},
+            "indexingPolicy": {"indexingMode": "consistent", "automatic": True},
+            "conflictResolutionPolicy": {"mode": "LastWriterWins"},
+        }
+        if self.default_ttl is not None:
+            props["defaultTtl"] = self.default_ttl
+        return props
+
+    def expired(self, entry: _Entry, now: float) -> bool:
+        if self.default_ttl is None:
+            return False
+        ttl = entry.doc.get("ttl", self.default_ttl)
+        if ttl is None or ttl == -1:
+            return False
+        return bool(entry.written_at + ttl <= now)
+
+    def live(self, key: tuple[str, str]) -> _Entry | None:
+        entry = self.docs.get(key)
+        if entry is not None and self.expired(entry, time.time()):
+            del self.docs[key]
+            return None
+        return entry
+
+    def partition_key_json(self, doc: dict[str, Any]) -> str:
+        value = _get(doc, self.partition_key_path.strip("/").split("/"))
+        if value is _UNDEFINED:
+            raise CosmosError(400, "document lacks the partition key")
+        return json.dumps([value])
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    kind: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class _Response:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class CosmosFakeServer:
+    """The fake account. Thread-safe: one lock serialises every request's effect."""
+
+    def __init__(self) -> None:
+        self.key = KEY
+        self._lock = threading.RLock()
+        self._databases: dict[str, str] = {}  # id -> rid
+        self._collections: dict[tuple[str, str], Collection] = {}
+        self._lsn = 0
+        self._throttles: dict[str, int] = {}
+        self.log: list[tuple[str, str, int]] = []
+        """(kind, path, status) of every request, for tests that count round trips."""
+        self.applied_writes: dict[str, int] = {}
+        """How many times each write kind actually changed data."""
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._http.daemon_threads = True
+        self.port = self._http.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    def start(self) -> CosmosFakeServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+    def __enter__(self) -> CosmosFakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def throttle(self, kind: str, times: int = 1) -> None:
+        """Answer the next `times` requests of `kind` with 429 (retry after 10 ms)."""
+        with self._lock:
+            self._throttles[kind] = self._throttles.get(kind, 0) + times
+
+    def count(self, kind: str, status: int | None = None) -> int:
+        """How many requests of `kind` (answered with `status`, if given) were seen."""
+        with self._lock:
+            return sum(1 for k, _, s in self.log if k == kind and status in (None, s))
+
+    # --- dispatch ----------------------------------------------------------------------
+
+    def handle(self, req: _Request) -> _Response:
+        with self._lock:
+            if self._throttles.get(req.kind, 0) > 0:
+                self._throttles[req.kind] -= 1
+                response = _Response(
+                    429,
+                    {"code": "TooManyRequests", "message": "throttled by the fake"},
+                    {"x-ms-retry-after-ms": "10", "x-ms-substatus": "3200"},
+                )
+            else:
+                try:
+                    response = self._route(req)
+                except CosmosError as exc:
+                    headers = (
+                        {} if exc.sub_status is None else {"x-ms-substatus": str(exc.sub_status)}
+                    )
+                    response = _Response(
+                        exc.status, {"code": str(exc.status), "message": str(exc)}, headers
+                    )
+            self.log.append((req.kind, req.path, response.status))
+            return response
+
+    def _route(self, req: _Request) -> _Response:
+        parts = [unquote(p) for p in req.path.strip("/").split("/") if p]
+        if not parts:
+            return _Response(200, self._account())
+        if parts[0] != "dbs":
+            raise CosmosError(404, f"no route {req.path}")
+        if len(parts) == 1 and req.method == "POST":
+            return self._create_database(req.body)
+        db = parts[1] if len(parts) > 1 else ""
+        if db not in self._databases:
+            raise CosmosError(404, f"database {db} not found")
+        db_rid = self._databases[db]
+        if len(parts) == 2:
+            return _Response(
+                200,
+                {
+                    "id": db,
+                    "_rid": db_rid,
+                    "_self": f"dbs/{db_rid}/",
+                    "_etag": '"1"',
+                    "_colls": "colls/",
+                    "_ts": 0,
+                },
+            )
+        if len(parts) == 3 and req.method == "POST":
+            return self._create_collection(db, req.body)
+        coll = self._collections.get((db, parts[3] if len(parts) > 3 else ""))
+        if coll is None:
+            raise CosmosError(404, f"collection {parts[3:4]} not found")
+        if len(parts) == 4:
+            return _Response(200, coll.properties())
+        if parts[4] == "pkranges":
+            return self._pkranges(coll, req)
+        if parts[4] != "docs":
+            raise CosmosError(404, f"no route {req.path}")
+        if len(parts) == 5:
+            if req.kind == "feed":
+                return self._change_feed(coll, req)
+            if req.kind == "query":
+                return self._query(coll, req)
+            if req.kind == "batch":
+                return self._batch(coll, req)
+            if req.kind in ("create", "upsert"):
+                return self._write(coll, req.body, upsert=req.kind == "upsert")
+            raise CosmosError(400, f"unsupported {req.method} on docs")
+        doc_id = parts[5]
+        pk = req.headers.get("x-ms-documentdb-partitionkey", "")
+        pk = json.dumps(json.loads(pk)) if pk else ""
+        if_match = req.headers.get("if-match")
+        if req.kind == "read":
+            return _Response(200, self._existing(coll, pk, doc_id, None).doc)
+        if req.kind == "replace":
+            if req.body.get("id") != doc_id:
+                raise CosmosError(400, "id in body and URL differ")
+            self._existing(coll, pk, doc_id, if_match)
+            return self._write(coll, req.body, upsert=True, status=200)
+        if req.kind == "delete":
+            self._existing(coll, pk, doc_id, if_match)
+            del coll.docs[(pk, doc_id)]
+            self._applied("delete")
+            return _Response(204)
+        if req.kind == "patch":
+            return self._patch(coll, pk, doc_id, req.body, if_match)
+        raise CosmosError(400, f"unsupported {req.method} on a document")
+
+    # --- resources ---------------------------------------------------------------------
+
+    def _account(self) -> dict[str, Any]:
+        location = {"name": "Local", "databaseAccountEndpoint": self.url}
+        return {
+            "id": "fake",
+            "_rid": f"127.0.0.1:{self.port}",
+            "_self": "",
+            "media": "//media/",
+            "addresses": "//addresses/",
+            "_dbs": "//dbs/",
+            "writableLocations": [location],
+            "readableLocations": [location],
+            "enableMultipleWriteLocations": False,
+            "userReplicationPolicy": {
+                "asyncReplication": False,
+                "minReplicaSetSize": 1,
+                "maxReplicasetSize": 4,
+            },
+            "userConsistencyPolicy": {"defaultConsistencyLevel": "Session"},
+            "systemReplicationPolicy": {"minReplicaSetSize": 1, "maxReplicasetSize": 4},
+            "readPolicy": {"primaryReadCoefficient": 1, "secondaryReadCoefficient": 1},
+            "queryEngineConfiguration": json.dumps({"maxSqlQueryInputLength": 262144}),
+        }
+
+    def _create_database(self, body: dict[str, Any]) -> _Response:
+        name = body["id"]
+        if name in self._databases:
+            raise CosmosError(409, f"database {name} exists")
+        rid = _rid(len(self._databases).to_bytes(4, "big"))
+        self._databases[name] = rid
+        return _Response(
+            201,
+            {
+                "id": name,
+                "_rid": rid,
+                "_self": f"dbs/{rid}/",
+                "_etag": '"1"',
+                "_ts": int(time.time()),
+            },
+        )
+
+    def _create_collection(self, db: str, body: dict[str, Any]) -> _Response:
+        name = body["id"]
+        if (db, name) in self._collections:
+            raise CosmosError(409, f"collection {name} exists")
+        db_rid = self._databases[db]
+        rid_bytes = base64.b64decode(db_rid.replace("-", "/")) + len(self._collections).to_bytes(
+            4, "big"
+        )
+        coll = Collection(
+            id=name,
+            rid_bytes=rid_bytes,
+            partition_key_path=body["partitionKey"]["paths"][0],
+            default_ttl=body.get("defaultTtl"),
+            db_rid=db_rid,
+        )
+        self._collections[(db, name)] = coll
+        return _Response(201, coll.properties())
+
+    def _pkranges(self, coll: Collection, req: _Request) -> _Response:
+        etag = '"pkranges-1"'
+        if req.headers.get("if-none-match") == etag:
+            return _Response(304, None, {"etag": etag})
+        ranges = [
+            {
+                "id": "0",
+                "_rid": coll.rid,
+                "minInclusive": "",
+                "maxExclusive": "FF",
+                "ridPrefix": 0,
+                "throughputFraction": 1.0,
+                "status": "online",
+                "parents": [],
+                "_etag": etag,
+                "_ts": coll.created,
+            }
+        ]
+        return _Response(
+            200, {"_rid": coll.rid, "PartitionKeyRanges": ranges, "_count": 1}, {"etag": etag}
+        )
+
+    # --- documents -----------------------------------------------------------------------
+
+    def _applied(self, kind: str) -> None:
+        self.applied_writes[kind] = self.applied_writes.get(kind, 0) + 1
+
+    def _existing(self, coll: Collection, pk: str, doc_id: str, if_match: str | None) -> _Entry:
+        entry = coll.live((pk, doc_id))
+        if entry is None:
+            raise CosmosError(404, f"document {doc_id} not found")
+        if if_match is not None and if_match != "*" and entry.doc["_etag"] != if_match:
+            raise CosmosError(412, "etag mismatch")
+        return entry
+
+    def _store(
+        self, coll: Collection, body: dict[str, Any], pk: str, rid: str | None = None
+    ) -> dict[str, Any]:
+        self._lsn += 1
+        doc = {k: v for k, v in copy.deepcopy(body).items() if not k.startswith("_")}
+        if rid is None:
+            rid = _rid(coll.rid_bytes + coll.next_doc.to_bytes(8, "big"))
+            coll.next_doc += 1
+        doc.update(
+            {
+                "_rid": rid,
+                "_self": f"dbs/{coll.db_rid}/colls/{coll.rid}/docs/{rid}/",
+                "_etag": f'"{uuid.uuid4()}"',
+                "_attachments": "attachments/",
+                "_ts": int(time.time()),
+                "_lsn": self._lsn,
+            }
+        )
+        coll.docs[(pk, doc["id"])] = _Entry(doc, time.time(), self._lsn)
+        return doc
+
+    def _write(
+        self, coll: Collection, body: dict[str, Any], *, upsert: bool, status: int = 201
+    ) -> _Response:
+        doc, status = self._write_doc(coll, body, upsert=upsert, status=status)
+        return _Response(status, doc, {"etag": doc["_etag"]})
+
+    def _write_doc(
+        self, coll: Collection, body: dict[str, Any], *, upsert: bool, status: int = 201
+    ) -> tuple[dict[str, Any], int]:
+        if not isinstance(body.get("id"), str) or not body["id"]:
+            raise CosmosError(400, "document needs an id")
+        ttl = body.get("ttl")
+        if ttl is not None and (not isinstance(ttl, int) or ttl == 0 or ttl < -1):
+            raise CosmosError(400, "invalid ttl")
+        pk = coll.partition_key_json(body)
+        existing = coll.live((pk, body["id"]))
+        if existing is not None and not upsert:
+            raise CosmosError(409, f"document {body['id']} exists")
+        doc = self._store(coll, body, pk, existing.doc["_rid"] if existing else None)
+        self._applied("create" if existing is None else "replace")
+        return doc, (200 if existing is not None else status)
+
+    def _patch(
+        self, coll: Collection, pk: str, doc_id: str, body: dict[str, Any], if_match: str | None
+    ) -> _Response:
+        doc = self._patch_doc(coll, pk, doc_id, body, if_match)
+        return _Response(200, doc, {"etag": doc["_etag"]})
+
+    def _patch_doc(
+        self, coll: Collection, pk: str, doc_id: str, body: dict[str, Any], if_match: str | None
+    ) -> dict[str, Any]:
+        entry = self._existing(coll, pk, doc_id, if_match)
+        condition = body.get("condition")
+        if condition and not parse_predicate(condition)(entry.doc):
+            raise CosmosError(412, "patch condition not met")
+        patched = copy.deepcopy(entry.doc)
+        for op in body["operations"]:
+            _apply_patch_op(patched, op)
+        self._applied("patch")
+        return self._store(coll, patched, pk, entry.doc["_rid"])
+
+    def _query(self, coll: Collection, req: _Request) -> _Response:
+        params = {p["name"]: p["value"] for p in req.body.get("parameters", [])}
+        parsed = parse_query(req.body["query"], params)
+        pk = req.headers.get("x-ms-documentdb-partitionkey")
+        pk = json.dumps(json.loads(pk)) if pk else None
+        now = time.time()
+        rows = [
+            e.doc
+            for (doc_pk, _), e in sorted(coll.docs.items())
+            if (pk is None or doc_pk == pk) and not coll.expired(e, now) and parsed.where(e.doc)
+        ]
+        # Stable sorts applied last key first give a multi-key ORDER BY.
+        for path, descending in reversed(parsed.order_by):
+            rows.sort(key=_sort_by(path), reverse=descending)
+        page_size = int(req.headers.get("x-ms-max-item-count", "100") or 100)
+        if page_size <= 0:
+            page_size = 100
+        offset = int(req.headers.get("x-ms-continuation") or 0)
+        page = rows[offset : offset + page_size]
+        headers = {"x-ms-item-count": str(len(page))}
+        if offset + page_size < len(rows):
+            headers["x-ms-continuation"] = str(offset + page_size)
+        return _Response(200, {"_rid": coll.rid, "Documents": page, "_count": len(page)}, headers)
+
+    def _batch(self, coll: Collection, req: _Request) -> _Response:
+        pk = json.dumps(json.loads(req.headers["x-ms-documentdb-partitionkey"]))
+        if len(req.body) > 100:
+            raise CosmosError(400, "a batch holds at most 100 operations")
+        snapshot = {
+            k: _Entry(copy.deepcopy(e.doc), e.written_at, e.lsn) for k, e in coll.docs.items()
+        }
+        lsn, applied = self._lsn, dict(self.applied_writes)
+        results: list[dict[str, Any]] = []
+        failed: int | None = None
+        for index, op in enumerate(req.body):
+            try:
+                results.append(self._batch_op(coll, pk, op))
+            except CosmosError as exc:
+                failed = index
+                results.append({"statusCode": exc.status})
+                break
+        if failed is None:
+            return _Response(200, results)
+        # All or nothing: roll back, and mark the other operations "failed dependency".
+        coll.docs, self._lsn, self.applied_writes = snapshot, lsn, applied
+        final = [{"statusCode": 424} for _ in req.body]
+        final[failed] = results[failed]
+        return _Response(207, final)
+
+    def _batch_op(self, coll: Collection, pk: str, op: dict[str, Any]) -> dict[str, Any]:
+        kind = op["operationType"]
+        if_match = op.get("ifMatch")
+        body: dict[str, Any] = op.get("resourceBody") or {}
+        if kind in ("Create", "Upsert", "Replace") and coll.partition_key_json(body) != pk:
+            raise CosmosError(400, "document is not in the batch's partition")
+        if kind in ("Create", "Upsert"):
+            doc, status = self._write_doc(coll, body, upsert=kind == "Upsert")
+        elif kind == "Replace":
+            self._existing(coll, pk, op["id"], if_match)
+            doc, status = self._write_doc(coll, body, upsert=True)
+        elif kind == "Delete":
+            self._existing(coll, pk, op["id"], if_match)
+            del coll.docs[(pk, op["id"])]
+            return {"statusCode": 204}
+        elif kind == "Read":
+            doc, status = self._existing(coll, pk, op["id"], if_match).doc, 200
+        elif kind == "Patch":
+            doc, status = self._patch_doc(coll, pk, op["id"], body, if_match), 200
+        else:
+            raise CosmosError(400, f"unknown batch operation {kind}")
+        return {"statusCode": status, "resourceBody": doc, "eTag": doc["_etag"]}
+
+    def _change_feed(self, coll: Collection, req: _Request) -> _Response:
+        since_header = req.headers.get("if-none-match")
+        since = (
+            int(since_header.strip('"'))
+            if since_header and since_header.strip('"').isdigit()
+            else 0
+        )
+        if since_header == "*":
+            since = self._lsn  # start "now"
+        limit = int(req.headers.get("x-ms-max-item-count", "100") or 100)
+        if limit <= 0:
+            limit = 100
+        now = time.time()
+        changed = sorted(
+            (e for e in coll.docs.values() if e.lsn > since and not coll.expired(e, now)),
+            key=lambda e: e.lsn,
+        )[:limit]
+        if not changed:
+            return _Response(304, None, {"etag": f'"{max(since, self._lsn_of(coll))}"'})
+        etag = f'"{changed[-1].lsn}"'
+        return _Response(
+            200,
+            {"_rid": coll.rid, "Documents": [e.doc for e in changed], "_count": len(changed)},
+            {"etag": etag},
+        )
+
+    def _lsn_of(self, coll: Collection) -> int:
+        return max((e.lsn for e in coll.docs.values()), default=0)
+
+
+def _sort_by(path: list[str]) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+    return lambda doc: _sort_key(_get(doc, path))
+
+
+def _apply_patch_op(doc: dict[str, Any], op: dict[str, Any]) -> None:
+    parts = op["path"].strip("/").split("/")
+    parent: Any = doc
+    for part in parts[:-1]:
+        if isinstance(parent, dict) and part in parent:
+            parent = parent[part]
+        elif isinstance(parent, list) and part.isdigit() and int(part) < len(parent):
+            parent = parent[int(part)]
+        else:
+            raise CosmosError(400, f"patch path {op['path']} has no parent")
+    key = parts[-1]
+    kind, value = op["op"], op.get("value")
+    if isinstance(parent, list):
+        if key == "-" and kind == "add":
+            parent.append(value)
+        elif not key.isdigit():
+            raise CosmosError(400, "array index expected")
+        elif kind == "add" and int(key) <= len(parent):
+            parent.insert(int(key), value)
+        elif int(key) >= len(parent):
+            raise CosmosError(400, "index out of range")
+        elif kind in ("set", "replace"):
+            parent[int(key)] = value
+        elif kind == "remove":
+            del parent[int(key)]
+        elif kind == "incr":
+            parent[int(key)] += value
+        return
+    if kind in ("set", "add"):
+        parent[key] = value
+    elif kind in ("replace", "remove"):
+        if key not in parent:
+            raise CosmosError(400, f"patch {kind}: {op['path']} does not exist")
+        if kind == "replace":
+            parent[key] = value
+        else:
+            del parent[key]
+    elif kind == "incr":
+        current = parent.get(key, 0)
+        if isinstance(current, bool) or not isinstance(current, int | float):
+            raise CosmosError(400, "incr needs a number")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CosmosError(400, "incr needs a number")
+        parent[key] = current + value
+    else:
+        raise CosmosError(400, f"unknown patch op {kind}")
+
+
+def _kind(method: str, path: str, headers: dict[str, str]) -> str:
+    """Name the operation a request performs, for routing and fault injection."""
+    on_document = bool(re.search(r"/docs/[^/]+/?$", path))
+    if method == "GET" and headers.get("a-im", "").lower() == "incremental feed":
+        return "pkranges" if path.rstrip("/").endswith("pkranges") else "feed"
+    if method == "POST" and headers.get("x-ms-cosmos-is-batch-request", "").lower() == "true":
+        return "batch"
+    if method == "POST" and headers.get("x-ms-documentdb-isquery", "").lower() == "true":
+        return "query"
+    if method == "POST" and path.rstrip("/").endswith("/docs"):
+        upsert = headers.get("x-ms-documentdb-is-upsert", "").lower() == "true"
+        return "upsert" if upsert else "create"
+    if on_document:
+        return {"GET": "read", "PUT": "replace", "DELETE": "delete", "PATCH": "patch"}.get(
+            method, method
+        )
+    return f"{method.lower()}-meta"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake: CosmosFakeServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without NODELAY, Nagle's algorithm
+        # and delayed ACKs add ~40 ms to every keep-alive round trip.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest output clean
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        path = self.path.split("?")[0]
+        body = json.loads(raw) if raw else None
+        req = _Request(self.command, path, _kind(self.command, path, headers), headers, body)
+        response = self.fake.handle(req)
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-ms-request-charge", "1")
+        self.send_header("x-ms-activity-id", str(uuid.uuid4()))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
