@@ -102,9 +102,7 @@ def ready(services: ServicesDep) -> JSONResponse:
         else:
             logger.error("readiness check %s failed", name, exc_info=exc)
             # Only the error's type: messages can hold endpoints or account names.
-            results[name] = CheckResult(
-                status="failed", adapter=adapter, error=type(exc).__name__
-            )
+            results[name] = CheckResult(status="failed", adapter=adapter, error=type(exc).__name__)
 
     ok = all(r.status == "ok" for r in results.values())
     body = ReadyResponse(

@@ -67,6 +67,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stdout` is at emit time, so redirecting stdout after
+    configuration (test capture, a worker swapping streams) still catches the logs."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record to the current stdout."""
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def configure_logging(settings: Settings) -> None:
     """Send the root logger's records to stdout as JSON lines at `settings.log_level`, and to
     Application Insights when `settings.applicationinsights_connection_string` is set.
@@ -78,7 +88,7 @@ def configure_logging(settings: Settings) -> None:
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler(sys.stdout)
     setattr(handler, _HANDLER_MARK, True)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(CorrelationIdFilter())

@@ -34,7 +34,7 @@ class ProblemDocument(BaseModel):
     status: int = Field(description="The HTTP status code.")
     detail: str | None = Field(None, description="Explanation specific to this occurrence.")
     instance: str | None = Field(None, description="The request path this occurrence is about.")
-    correlationId: str | None = Field(  # noqa: N815 - the wire name is camelCase
+    correlationId: str | None = Field(  # the wire name is camelCase
         None, description="Correlation id of the request; quote it when reporting a problem."
     )
     errors: list[ValidationErrorItem] | None = Field(
@@ -58,6 +58,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
 
 COMMON_PROBLEM_RESPONSES = problem_responses(422, 500)
 """Declared on every operation by the app: validation problems and unexpected errors."""

@@ -15,6 +15,7 @@ from cloudcart.core.settings import Adapter, Settings
 if TYPE_CHECKING:
     from cloudcart.core.blobs.port import BlobStore
     from cloudcart.core.documents.port import DocumentStore
+    from cloudcart.core.messages.port import MessagePublisher
     from cloudcart.identity.tokens import TokenValidator
 
 T = TypeVar("T")
@@ -25,6 +26,8 @@ _ADAPTER_MODULES = {
     ("documents", Adapter.azure): "cloudcart.core.documents.cosmos",
     ("blobs", Adapter.embedded): "cloudcart.core.blobs.embedded",
     ("blobs", Adapter.azure): "cloudcart.core.blobs.azure",
+    ("messages", Adapter.embedded): "cloudcart.core.messages.embedded",
+    ("messages", Adapter.azure): "cloudcart.core.messages.servicebus",
 }
 
 
@@ -64,6 +67,16 @@ class Services:
         return cast(
             "BlobStore",
             self._get("blobs", lambda: self._adapter("blobs", self.settings.blobs_adapter)),
+        )
+
+    @property
+    def messages(self) -> MessagePublisher:
+        """The messages port (publishing; the embedded broker also consumes)."""
+        return cast(
+            "MessagePublisher",
+            self._get(
+                "messages", lambda: self._adapter("messages", self.settings.messages_adapter)
+            ),
         )
 
     @property

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
         case_sensitive=False,
         extra="ignore",
         populate_by_name=True,
+        # `local.settings.json` lists every setting, the cloud-only ones empty: empty means unset.
+        env_ignore_empty=True,
     )
 
     # --- general -----------------------------------------------------------------------
@@ -112,6 +114,25 @@ class Settings(BaseSettings):
         validation_alias=_env("CLOUDCART_BLOB_SIGNING_KEY"),
         description="HMAC key for the embedded adapter's signed URLs; generated into the data "
         "folder on first run when unset.",
+    )
+
+    # --- messages port -----------------------------------------------------------------
+    messages_adapter: Adapter = Field(
+        Adapter.embedded,
+        validation_alias=_env("CLOUDCART_MESSAGES_ADAPTER"),
+        description="`embedded` (a SQLite broker in the data folder) or `azure` (Service Bus).",
+    )
+    servicebus_namespace: str | None = Field(
+        None,
+        validation_alias=_env("ServiceBus__fullyQualifiedNamespace"),
+        description="Service Bus namespace host (<name>.servicebus.windows.net); the same "
+        "setting the Service Bus triggers' identity-based connection reads.",
+    )
+    servicebus_connection_string: SecretStr | None = Field(
+        None,
+        validation_alias=_env("SERVICEBUS_CONNECTION_STRING"),
+        description="Connection string, only for the Service Bus emulator; production uses the "
+        "app's managed identity.",
     )
 
     # --- identity ----------------------------------------------------------------------

@@ -1,0 +1,302 @@
+"""The FastAPI app factory: routers, the RFC 9457 error model and correlation ids.
+
+This module is imported on every cold start, so it imports only FastAPI and Cloudcart's own
+light modules at the top; routers are imported inside `create_app`, and the Azure SDKs only
+inside the adapters that need them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cloudcart.api.logging import configure_logging, correlation_id
+from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
+from cloudcart.api.responses import COMMON_PROBLEM_RESPONSES, ProblemDocument
+from cloudcart.core.errors import (
+    BatchFailed,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    Unavailable,
+)
+from cloudcart.core.services import Services
+from cloudcart.core.settings import Adapter, Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+CORRELATION_HEADER = "x-correlation-id"
+_VALID_CORRELATION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+MAX_REPORTED_VALIDATION_ERRORS = 50
+"""Validation problems list at most this many errors (a huge bad body gives a short answer)."""
+
+INTERNAL_ERROR_DETAIL = "An unexpected error occurred. Quote the correlation id when reporting it."
+
+
+def _package_version() -> str:
+    # Azure deploys the source tree without installing it, so metadata may be missing.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cloudcart")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+def get_correlation_id() -> str | None:
+    """The correlation id of the request being handled, if any."""
+    return correlation_id.get()
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    """The `application/problem+json` response for a problem, tagged with the correlation id."""
+    doc = problem.to_dict(instance=request.url.path if request is not None else None)
+    cid = correlation_id.get()
+    if cid:
+        doc.setdefault("correlationId", cid)
+    return JSONResponse(
+        doc, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _internal_error_response() -> JSONResponse:
+    # Deliberately nothing from the exception: its text can hold data or internals.
+    return problem_response(Problem(500, "Internal Server Error", INTERNAL_ERROR_DETAIL))
+
+
+class CorrelationIdMiddleware:
+    """Gives every request a correlation id, echoes it in `x-correlation-id`, and turns an
+    unhandled exception into a 500 problem (logged with its stack trace and the id).
+
+    Pure ASGI rather than `BaseHTTPMiddleware`, so the context variable set here is the one
+    the route, its dependencies and the logging filter see.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, CORRELATION_HEADER.encode())
+        cid = (
+            incoming
+            if incoming is not None and _VALID_CORRELATION_ID.fullmatch(incoming)
+            else str(uuid.uuid4())
+        )
+        token = correlation_id.set(cid)
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k != CORRELATION_HEADER.encode()
+                ]
+                headers.append((CORRELATION_HEADER.encode(), cid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                # Headers are out; all that is left is to drop the connection.
+                raise
+            await _internal_error_response()(scope, receive, send_with_id)
+        finally:
+            correlation_id.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None
+
+
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc, request)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    raw = exc.errors()
+    # Location and message only: echoing `input` could send a megabyte body straight back.
+    errors = [
+        {
+            "location": ".".join(str(part) for part in err.get("loc", ())),
+            "message": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in raw[:MAX_REPORTED_VALIDATION_ERRORS]
+    ]
+    first = errors[0] if errors else None
+    summary = f"The request has {len(raw)} invalid value{'s' if len(raw) != 1 else ''}" + (
+        f"; first: {first['location']}: {first['message']}." if first else "."
+    )
+    problem = Problem(
+        422,
+        "Unprocessable Content",
+        summary,
+        type_="validation-error",
+        extra={"errors": errors},
+    )
+    return problem_response(problem, request)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = _phrase(exc.status_code)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    problem = Problem(exc.status_code, phrase, detail, headers=dict(exc.headers or {}))
+    return problem_response(problem, request)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _domain_problem(exc: Exception) -> Problem | None:
+    if isinstance(exc, BatchFailed):
+        return _domain_problem(exc.cause)
+    if isinstance(exc, NotFound):
+        return Problem(404, "Not Found", "The requested resource does not exist.")
+    if isinstance(exc, Conflict):
+        return Problem(409, "Conflict", "The resource already exists.")
+    if isinstance(exc, PreconditionFailed):
+        return Problem(
+            412,
+            "Precondition Failed",
+            "The resource changed since it was read; read it again and retry.",
+        )
+    if isinstance(exc, Unavailable):
+        return Problem(
+            503,
+            "Service Unavailable",
+            "A backing service is unavailable; retry later.",
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
+    return None
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    problem = _domain_problem(exc)
+    if problem is None:
+        # A BatchFailed whose cause has no mapping: as unexpected as any other bug.
+        logger.error("unmapped error in %s %s", request.method, request.url.path, exc_info=exc)
+        return _internal_error_response()
+    if problem.status >= 500:
+        logger.warning("backing service unavailable: %r", exc)
+    return problem_response(problem, request)
+
+
+async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
+    # Reached only for errors raised outside CorrelationIdMiddleware (another middleware
+    # added later); the middleware handles everything raised by routes.
+    logger.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return _internal_error_response()
+
+
+def _install_problem_schema(app: FastAPI) -> None:
+    """Add ProblemDocument to the OpenAPI components (the responses reference it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        problem = ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem.pop("$defs", {}))
+        schemas["ProblemDocument"] = problem
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the Cloudcart HTTP app: every router under /api, the problem+json error model,
+    correlation ids and structured logging. `settings` defaults to the process settings."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+    services = Services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = FastAPI(
+        title="Cloudcart API",
+        version=_package_version(),
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        # Under /api like everything the app serves, so one Functions route prefix covers it.
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        redoc_url=None,
+        responses=COMMON_PROBLEM_RESPONSES,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+
+    handlers: dict[type[Exception], ExceptionHandler] = {
+        Problem: _on_problem,
+        RequestValidationError: _on_validation_error,
+        StarletteHTTPException: _on_http_exception,
+        NotFound: _on_domain_error,
+        Conflict: _on_domain_error,
+        PreconditionFailed: _on_domain_error,
+        BatchFailed: _on_domain_error,
+        Unavailable: _on_domain_error,
+        Exception: _on_unexpected_error,
+    }
+    for exc_type, handler in handlers.items():
+        app.add_exception_handler(exc_type, handler)
+    app.add_middleware(CorrelationIdMiddleware)
+
+    # Routers are imported here, not at the top: the dev-only ones are never imported in
+    # Azure, and importing this module stays cheap for tools that only need the factory.
+    from cloudcart.api import health
+    from cloudcart.identity import routes as identity_routes
+
+    app.include_router(health.router)
+    app.include_router(identity_routes.router)
+    if settings.identity_adapter == Adapter.embedded:
+        from cloudcart.identity import dev_provider
+
+        app.include_router(dev_provider.router)
+    if settings.blobs_adapter == Adapter.embedded:
+        from cloudcart.local import dev_blobs
+
+        app.include_router(dev_blobs.router)
+
+    _install_problem_schema(app)
+    return app

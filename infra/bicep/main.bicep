@@ -1,0 +1,221 @@
+// Cloudcart on Azure: the whole system as one screen of module calls.
+// `azd up` deploys it (azure.yaml at the repo root); tests/infra checks it against the code.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; names the resource group and tags every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region of every resource.')
+param location string
+
+@description('Object id of the user running azd; gets Key Vault Secrets Officer and data roles for local debugging. Empty skips it.')
+param principalId string = ''
+
+// --- Functions hosting (Flex Consumption) ---------------------------------------------
+@description('Always-ready instances of the `http` function group (0 = scale to zero, cold starts possible).')
+@minValue(0)
+param httpAlwaysReadyInstances int = 0
+
+@description('Upper bound of Flex Consumption instances (caps cost and downstream load).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance in MB.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+// --- Cosmos DB ---------------------------------------------------------------------------
+@description('`serverless` (pay per request, small shops) or `autoscale` (provisioned, shared by all containers).')
+@allowed(['serverless', 'autoscale'])
+param cosmosThroughputMode string = 'serverless'
+
+@description('Autoscale ceiling in RU/s when cosmosThroughputMode is autoscale (floor is 10%).')
+@minValue(1000)
+param cosmosAutoscaleMaxThroughput int = 1000
+
+// --- identity (B2C / External ID are not created here, only trusted) ------------------
+@description('Comma-separated OpenID metadata URLs of the trusted issuers (B2C policy and/or External ID tenant).')
+param identityMetadataUrls string = ''
+
+@description('Expected `aud` of access tokens: the API app registration client id or App ID URI.')
+param identityAudience string = 'api://cloudcart'
+
+@description('Scope every customer token must carry.')
+param identityRequiredScope string = 'shop.api'
+
+@description('Claim holding roles: `roles` (External ID app roles) or a B2C custom attribute such as `extension_Role`.')
+param identityRolesClaim string = 'roles'
+
+@description('Role value that grants the admin API.')
+param identityAdminRole string = 'Admin'
+
+// --- operations -----------------------------------------------------------------------
+@description('Email that receives alerts (dead letters, HTTP 5xx, Cosmos throttling). Empty: the action group has no receiver.')
+param alertEmail string = ''
+
+@description('Python log level of the app.')
+@allowed(['DEBUG', 'INFO', 'WARNING', 'ERROR'])
+param logLevel string = 'INFO'
+
+// --- third-party secrets: stored in Key Vault, referenced from app settings -----------
+@secure()
+@description('SendGrid API key (empty: set it later, see docs/deploy.md).')
+param sendgridApiKey string = ''
+
+@description('Twilio account SID (an identifier, not a secret).')
+param twilioAccountSid string = ''
+
+@secure()
+@description('Twilio auth token.')
+param twilioAuthToken string = ''
+
+@secure()
+@description('Stripe secret API key.')
+param stripeSecretKey string = ''
+
+@secure()
+@description('Stripe webhook signing secret.')
+param stripeWebhookSecret string = ''
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName, app: 'cloudcart' }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: { name: 'id-cloudcart-${resourceToken}', location: location, tags: tags }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: { resourceToken: resourceToken, location: location, tags: tags }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: { name: 'st${resourceToken}', location: location, tags: tags }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    name: 'cosmos-${resourceToken}'
+    location: location
+    tags: tags
+    throughputMode: cosmosThroughputMode
+    autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: { name: 'sb-${resourceToken}', location: location, tags: tags }
+}
+
+module search 'modules/search.bicep' = {
+  name: 'search'
+  scope: rg
+  params: { name: 'srch-${resourceToken}', location: location, tags: tags }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    sendgridApiKey: sendgridApiKey
+    twilioAuthToken: twilioAuthToken
+    stripeSecretKey: stripeSecretKey
+    stripeWebhookSecret: stripeWebhookSecret
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+    storageAccountName: storage.outputs.name
+    serviceBusName: serviceBus.outputs.name
+    searchName: search.outputs.name
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  // Role assignments first: the host reaches its storage with the identity at startup.
+  dependsOn: [roles]
+  params: {
+    name: 'func-cloudcart-${resourceToken}'
+    planName: 'plan-cloudcart-${resourceToken}'
+    location: location
+    tags: tags
+    environmentName: environmentName
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    searchEndpoint: search.outputs.endpoint
+    keyVaultReferences: keyVault.outputs.appSettingReferences
+    twilioAccountSid: twilioAccountSid
+    httpAlwaysReadyInstances: httpAlwaysReadyInstances
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    logLevel: logLevel
+    identityMetadataUrls: identityMetadataUrls
+    identityAudience: identityAudience
+    identityRequiredScope: identityRequiredScope
+    identityRolesClaim: identityRolesClaim
+    identityAdminRole: identityAdminRole
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    resourceToken: resourceToken
+    tags: tags
+    alertEmail: alertEmail
+    serviceBusNamespaceId: serviceBus.outputs.id
+    functionAppId: functionApp.outputs.id
+    cosmosAccountId: cosmos.outputs.id
+  }
+}
+
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output CLOUDCART_API_URL string = functionApp.outputs.url
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output AZURE_SEARCH_ENDPOINT string = search.outputs.endpoint
+output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint

@@ -1,0 +1,112 @@
+// Cosmos DB for NoSQL: one database, every container of the code's registry
+// (cloudcart/core/documents/registry.py; tests/infra checks the two lists are equal).
+// Keys are disabled: the app reaches data with its identity (Built-in Data Contributor).
+param name string
+param location string
+param tags object
+
+@allowed(['serverless', 'autoscale'])
+param throughputMode string
+
+@description('Autoscale ceiling in RU/s, shared by every container (autoscale mode only).')
+param autoscaleMaxThroughput int
+
+param databaseName string = 'cloudcart'
+
+@description('Principal id of the app identity (gets Cosmos DB Built-in Data Contributor).')
+param appPrincipalId string
+
+@description('Principal id of the deploying user (same role, for local debugging); empty skips.')
+param userPrincipalId string = ''
+
+// defaultTtl: null = no expiry, -1 = only documents with their own ttl expire, n = seconds.
+// uniqueKeys: the registry's unique key paths, one key per path.
+var containers = [
+  { name: 'catalog', partitionKeyPath: '/categoryId', defaultTtl: null, uniqueKeys: [] }
+  { name: 'inventory', partitionKeyPath: '/sku', defaultTtl: null, uniqueKeys: [] }
+  { name: 'carts', partitionKeyPath: '/customerId', defaultTtl: 2592000, uniqueKeys: [] }
+  { name: 'orders', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [] }
+  { name: 'customers', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [] }
+  { name: 'events', partitionKeyPath: '/customerId', defaultTtl: 7776000, uniqueKeys: [] }
+  { name: 'insights', partitionKeyPath: '/key', defaultTtl: -1, uniqueKeys: [] }
+  { name: 'processed', partitionKeyPath: '/consumer', defaultTtl: 1209600, uniqueKeys: [] }
+  { name: 'leases', partitionKeyPath: '/id', defaultTtl: null, uniqueKeys: [] }
+]
+
+// The same policy the embedded adapter assumes: every path indexed, consistent.
+var indexingPolicy = {
+  indexingMode: 'consistent'
+  automatic: true
+  includedPaths: [{ path: '/*' }]
+  excludedPaths: [{ path: '/"_etag"/?' }]
+}
+
+var serverless = throughputMode == 'serverless'
+var dataContributorRoleId = '00000000-0000-0000-0000-000000000002'
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    consistencyPolicy: { defaultConsistencyLevel: 'Session' }
+    locations: [{ locationName: location, failoverPriority: 0, isZoneRedundant: false }]
+    capabilities: serverless ? [{ name: 'EnableServerless' }] : []
+    disableLocalAuth: true
+    minimalTlsVersion: 'Tls12'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: account
+  name: databaseName
+  properties: {
+    resource: { id: databaseName }
+    // Autoscale throughput is shared at database level so small containers cost nothing extra.
+    options: serverless ? {} : { autoscaleSettings: { maxThroughput: autoscaleMaxThroughput } }
+  }
+}
+
+resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = [
+  for c in containers: {
+    parent: database
+    name: c.name
+    properties: {
+      resource: {
+        id: c.name
+        partitionKey: { paths: [c.partitionKeyPath], kind: 'Hash', version: 2 }
+        defaultTtl: c.defaultTtl
+        indexingPolicy: indexingPolicy
+        uniqueKeyPolicy: { uniqueKeys: c.uniqueKeys }
+      }
+    }
+  }
+]
+
+resource appDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = {
+  parent: account
+  name: guid(account.id, appPrincipalId, dataContributorRoleId)
+  properties: {
+    roleDefinitionId: '${account.id}/sqlRoleDefinitions/${dataContributorRoleId}'
+    principalId: appPrincipalId
+    scope: account.id
+  }
+}
+
+resource userDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = if (!empty(userPrincipalId)) {
+  parent: account
+  name: guid(account.id, userPrincipalId, dataContributorRoleId)
+  properties: {
+    roleDefinitionId: '${account.id}/sqlRoleDefinitions/${dataContributorRoleId}'
+    principalId: userPrincipalId
+    scope: account.id
+  }
+}
+
+output id string = account.id
+output name string = account.name
+output endpoint string = account.properties.documentEndpoint
+output databaseName string = database.name

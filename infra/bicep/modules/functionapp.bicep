@@ -1,0 +1,143 @@
+// The Function app on Flex Consumption (FC1, Linux, Python 3.11) running as the user-assigned
+// identity. App settings hold identity-based connections only; third-party secrets arrive as
+// Key Vault references. tests/infra checks these settings against Settings.env_names().
+param name string
+param planName string
+param location string
+param tags object
+param environmentName string
+
+param identityId string
+param identityClientId string
+
+param storageBlobEndpoint string
+param storageQueueEndpoint string
+param storageTableEndpoint string
+param deploymentContainerName string
+param appInsightsConnectionString string
+param cosmosEndpoint string
+param cosmosDatabaseName string
+param serviceBusFullyQualifiedNamespace string
+param searchEndpoint string
+
+@description('App setting name -> `@Microsoft.KeyVault(SecretUri=...)` (keyvault.bicep output).')
+param keyVaultReferences object
+param twilioAccountSid string
+
+param httpAlwaysReadyInstances int
+param maximumInstanceCount int
+param instanceMemoryMB int
+param logLevel string
+
+param identityMetadataUrls string
+param identityAudience string
+param identityRequiredScope string
+param identityRolesClaim string
+param identityAdminRole string
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
+  properties: { reserved: true }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  // azd finds the app to deploy the `api` service to by this tag.
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    // Key Vault references are resolved with the app identity, not a system identity.
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        alwaysReady: [{ name: 'http', instanceCount: httpAlwaysReadyInstances }]
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: { name: 'python', version: '3.11' }
+    }
+  }
+}
+
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: {
+    // Functions host storage, reached with the app identity (no AzureWebJobsStorage string).
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+    AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
+    AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
+    AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
+
+    // DefaultAzureCredential in the app picks the user-assigned identity by this id.
+    AZURE_CLIENT_ID: identityClientId
+    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
+
+    CLOUDCART_ENVIRONMENT: environmentName
+    CLOUDCART_PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
+    CLOUDCART_LOG_LEVEL: logLevel
+
+    CLOUDCART_DOCUMENTS_ADAPTER: 'azure'
+    CosmosDB__accountEndpoint: cosmosEndpoint
+    CosmosDB__credential: 'managedidentity'
+    CosmosDB__clientId: identityClientId
+    COSMOS_DATABASE: cosmosDatabaseName
+
+    CLOUDCART_BLOBS_ADAPTER: 'azure'
+    Storage__blobServiceUri: storageBlobEndpoint
+    Storage__credential: 'managedidentity'
+    Storage__clientId: identityClientId
+
+    CLOUDCART_MESSAGES_ADAPTER: 'azure'
+    ServiceBus__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
+    ServiceBus__credential: 'managedidentity'
+    ServiceBus__clientId: identityClientId
+
+    SEARCH_ENDPOINT: searchEndpoint
+
+    CLOUDCART_IDENTITY_ADAPTER: 'azure'
+    IDENTITY_METADATA_URLS: identityMetadataUrls
+    IDENTITY_AUDIENCE: identityAudience
+    IDENTITY_REQUIRED_SCOPE: identityRequiredScope
+    IDENTITY_ROLES_CLAIM: identityRolesClaim
+    IDENTITY_ADMIN_ROLE: identityAdminRole
+
+    SENDGRID_API_KEY: keyVaultReferences.SENDGRID_API_KEY
+    TWILIO_ACCOUNT_SID: twilioAccountSid
+    TWILIO_AUTH_TOKEN: keyVaultReferences.TWILIO_AUTH_TOKEN
+    STRIPE_SECRET_KEY: keyVaultReferences.STRIPE_SECRET_KEY
+    STRIPE_WEBHOOK_SECRET: keyVaultReferences.STRIPE_WEBHOOK_SECRET
+  }
+}
+
+output id string = site.id
+output name string = site.name
+output url string = 'https://${site.properties.defaultHostName}'

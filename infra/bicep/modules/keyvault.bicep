@@ -1,0 +1,66 @@
+// Key Vault (RBAC) for third-party secrets. The app reads them through Key Vault
+// references in its app settings, resolved by the platform with the app identity.
+param name string
+param location string
+param tags object
+
+@secure()
+param sendgridApiKey string
+@secure()
+param twilioAuthToken string
+@secure()
+param stripeSecretKey string
+@secure()
+param stripeWebhookSecret string
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: name
+  location: location
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: { family: 'A', name: 'standard' }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 7
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+// A secret is written only when its parameter is given, so `azd provision` without it never
+// overwrites a value an operator set in the vault directly (docs/deploy.md).
+resource sendgridApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(sendgridApiKey)) {
+  parent: vault
+  name: 'sendgrid-api-key'
+  properties: { value: sendgridApiKey, contentType: 'text/plain' }
+}
+
+resource twilioAuthTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(twilioAuthToken)) {
+  parent: vault
+  name: 'twilio-auth-token'
+  properties: { value: twilioAuthToken, contentType: 'text/plain' }
+}
+
+resource stripeSecretKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(stripeSecretKey)) {
+  parent: vault
+  name: 'stripe-secret-key'
+  properties: { value: stripeSecretKey, contentType: 'text/plain' }
+}
+
+resource stripeWebhookSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(stripeWebhookSecret)) {
+  parent: vault
+  name: 'stripe-webhook-secret'
+  properties: { value: stripeWebhookSecret, contentType: 'text/plain' }
+}
+
+// Versionless references: a new secret version is picked up without a redeploy.
+var secretsUri = '${vault.properties.vaultUri}secrets'
+
+output id string = vault.id
+output name string = vault.name
+output appSettingReferences object = {
+  SENDGRID_API_KEY: '@Microsoft.KeyVault(SecretUri=${secretsUri}/sendgrid-api-key/)'
+  TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${secretsUri}/twilio-auth-token/)'
+  STRIPE_SECRET_KEY: '@Microsoft.KeyVault(SecretUri=${secretsUri}/stripe-secret-key/)'
+  STRIPE_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/stripe-webhook-secret/)'
+}

@@ -1,0 +1,104 @@
+// Service Bus (Standard): the topics, subscriptions and queues of the code's topology
+// (cloudcart/core/messages/topology.py; tests/infra checks the lists below against it).
+// Keys are disabled: the app sends and receives with its identity.
+param name string
+param location string
+param tags object
+
+// Duplicate detection drops an event relayed twice from the outbox (same message id)
+// within the window; it can only be chosen when an entity is created.
+var topics = [
+  {
+    name: 'events'
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    defaultMessageTimeToLive: 'P14D'
+  }
+  {
+    name: 'ops'
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    defaultMessageTimeToLive: 'P7D'
+  }
+]
+
+// One entry per subscription: { topic, name, sqlFilter, maxDeliveryCount, lockDuration }.
+// sqlFilter is `Subscription.sql_filter()` of the topology, resubmit routing included.
+var subscriptions = []
+
+// One entry per queue: { name, maxDeliveryCount, lockDuration, requiresDuplicateDetection,
+// duplicateDetectionHistoryTimeWindow, defaultMessageTimeToLive }.
+var queues = []
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+  name: name
+  location: location
+  tags: tags
+  sku: { name: 'Standard', tier: 'Standard' }
+  properties: {
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource topicResources 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = [
+  for t in topics: {
+    parent: namespace
+    name: t.name
+    properties: {
+      requiresDuplicateDetection: t.requiresDuplicateDetection
+      duplicateDetectionHistoryTimeWindow: t.duplicateDetectionHistoryTimeWindow
+      defaultMessageTimeToLive: t.defaultMessageTimeToLive
+      enableBatchedOperations: true
+    }
+  }
+]
+
+resource subscriptionResources 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = [
+  for s in subscriptions: {
+    name: '${namespace.name}/${s.topic}/${s.name}'
+    dependsOn: [topicResources]
+    properties: {
+      maxDeliveryCount: s.maxDeliveryCount
+      lockDuration: s.lockDuration
+      // Nothing is silently dropped: expired messages and broken filters dead-letter too.
+      deadLetteringOnMessageExpiration: true
+      deadLetteringOnFilterEvaluationExceptions: true
+      enableBatchedOperations: true
+    }
+  }
+]
+
+// Named `$Default` to replace the match-everything rule Service Bus gives a new subscription;
+// a second rule would be OR-ed with it and the subscription would get every message.
+resource subscriptionRules 'Microsoft.ServiceBus/namespaces/topics/subscriptions/rules@2022-10-01-preview' = [
+  for (s, i) in subscriptions: {
+    name: '${namespace.name}/${s.topic}/${s.name}/$Default'
+    dependsOn: [subscriptionResources[i]]
+    properties: {
+      filterType: 'SqlFilter'
+      sqlFilter: { sqlExpression: s.sqlFilter }
+    }
+  }
+]
+
+resource queueResources 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [
+  for q in queues: {
+    parent: namespace
+    name: q.name
+    properties: {
+      maxDeliveryCount: q.maxDeliveryCount
+      lockDuration: q.lockDuration
+      requiresDuplicateDetection: q.requiresDuplicateDetection
+      duplicateDetectionHistoryTimeWindow: q.duplicateDetectionHistoryTimeWindow
+      defaultMessageTimeToLive: q.defaultMessageTimeToLive
+      deadLetteringOnMessageExpiration: true
+      enableBatchedOperations: true
+    }
+  }
+]
+
+output id string = namespace.id
+output name string = namespace.name
+output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
