@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
 from cloudcart.core.errors import Unavailable
-from cloudcart.identity.tokens import Caller, InvalidToken
+from cloudcart.identity.caller import Caller, InvalidToken
 
 # auto_error=False: FastAPI's own error would be a bare 403/401 JSON, not our problem
 # document with a WWW-Authenticate challenge.

@@ -21,16 +21,16 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, Request
 
 from cloudcart.api.deps import SettingsDep
 from cloudcart.api.problems import Problem
 from cloudcart.core.settings import Adapter, Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 _SUBJECT = re.compile(r"[A-Za-z0-9._@-]{1,128}")
 _ROLE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -76,6 +76,11 @@ def jwk_thumbprint(n: str, e: str) -> str:
 
 
 def _load_or_create_private_key(path: Path) -> rsa.RSAPrivateKey:
+    # Imported here: the provider is mounted on every local start, and cryptography is a
+    # noticeable part of a cold start that may never mint a token.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -158,6 +163,8 @@ def mint_token(
         claims["email"] = email
     if name:
         claims["name"] = name
+    import jwt
+
     token = jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
     return token, lifetime
 

@@ -7,8 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from cloudcart.api.responses import problem_responses
+from cloudcart.identity.caller import Caller
 from cloudcart.identity.dependencies import Admin, CurrentCustomer
-from cloudcart.identity.tokens import Caller
 
 router = APIRouter(prefix="/api", tags=["identity"])
 

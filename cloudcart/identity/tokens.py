@@ -25,8 +25,9 @@ from typing import Any, Protocol
 import jwt
 from jwt import PyJWK
 
-from cloudcart.core.errors import CloudcartError, Unavailable
+from cloudcart.core.errors import Unavailable
 from cloudcart.core.settings import Adapter, Settings
+from cloudcart.identity.caller import Caller, InvalidToken
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +47,6 @@ _MAX_TOKEN_CHARS = 16_384
 
 Clock = Callable[[], float]
 JwksLoader = Callable[[], Mapping[str, Any]]
-
-
-class InvalidToken(CloudcartError):
-    """The bearer token was rejected; `reason` says why in words a client developer can act on."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """The authenticated caller of a request, as the validated token describes them."""
-
-    customer_id: str
-    email: str | None
-    name: str | None
-    roles: tuple[str, ...]
-    scopes: tuple[str, ...]
-    issuer: str
-    is_admin: bool
 
 
 # --- key sources ----------------------------------------------------------------------------
