@@ -286,9 +286,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Azure, and importing this module stays cheap for tools that only need the factory.
     from cloudcart.api import health
     from cloudcart.identity import routes as identity_routes
+    from cloudcart.ops import dead_letters
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)
+    app.include_router(dead_letters.router)
     if settings.identity_adapter == Adapter.embedded:
         from cloudcart.identity import dev_provider
 

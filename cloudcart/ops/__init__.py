@@ -1,0 +1,1 @@
+"""Operational functions: outbox relay and sweep, and other housekeeping triggers."""
