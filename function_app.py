@@ -9,5 +9,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from cloudcart.api.app import create_app
+from cloudcart.ops import outbox_relay
 
 app = func.AsgiFunctionApp(app=create_app(), http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(outbox_relay.bp)

@@ -32,7 +32,7 @@ from cloudcart.core.errors import (
     Unavailable,
 )
 from cloudcart.core.services import Services
-from cloudcart.core.settings import Adapter, Settings, get_settings
+from cloudcart.core.settings import Adapter, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -244,10 +244,19 @@ ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Cloudcart HTTP app: every router under /api, the problem+json error model,
-    correlation ids and structured logging. `settings` defaults to the process settings."""
-    settings = settings or get_settings()
+    correlation ids and structured logging.
+
+    Without `settings` the app uses the process-wide services (`cloudcart.core.runtime`), the
+    ones trigger functions use too, so HTTP and triggers share adapters and connections.
+    """
+    if settings is None:
+        from cloudcart.core import runtime
+
+        services = runtime.services()
+        settings = services.settings
+    else:
+        services = Services(settings)
     configure_logging(settings)
-    services = Services(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

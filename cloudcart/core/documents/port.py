@@ -107,6 +107,9 @@ class ChangeFeedPage:
 class ContainerSpec:
     """A container of the registry: its name, partition key path and default TTL.
 
+    `outbox`: the container carries transactional-outbox events (`kind == "outbox"`
+    documents) that a change-feed function relays to the events topic.
+
     `default_ttl`: None means documents never expire, -1 means TTL is on but only documents
     with their own `ttl` expire, n > 0 means documents expire n seconds after their last
     write unless they say otherwise (Cosmos semantics).
@@ -117,6 +120,7 @@ class ContainerSpec:
     default_ttl: int | None = None
     description: str = ""
     unique_keys: Sequence[str] = field(default_factory=tuple)
+    outbox: bool = False
 
     @property
     def partition_key_field(self) -> str:
