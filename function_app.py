@@ -11,5 +11,8 @@ import azure.functions as func
 from cloudcart.api.app import create_app
 from cloudcart.ops import outbox_relay
 
-app = func.AsgiFunctionApp(app=create_app(), http_auth_level=func.AuthLevel.ANONYMOUS)
+fastapi_app = create_app()
+"""The HTTP app; `cloudcart serve` runs this same object under uvicorn."""
+
+app = func.AsgiFunctionApp(app=fastapi_app, http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(outbox_relay.bp)

@@ -7,12 +7,14 @@ the adapters it actually uses (the Azure SDKs are heavy to import).
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cloudcart.core.settings import Adapter, Settings
 
 if TYPE_CHECKING:
+    from cloudcart.catalog.search.port import SearchIndex
     from cloudcart.core.blobs.port import BlobStore
     from cloudcart.core.documents.port import DocumentStore
     from cloudcart.core.messages.port import MessagePublisher
@@ -28,16 +30,21 @@ _ADAPTER_MODULES = {
     ("blobs", Adapter.azure): "cloudcart.core.blobs.azure",
     ("messages", Adapter.embedded): "cloudcart.core.messages.embedded",
     ("messages", Adapter.azure): "cloudcart.core.messages.servicebus",
+    ("search", Adapter.embedded): "cloudcart.catalog.search.embedded",
+    ("search", Adapter.azure): "cloudcart.catalog.search.azure",
 }
 
 
 class Services:
     """The adapters of one app instance, built lazily and shared by every request."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, adapters: Mapping[str, Any] | None = None) -> None:
+        """`adapters` pre-sets adapters by port name (`"messages"`, `"documents"`, ...)
+        instead of building them from settings: tests inject a broker with their own
+        topology this way."""
         self.settings = settings
         self._lock = threading.Lock()
-        self._built: dict[str, Any] = {}
+        self._built: dict[str, Any] = dict(adapters or {})
 
     def _get(self, key: str, build: Any) -> Any:
         # Double-checked so concurrent first requests build an adapter once.
@@ -77,6 +84,14 @@ class Services:
             self._get(
                 "messages", lambda: self._adapter("messages", self.settings.messages_adapter)
             ),
+        )
+
+    @property
+    def search(self) -> SearchIndex:
+        """The search port (product search and suggestions)."""
+        return cast(
+            "SearchIndex",
+            self._get("search", lambda: self._adapter("search", self.settings.search_adapter)),
         )
 
     @property

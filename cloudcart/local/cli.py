@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cloudcart.core.settings import Adapter, Settings, get_settings
+
+if TYPE_CHECKING:
+    from cloudcart.local.trigger_host import TriggerHost
 
 cli = typer.Typer(
     name="cloudcart",
@@ -38,6 +46,41 @@ def _settings(data_dir: Path | None) -> Settings:
     return get_settings()
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The folder of `function_app.py` (the console script may run from anywhere)."""
+
+TRIGGER_HOST_STOP_TIMEOUT_SECONDS = 30.0
+"""How long shutdown lets running trigger invocations finish before abandoning them."""
+
+
+def _function_app() -> Any:
+    """The `function_app` module: the same composition root Azure Functions loads."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    return import_module("function_app")
+
+
+def _run_trigger_host_with(app: Any, host: TriggerHost) -> None:
+    """Start the trigger host when the app starts and stop it gracefully when it stops.
+
+    Inside the lifespan, not around `uvicorn.run`: uvicorn turns SIGTERM/SIGINT into a
+    graceful shutdown that ends with the app's lifespan, which closes the adapters, so the
+    host must finish (and settle its messages) before that.
+    """
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(current: Any) -> AsyncIterator[Any]:
+        async with inner(current) as state:
+            host.start()
+            try:
+                yield state
+            finally:
+                await asyncio.to_thread(host.stop, TRIGGER_HOST_STOP_TIMEOUT_SECONDS)
+
+    app.router.lifespan_context = lifespan
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -46,14 +89,23 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="Load the demo shop into an empty store.")
     ] = False,
+    no_triggers: Annotated[
+        bool,
+        typer.Option(
+            "--no-triggers",
+            help="Serve only HTTP: do not run the Service Bus, change-feed and timer functions.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API (the same app Azure Functions runs) with uvicorn."""
+    """Serve the HTTP API (the same app Azure Functions runs) with uvicorn, and run the
+    app's Service Bus, change-feed and timer functions beside it on the embedded adapters."""
     import uvicorn
 
-    from cloudcart.api.app import create_app
-
     settings = _settings(data_dir)
-    app = create_app(settings)
+    # The very objects Azure runs: its FastAPI app (on the process-wide services, shared with
+    # the trigger functions) and its function list.
+    function_app = _function_app()
+    app = function_app.fastapi_app
     services = app.state.services
     if settings.documents_adapter == Adapter.embedded:
         # Bicep creates the containers in Azure; locally the store starts empty.
@@ -66,8 +118,24 @@ def serve(
 
             loaded = load_demo_data(services)
             typer.echo("demo data loaded" if loaded else "store not empty: demo data skipped")
-    # log_config=None: uvicorn's loggers propagate to the JSON handler create_app installed.
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    trigger_host: TriggerHost | None = None
+    if not no_triggers:
+        from cloudcart.local.trigger_host import TriggerHost, TriggerHostError
+
+        try:
+            # get_functions() is read once: a second call on the same app raises.
+            functions = list(function_app.app.get_functions())
+            trigger_host = TriggerHost(functions, settings, services)
+        except TriggerHostError as exc:
+            typer.echo(f"cannot run the app's triggers: {exc} (or use --no-triggers)", err=True)
+            raise typer.Exit(code=2) from exc
+        _run_trigger_host_with(app, trigger_host)
+    try:
+        # log_config=None: uvicorn's loggers propagate to the JSON handler create_app installed.
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    finally:
+        if trigger_host is not None:
+            trigger_host.stop(TRIGGER_HOST_STOP_TIMEOUT_SECONDS)  # no-op after the lifespan
 
 
 @cli.command()
@@ -108,6 +176,11 @@ def show_settings(
     width = max(len(name) for name in values)
     for name, value in values.items():
         typer.echo(f"{name.ljust(width)} = {value}")
+
+
+from cloudcart.local.cli_dlq import dlq_app  # noqa: E402  (after the commands it joins)
+
+cli.add_typer(dlq_app, name="dlq")
 
 
 def main() -> None:

@@ -59,6 +59,10 @@ for _container in OUTBOX_CONTAINERS:
             lease_container_name=LEASES_CONTAINER,
             lease_container_prefix=f"outbox-{_container}-",
             create_lease_container_if_not_exists=False,
+            # A new lease must not skip events written before it existed: unrelayed ones
+            # would otherwise wait for the sweep, and relayed ones are skipped cheaply.
+            # azure-functions 1.26 annotates this flag as `time`; the binding wants a bool.
+            start_from_beginning=True,  # type: ignore[arg-type]
         )(_make_relay(_container))
     )
 

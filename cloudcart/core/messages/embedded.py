@@ -14,10 +14,11 @@ everything survives a restart.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +42,8 @@ from cloudcart.core.messages.topology import TOPOLOGY, Queue, Topic, Topology
 
 if TYPE_CHECKING:
     from cloudcart.core.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # A queue's messages are stored with this subscription value, so one table and one index
 # serve queues and subscriptions alike.
@@ -120,6 +123,12 @@ class SqliteBroker:
         self.topology = topology
         self._clock = clock
         self._lock = threading.Lock()
+        self.on_dead_letter: Callable[[DeadLetter], None] | None = None
+        """Called (outside the broker's lock, after the commit) with every message this
+        broker object dead-letters, whatever the path: abandon on the last delivery, a lock
+        that expired on it, or an explicit `dead_letter`. The trigger host raises its alert
+        here. Exceptions it raises are logged, never passed to the settling caller."""
+        self._fresh_dead_letters: list[DeadLetter] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by the threads of this process (guarded by _lock);
         # transactions are explicit, hence isolation_level=None.
@@ -153,8 +162,18 @@ class SqliteBroker:
                 yield db
             except BaseException:
                 db.execute("ROLLBACK")
+                self._fresh_dead_letters.clear()
                 raise
             db.execute("COMMIT")
+            fresh, self._fresh_dead_letters = self._fresh_dead_letters, []
+        # Outside the lock: the callback may publish (an alert) through this broker.
+        callback = self.on_dead_letter
+        if callback is not None:
+            for letter in fresh:
+                try:
+                    callback(letter)
+                except Exception:
+                    logger.exception("on_dead_letter callback failed for %s", letter.id)
 
     def _queue_or_subscription(
         self, entity: str, subscription: str | None
@@ -399,13 +418,14 @@ class SqliteBroker:
         description: str,
         now: float,
     ) -> None:
+        dead_letter_id = new_id("dl")
         db.execute(
             "INSERT INTO dead_letters (id, entity, subscription, message_id, subject, "
             "correlation_id, session_id, content_type, properties, body, reason, description, "
             "delivery_count, enqueued_at, dead_lettered_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                new_id("dl"),
+                dead_letter_id,
                 columns["entity"],
                 columns["subscription"],
                 columns["message_id"],
@@ -423,11 +443,23 @@ class SqliteBroker:
             ),
         )
         db.execute("DELETE FROM messages WHERE seq = ?", (columns["seq"],))
+        if self.on_dead_letter is not None:
+            self._fresh_dead_letters.append(
+                self._dead_letter(
+                    {
+                        **columns,
+                        "id": dead_letter_id,
+                        "reason": reason,
+                        "description": description,
+                        "dead_lettered_at": now,
+                    }
+                )
+            )
 
     # --- DeadLetterAdmin ---------------------------------------------------------------
 
     @staticmethod
-    def _dead_letter(c: sqlite3.Row) -> DeadLetter:
+    def _dead_letter(c: sqlite3.Row | Mapping[str, Any]) -> DeadLetter:
         properties: dict[str, PropertyValue] = json.loads(c["properties"])
         return DeadLetter(
             id=c["id"],
