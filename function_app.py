@@ -9,6 +9,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from cloudcart.api.app import create_app
+from cloudcart.catalog import thumbnails
 from cloudcart.ops import outbox_relay
 
 fastapi_app = create_app()
@@ -16,3 +17,4 @@ fastapi_app = create_app()
 
 app = func.AsgiFunctionApp(app=fastapi_app, http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(outbox_relay.bp)
+app.register_functions(thumbnails.bp)

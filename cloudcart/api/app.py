@@ -294,11 +294,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routers are imported here, not at the top: the dev-only ones are never imported in
     # Azure, and importing this module stays cheap for tools that only need the factory.
     from cloudcart.api import health
+    from cloudcart.catalog import media_routes
     from cloudcart.identity import routes as identity_routes
+    from cloudcart.identity import web_login
     from cloudcart.ops import dead_letters
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)
+    app.include_router(web_login.router)
+    app.include_router(media_routes.router)
     app.include_router(dead_letters.router)
     if settings.identity_adapter == Adapter.embedded:
         from cloudcart.identity import dev_provider

@@ -115,6 +115,27 @@ class Settings(BaseSettings):
         description="HMAC key for the embedded adapter's signed URLs; generated into the data "
         "folder on first run when unset.",
     )
+    media_cdn_base_url: str | None = Field(
+        None,
+        validation_alias=_env("MEDIA_CDN_BASE_URL"),
+        description="Optional CDN URL that maps to the root of the media blob container; when "
+        "set, product media URLs are `{MEDIA_CDN_BASE_URL}/{blob name}` instead of signed "
+        "read URLs.",
+    )
+
+    # --- search port -------------------------------------------------------------------
+    search_adapter: Adapter = Field(
+        Adapter.embedded,
+        validation_alias=_env("CLOUDCART_SEARCH_ADAPTER"),
+        description="`embedded` (a tantivy index under the data folder) or `azure` (Azure AI "
+        "Search).",
+    )
+    search_endpoint: str | None = Field(
+        None,
+        validation_alias=_env("SEARCH_ENDPOINT"),
+        description="Azure AI Search service endpoint (https://<name>.search.windows.net); "
+        "reached with the app's managed identity.",
+    )
 
     # --- messages port -----------------------------------------------------------------
     messages_adapter: Adapter = Field(
@@ -133,6 +154,23 @@ class Settings(BaseSettings):
         validation_alias=_env("SERVICEBUS_CONNECTION_STRING"),
         description="Connection string, only for the Service Bus emulator; production uses the "
         "app's managed identity.",
+    )
+
+    events_topic: str = Field(
+        "events",
+        validation_alias=_env("EVENTS_TOPIC"),
+        description="Topic the outbox relay publishes domain events (`order.placed`, ...) to.",
+    )
+    ops_topic: str = Field(
+        "ops",
+        validation_alias=_env("OPS_TOPIC"),
+        description="Topic of operational events (`ops.dead_lettered`, `diagnostics.pinged`).",
+    )
+    outbox_sweep_schedule: str = Field(
+        "0 */1 * * * *",
+        validation_alias=_env("OUTBOX_SWEEP_SCHEDULE"),
+        description="NCRONTAB (six fields) of the timer that relays outbox events the change "
+        "feed missed.",
     )
 
     # --- identity ----------------------------------------------------------------------
@@ -182,6 +220,72 @@ class Settings(BaseSettings):
         ge=60,
         validation_alias=_env("IDENTITY_TOKEN_LIFETIME_SECONDS"),
         description="Lifetime of tokens minted by the embedded identity provider.",
+    )
+
+    # --- web sign-in (MSAL, server-side sessions) ---------------------------------------
+    web_auth_client_id: str | None = Field(
+        None,
+        validation_alias=_env("WEB_AUTH_CLIENT_ID"),
+        description="Client (application) id of the web app registration that signs customers "
+        "in with the authorization code flow; `cloudcart-web` with the embedded provider.",
+    )
+    web_auth_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("WEB_AUTH_CLIENT_SECRET"),
+        description="Client secret of that registration (a Key Vault reference in Azure); the "
+        "embedded provider accepts a fixed dev secret when unset.",
+    )
+    web_auth_authority: str | None = Field(
+        None,
+        validation_alias=_env("WEB_AUTH_AUTHORITY"),
+        description="MSAL authority: B2C `https://{tenant}.b2clogin.com/{tenant}.onmicrosoft.com/"
+        "{sign-up-sign-in policy}` or External ID `https://{tenant}.ciamlogin.com/{tenant}."
+        "onmicrosoft.com`. Ignored with the embedded identity provider.",
+    )
+    web_auth_oidc_authority: str | None = Field(
+        None,
+        validation_alias=_env("WEB_AUTH_OIDC_AUTHORITY"),
+        description="Generic OIDC authority (External ID custom domain); used instead of "
+        "WEB_AUTH_AUTHORITY when set (MSAL's `oidc_authority`).",
+    )
+    web_auth_profile_edit_policy: str | None = Field(
+        None,
+        validation_alias=_env("WEB_AUTH_PROFILE_EDIT_POLICY"),
+        description="B2C profile-edit user flow (`B2C_1_profile_edit`); enables "
+        "`/auth/login?flow=profile-edit`.",
+    )
+    web_auth_password_reset_policy: str | None = Field(
+        None,
+        validation_alias=_env("WEB_AUTH_PASSWORD_RESET_POLICY"),
+        description="B2C password-reset user flow (`B2C_1_password_reset`); enables "
+        "`/auth/login?flow=password-reset`.",
+    )
+    web_auth_scopes: str = Field(
+        "",
+        validation_alias=_env("WEB_AUTH_SCOPES"),
+        description="Space- or comma-separated API scopes the web sign-in requests (e.g. "
+        "`api://cloudcart/shop.api`); empty means `{IDENTITY_AUDIENCE}/{IDENTITY_REQUIRED_SCOPE}`.",
+    )
+    web_allowed_origins: str = Field(
+        "",
+        validation_alias=_env("WEB_ALLOWED_ORIGINS"),
+        description="Comma-separated origins (`https://shop.example`) that `returnTo` may point "
+        "at after sign-in, besides the app's own origin.",
+    )
+    web_session_ttl_seconds: int = Field(
+        28_800,
+        ge=300,
+        le=30 * 86_400,
+        validation_alias=_env("WEB_SESSION_TTL_SECONDS"),
+        description="Lifetime of a web sign-in session (server-side, in the `sessions` container).",
+    )
+    dev_idp_https_port: int = Field(
+        7072,
+        ge=1,
+        le=65_535,
+        validation_alias=_env("DEV_IDP_HTTPS_PORT"),
+        description="Loopback port the embedded identity provider also serves https on (MSAL "
+        "only talks to https authorities).",
     )
 
     @property

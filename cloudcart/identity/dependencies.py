@@ -16,6 +16,9 @@ from cloudcart.api.problems import Problem
 from cloudcart.core.errors import Unavailable
 from cloudcart.identity.caller import Caller, InvalidToken
 
+SESSION_COOKIE = "cloudcart_session"
+"""Name of the web session cookie (kept here so bearer-only imports stay light)."""
+
 # auto_error=False: FastAPI's own error would be a bare 403/401 JSON, not our problem
 # document with a WWW-Authenticate challenge.
 bearer_scheme = HTTPBearer(
@@ -50,7 +53,9 @@ def current_caller(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Caller:
-    """The authenticated caller; answers 401 (problem+json) without a valid bearer token.
+    """The authenticated caller; answers 401 (problem+json) without a valid bearer token
+    or web session cookie (403 `csrf-failed` for a cookie-authenticated unsafe request
+    without the session's `X-CSRF-Token`). A bearer token always wins over a cookie.
 
     A plain `def`, so FastAPI runs it in the thread pool: validation may block on fetching
     the issuer's metadata or JWKS the first time.
@@ -62,6 +67,9 @@ def current_caller(
                 "the Authorization header must be 'Bearer <access token>'",
                 error="invalid_request",
             )
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            return _caller_from_session(request, services, session_id)
         raise _unauthorized("a bearer token is required", error=None)
     try:
         return services.token_validator.validate(credentials.credentials)
@@ -75,6 +83,35 @@ def current_caller(
             type_="identity-unavailable",
             headers={"Retry-After": "30"},
         ) from exc
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _caller_from_session(request: Request, services: ServicesDep, session_id: str) -> Caller:
+    """The caller of a browser request authenticated by the web session cookie.
+
+    The session stores the claims validated (by the same TokenValidator) when it was
+    created, so a cookie request costs one point read and no signature check; the session's
+    own lifetime, not the access token's, bounds it. A cookie is an ambient credential the
+    browser attaches to cross-site requests too, so unsafe methods must also present the
+    session's CSRF token, which only our own pages can read (from `GET /auth/session`).
+    """
+    from cloudcart.identity.sessions import CSRF_HEADER, csrf_matches, session_store
+
+    session = session_store(services.documents, services.settings).get(session_id)
+    if session is None:
+        raise _unauthorized("the session has ended; sign in again", error=None)
+    if request.method.upper() in UNSAFE_METHODS and not csrf_matches(
+        session.csrf_token, request.headers.get(CSRF_HEADER)
+    ):
+        raise Problem(
+            403,
+            "Forbidden",
+            f"the {CSRF_HEADER} header is missing or does not match the session",
+            type_="csrf-failed",
+        )
+    return session.caller
 
 
 CurrentCustomer = Annotated[Caller, Depends(current_caller)]

@@ -130,12 +130,19 @@ def serve(
             typer.echo(f"cannot run the app's triggers: {exc} (or use --no-triggers)", err=True)
             raise typer.Exit(code=2) from exc
         _run_trigger_host_with(app, trigger_host)
+    from cloudcart.identity.dev_https import start_for_serve
+
+    # MSAL only talks https, so the embedded provider is also served over https on loopback
+    # (same app, same data) for the web sign-in flow; None when identity is not embedded.
+    idp_https = start_for_serve(settings, app)
     try:
         # log_config=None: uvicorn's loggers propagate to the JSON handler create_app installed.
         uvicorn.run(app, host=host, port=port, log_config=None)
     finally:
         if trigger_host is not None:
             trigger_host.stop(TRIGGER_HOST_STOP_TIMEOUT_SECONDS)  # no-op after the lifespan
+        if idp_https is not None:
+            idp_https.stop()
 
 
 @cli.command()

@@ -53,6 +53,23 @@ param identityRolesClaim string = 'roles'
 @description('Role value that grants the admin API.')
 param identityAdminRole string = 'Admin'
 
+// --- web sign-in (MSAL, server-side sessions; docs/identity.md) -------------------------
+@description('Client id of the web app registration used for the MSAL sign-in flow.')
+param webAuthClientId string = ''
+
+@description('MSAL authority: B2C `https://{tenant}.b2clogin.com/{tenant}.onmicrosoft.com/{policy}` or External ID `https://{tenant}.ciamlogin.com/{tenant}.onmicrosoft.com`.')
+param webAuthAuthority string = ''
+
+@description('Space-separated API scopes the web sign-in asks for (e.g. `api://cloudcart/shop.api`).')
+param webAuthScopes string = ''
+
+@description('Comma-separated origins allowed as `returnTo` after sign-in (the storefront sites).')
+param webAllowedOrigins string = ''
+
+@secure()
+@description('Client secret of the web app registration (stored in Key Vault).')
+param webAuthClientSecret string = ''
+
 // --- operations -----------------------------------------------------------------------
 @description('Email that receives alerts (dead letters, HTTP 5xx, Cosmos throttling). Empty: the action group has no receiver.')
 param alertEmail string = ''
@@ -60,6 +77,9 @@ param alertEmail string = ''
 @description('Python log level of the app.')
 @allowed(['DEBUG', 'INFO', 'WARNING', 'ERROR'])
 param logLevel string = 'INFO'
+
+@description('Optional CDN (e.g. Front Door) URL mapped to the root of the media blob container. Empty: product media get signed read URLs.')
+param mediaCdnBaseUrl string = ''
 
 // --- third-party secrets: stored in Key Vault, referenced from app settings -----------
 @secure()
@@ -145,6 +165,7 @@ module keyVault 'modules/keyvault.bicep' = {
     twilioAuthToken: twilioAuthToken
     stripeSecretKey: stripeSecretKey
     stripeWebhookSecret: stripeWebhookSecret
+    webAuthClientSecret: webAuthClientSecret
   }
 }
 
@@ -190,11 +211,16 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     logLevel: logLevel
+    mediaCdnBaseUrl: mediaCdnBaseUrl
     identityMetadataUrls: identityMetadataUrls
     identityAudience: identityAudience
     identityRequiredScope: identityRequiredScope
     identityRolesClaim: identityRolesClaim
     identityAdminRole: identityAdminRole
+    webAuthClientId: webAuthClientId
+    webAuthAuthority: webAuthAuthority
+    webAuthScopes: webAuthScopes
+    webAllowedOrigins: webAllowedOrigins
   }
 }
 

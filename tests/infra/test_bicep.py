@@ -34,6 +34,11 @@ OPTIONAL: dict[str, str] = {
     "SERVICEBUS_CONNECTION_STRING": "Service Bus emulator only (never set in Azure)",
     "IDENTITY_CLOCK_SKEW_SECONDS": "default 60 s suits Entra/B2C tokens",
     "IDENTITY_TOKEN_LIFETIME_SECONDS": "embedded dev identity provider only",
+    "DEV_IDP_HTTPS_PORT": "embedded dev identity provider only",
+    "WEB_AUTH_OIDC_AUTHORITY": "only for a custom sign-in domain (instead of WEB_AUTH_AUTHORITY)",
+    "WEB_AUTH_PROFILE_EDIT_POLICY": "B2C only; empty hides the profile-edit flow",
+    "WEB_AUTH_PASSWORD_RESET_POLICY": "B2C only; empty hides the password-reset flow",
+    "WEB_SESSION_TTL_SECONDS": "default 8 h suits a shop session",
 }
 
 # Emulator credentials: setting them in Azure would bypass managed identity.
@@ -58,7 +63,6 @@ HOST_SETTINGS = {
 
 # Provisioned before the code that reads them has landed; drop an entry once Settings has it.
 PROVISIONED_AHEAD: dict[str, str] = {
-    "SEARCH_ENDPOINT": "search port (Azure AI Search adapter) not written yet",
     "SENDGRID_API_KEY": "notifications (SendGrid email) not written yet",
     "TWILIO_ACCOUNT_SID": "notifications (Twilio SMS/WhatsApp) not written yet",
     "TWILIO_AUTH_TOKEN": "notifications (Twilio SMS/WhatsApp) not written yet",
@@ -68,6 +72,7 @@ PROVISIONED_AHEAD: dict[str, str] = {
 
 # Settings whose value is a credential: Key Vault references only.
 KEY_VAULT_SECRETS = {
+    "WEB_AUTH_CLIENT_SECRET",
     "SENDGRID_API_KEY",
     "TWILIO_AUTH_TOKEN",
     "STRIPE_SECRET_KEY",

@@ -11,25 +11,39 @@ from cloudcart.core.documents.port import ContainerSpec
 DAY = 86_400
 
 CONTAINERS: tuple[ContainerSpec, ...] = (
-    ContainerSpec("catalog", "/categoryId", None, "Products with variants and media references."),
-    ContainerSpec("inventory", "/sku", None, "Stock levels and reservations per SKU."),
+    ContainerSpec(
+        "catalog",
+        "/pk",
+        -1,
+        # Synthetic key: a product's partition is its id (product reads are point reads and
+        # its outbox events share its partition); every category lives in "categories".
+        "Products (pk = product id) and categories (pk = 'categories'), with outbox events.",
+        outbox=True,
+    ),
+    ContainerSpec("inventory", "/sku", -1, "Stock levels and reservations per SKU.", outbox=True),
     ContainerSpec("carts", "/customerId", 30 * DAY, "Carts; abandoned ones expire."),
     ContainerSpec(
         "orders",
         "/customerId",
         -1,
         "Orders, idempotency records and outbox events (events carry their own ttl).",
+        outbox=True,
     ),
     ContainerSpec(
         "customers",
         "/customerId",
         -1,
         "Profiles, addresses, preferences, in-app notifications, web sessions (with ttl).",
+        outbox=True,
     ),
     ContainerSpec("events", "/customerId", 90 * DAY, "Browsing and analytics events, history."),
-    ContainerSpec("insights", "/key", -1, "Recommendation neighbours and roll-ups."),
+    ContainerSpec("insights", "/key", -1, "Recommendation neighbours and roll-ups.", outbox=True),
     ContainerSpec("processed", "/consumer", 14 * DAY, "Idempotent consumers' inbox records."),
     ContainerSpec("leases", "/id", None, "Change-feed leases and checkpoints."),
+    ContainerSpec(
+        "sessions", "/id", 1 * DAY, "Web sign-in sessions and pending sign-in flows (TTL)."
+    ),
+    ContainerSpec("audit", "/actorId", 400 * DAY, "Audit trail of admin and privacy actions."),
 )
 
 _BY_NAME = {spec.name: spec for spec in CONTAINERS}

@@ -22,8 +22,8 @@ param userPrincipalId string = ''
 // defaultTtl: null = no expiry, -1 = only documents with their own ttl expire, n = seconds.
 // uniqueKeys: the registry's unique key paths, one key per path.
 var containers = [
-  { name: 'catalog', partitionKeyPath: '/categoryId', defaultTtl: null, uniqueKeys: [] }
-  { name: 'inventory', partitionKeyPath: '/sku', defaultTtl: null, uniqueKeys: [] }
+  { name: 'catalog', partitionKeyPath: '/pk', defaultTtl: -1, uniqueKeys: [] }
+  { name: 'inventory', partitionKeyPath: '/sku', defaultTtl: -1, uniqueKeys: [] }
   { name: 'carts', partitionKeyPath: '/customerId', defaultTtl: 2592000, uniqueKeys: [] }
   { name: 'orders', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [] }
   { name: 'customers', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [] }
@@ -31,6 +31,8 @@ var containers = [
   { name: 'insights', partitionKeyPath: '/key', defaultTtl: -1, uniqueKeys: [] }
   { name: 'processed', partitionKeyPath: '/consumer', defaultTtl: 1209600, uniqueKeys: [] }
   { name: 'leases', partitionKeyPath: '/id', defaultTtl: null, uniqueKeys: [] }
+  { name: 'audit', partitionKeyPath: '/actorId', defaultTtl: 34560000, uniqueKeys: [] }
+  { name: 'sessions', partitionKeyPath: '/id', defaultTtl: 86400, uniqueKeys: [] }
 ]
 
 // The same policy the embedded adapter assumes: every path indexed, consistent.

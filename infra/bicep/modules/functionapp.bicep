@@ -28,12 +28,18 @@ param httpAlwaysReadyInstances int
 param maximumInstanceCount int
 param instanceMemoryMB int
 param logLevel string
+@description('CDN URL of the media container root; empty means signed read URLs.')
+param mediaCdnBaseUrl string = ''
 
 param identityMetadataUrls string
 param identityAudience string
 param identityRequiredScope string
 param identityRolesClaim string
 param identityAdminRole string
+param webAuthClientId string
+param webAuthAuthority string
+param webAuthScopes string
+param webAllowedOrigins string
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -115,12 +121,18 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     Storage__blobServiceUri: storageBlobEndpoint
     Storage__credential: 'managedidentity'
     Storage__clientId: identityClientId
+    // Empty is unset: the app then signs read URLs for product media.
+    MEDIA_CDN_BASE_URL: mediaCdnBaseUrl
 
     CLOUDCART_MESSAGES_ADAPTER: 'azure'
     ServiceBus__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
     ServiceBus__credential: 'managedidentity'
     ServiceBus__clientId: identityClientId
+    EVENTS_TOPIC: 'events'
+    OPS_TOPIC: 'ops'
+    OUTBOX_SWEEP_SCHEDULE: '0 */1 * * * *'
 
+    CLOUDCART_SEARCH_ADAPTER: 'azure'
     SEARCH_ENDPOINT: searchEndpoint
 
     CLOUDCART_IDENTITY_ADAPTER: 'azure'
@@ -129,6 +141,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     IDENTITY_REQUIRED_SCOPE: identityRequiredScope
     IDENTITY_ROLES_CLAIM: identityRolesClaim
     IDENTITY_ADMIN_ROLE: identityAdminRole
+    WEB_AUTH_CLIENT_ID: webAuthClientId
+    WEB_AUTH_CLIENT_SECRET: keyVaultReferences.WEB_AUTH_CLIENT_SECRET
+    WEB_AUTH_AUTHORITY: webAuthAuthority
+    WEB_AUTH_SCOPES: webAuthScopes
+    WEB_ALLOWED_ORIGINS: webAllowedOrigins
 
     SENDGRID_API_KEY: keyVaultReferences.SENDGRID_API_KEY
     TWILIO_ACCOUNT_SID: twilioAccountSid

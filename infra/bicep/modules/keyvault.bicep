@@ -12,6 +12,8 @@ param twilioAuthToken string
 param stripeSecretKey string
 @secure()
 param stripeWebhookSecret string
+@secure()
+param webAuthClientSecret string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -53,6 +55,12 @@ resource stripeWebhookSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01
   properties: { value: stripeWebhookSecret, contentType: 'text/plain' }
 }
 
+resource webAuthClientSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(webAuthClientSecret)) {
+  parent: vault
+  name: 'web-auth-client-secret'
+  properties: { value: webAuthClientSecret, contentType: 'text/plain' }
+}
+
 // Versionless references: a new secret version is picked up without a redeploy.
 var secretsUri = '${vault.properties.vaultUri}secrets'
 
@@ -63,4 +71,5 @@ output appSettingReferences object = {
   TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${secretsUri}/twilio-auth-token/)'
   STRIPE_SECRET_KEY: '@Microsoft.KeyVault(SecretUri=${secretsUri}/stripe-secret-key/)'
   STRIPE_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/stripe-webhook-secret/)'
+  WEB_AUTH_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/web-auth-client-secret/)'
 }

@@ -24,7 +24,10 @@ var topics = [
 
 // One entry per subscription: { topic, name, sqlFilter, maxDeliveryCount, lockDuration }.
 // sqlFilter is `Subscription.sql_filter()` of the topology, resubmit routing included.
-var subscriptions = []
+var subscriptions = [
+  { topic: 'events', name: 'search-indexer', sqlFilter: '((sys.Label IN (\'product.created\', \'product.updated\', \'product.archived\', \'inventory.changed\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'search-indexer\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
+  { topic: 'events', name: 'media-thumbnails', sqlFilter: '((sys.Label IN (\'media.uploaded\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'media-thumbnails\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
+]
 
 // One entry per queue: { name, maxDeliveryCount, lockDuration, requiresDuplicateDetection,
 // duplicateDetectionHistoryTimeWindow, defaultMessageTimeToLive }.
