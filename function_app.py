@@ -10,11 +10,14 @@ import azure.functions as func
 
 from cloudcart.api.app import create_app
 from cloudcart.catalog import thumbnails
-from cloudcart.ops import outbox_relay
+from cloudcart.catalog.search import indexer
+from cloudcart.ops import diagnostics, outbox_relay
 
 fastapi_app = create_app()
 """The HTTP app; `cloudcart serve` runs this same object under uvicorn."""
 
 app = func.AsgiFunctionApp(app=fastapi_app, http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(outbox_relay.bp)
+app.register_functions(diagnostics.bp)
 app.register_functions(thumbnails.bp)
+app.register_functions(indexer.bp)

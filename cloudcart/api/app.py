@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloudcart.api.logging import configure_logging, correlation_id
 from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
-from cloudcart.api.responses import COMMON_PROBLEM_RESPONSES, ProblemDocument
+from cloudcart.api.responses import COMMON_PROBLEM_RESPONSES, ProblemDocument, problem_responses
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
@@ -233,6 +233,13 @@ def _install_problem_schema(app: FastAPI) -> None:
         problem = ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(problem.pop("$defs", {}))
         schemas["ProblemDocument"] = problem
+        # Any operation with a body can meet a body that is not JSON at all (400, before
+        # validation); declare it once here rather than on every route.
+        malformed = problem_responses(400)[400]
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    operation.setdefault("responses", {}).setdefault("400", malformed)
         app.openapi_schema = schema
         return schema
 
@@ -295,15 +302,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Azure, and importing this module stays cheap for tools that only need the factory.
     from cloudcart.api import health
     from cloudcart.catalog import media_routes
+    from cloudcart.catalog import routes as catalog_routes
+    from cloudcart.catalog.search import routes as search_routes
     from cloudcart.identity import routes as identity_routes
     from cloudcart.identity import web_login
-    from cloudcart.ops import dead_letters
+    from cloudcart.ops import dead_letters, diagnostics
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)
     app.include_router(web_login.router)
+    app.include_router(catalog_routes.public_router)
+    app.include_router(catalog_routes.admin_router)
+    app.include_router(search_routes.router)
     app.include_router(media_routes.router)
     app.include_router(dead_letters.router)
+    app.include_router(diagnostics.router)
     if settings.identity_adapter == Adapter.embedded:
         from cloudcart.identity import dev_provider
 

@@ -162,7 +162,9 @@ def start_dev_idp_https(settings: Settings, app: ASGIApp) -> DevIdpHttpsServer:
         ssl_keyfile=str(key_path),
         # The main server owns the app's lifespan (adapters are closed once, by it).
         lifespan="off",
-        log_level="warning",
+        # No log_config/log_level: uvicorn would reconfigure the process's logging (its
+        # loggers are shared with the main server) and silence the app's JSON log lines.
+        log_config=None,
         access_log=False,
         # MSAL's pooled keep-alive connections never send TLS close_notify; without a bound
         # the shutdown would wait on them.

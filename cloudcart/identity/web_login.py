@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from cloudcart.api.deps import ServicesDep, SettingsDep
 from cloudcart.api.problems import Problem
+from cloudcart.api.responses import problem_responses
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.settings import Adapter, Settings
 from cloudcart.identity.caller import InvalidToken
@@ -291,7 +292,12 @@ def _store(services: ServicesDep) -> SessionStore:
     return session_store(services.documents, services.settings)
 
 
-@router.get("/login", status_code=302, response_class=RedirectResponse)
+@router.get(
+    "/login",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=problem_responses(400, 503),
+)
 def login(
     services: ServicesDep,
     settings: SettingsDep,
@@ -319,7 +325,12 @@ def _no_store() -> dict[str, str]:
     return {"Cache-Control": "no-store"}
 
 
-@router.get("/callback", status_code=303, response_class=RedirectResponse)
+@router.get(
+    "/callback",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses=problem_responses(400, 401, 503),
+)
 def callback(request: Request, services: ServicesDep, settings: SettingsDep) -> Response:
     """Where the identity provider returns the browser: redeem the code, start a session."""
     params = dict(request.query_params)
@@ -387,7 +398,12 @@ def callback(request: Request, services: ServicesDep, settings: SettingsDep) -> 
     return response
 
 
-@router.get("/session", response_model=SessionInfo, response_model_by_alias=True)
+@router.get(
+    "/session",
+    response_model=SessionInfo,
+    response_model_by_alias=True,
+    responses=problem_responses(401),
+)
 def current_session(request: Request, services: ServicesDep) -> JSONResponse:
     """The browser's session: who is signed in, the CSRF token for unsafe requests, expiry."""
     session_id = request.cookies.get(SESSION_COOKIE)
@@ -403,7 +419,12 @@ def current_session(request: Request, services: ServicesDep) -> JSONResponse:
     return JSONResponse(info.model_dump(mode="json", by_alias=True), headers=_no_store())
 
 
-@router.post("/logout", response_model=SignedOut, response_model_by_alias=True)
+@router.post(
+    "/logout",
+    response_model=SignedOut,
+    response_model_by_alias=True,
+    responses=problem_responses(401, 403),
+)
 def logout(request: Request, services: ServicesDep, settings: SettingsDep) -> JSONResponse:
     """End the browser's session (needs the `X-CSRF-Token` header) and clear the cookie.
 

@@ -9,7 +9,6 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import import_module
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -111,13 +110,7 @@ def serve(
         # Bicep creates the containers in Azure; locally the store starts empty.
         services.documents.ensure_containers()
     if demo:
-        if find_spec("cloudcart.local.demo_data") is None:
-            typer.echo("demo data is not available in this version", err=True)
-        else:
-            from cloudcart.local.demo_data import load_demo_data
-
-            loaded = load_demo_data(services)
-            typer.echo("demo data loaded" if loaded else "store not empty: demo data skipped")
+        _seed_and_index(services)
     trigger_host: TriggerHost | None = None
     if not no_triggers:
         from cloudcart.local.trigger_host import TriggerHost, TriggerHostError
@@ -143,6 +136,33 @@ def serve(
             trigger_host.stop(TRIGGER_HOST_STOP_TIMEOUT_SECONDS)  # no-op after the lifespan
         if idp_https is not None:
             idp_https.stop()
+
+
+def _seed_and_index(services: Any) -> None:
+    """Load the demo shop into an empty store, then make the search index match the catalog.
+
+    Reindexing every start is cheap (a few hundred products) and repairs an index that fell
+    behind while the server was down.
+    """
+    from cloudcart.catalog.search.indexer import reindex_all
+    from cloudcart.local.demo_data import seed as seed_demo
+
+    loaded = seed_demo(services)
+    typer.echo("demo data loaded" if loaded else "store not empty: demo data skipped")
+    if services.settings.search_adapter == Adapter.embedded:
+        typer.echo(f"search index rebuilt: {reindex_all(services)} products")
+
+
+@cli.command()
+def seed(data_dir: DataDirOption = None) -> None:
+    """Load the demo catalog (categories, products, stock) into an empty store and index it."""
+    from cloudcart.core import runtime
+
+    _settings(data_dir)
+    services = runtime.services()
+    if services.settings.documents_adapter == Adapter.embedded:
+        services.documents.ensure_containers()
+    _seed_and_index(services)
 
 
 @cli.command()

@@ -9,6 +9,7 @@ content type, headers, body schema), because client SDKs are generated from that
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +29,22 @@ from schemathesis.specs.openapi.checks import (
 
 from cloudcart.api.app import create_app
 from cloudcart.core.settings import Settings
+from cloudcart.identity.dev_https import start_dev_idp_https
 from cloudcart.identity.dev_provider import mint_token
+
 
 # One app for the module: the schema is loaded at collection time to parametrise over its
 # operations, and requests go to the same app object. Its data folder is private and removed
 # after the module.
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="cloudcart-fuzz-"))
-_SETTINGS = Settings(data_dir=_DATA_DIR)
+_SETTINGS = Settings(data_dir=_DATA_DIR, dev_idp_https_port=_free_port())
 _APP = create_app(_SETTINGS)
 
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", _APP)
@@ -57,7 +67,10 @@ CHECKS = [
 @pytest.fixture(scope="module", autouse=True)
 def _app_data() -> Iterator[None]:
     _APP.state.services.documents.ensure_containers()
+    # The web sign-in talks to the embedded provider over https, as under `cloudcart serve`.
+    idp = start_dev_idp_https(_SETTINGS, _APP)
     yield
+    idp.stop()
     _APP.state.services.close()
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
 

@@ -17,10 +17,10 @@ import pytest
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.settings import Adapter, Settings
 from cloudcart.identity import dev_provider
+from cloudcart.identity.caller import InvalidToken
 from cloudcart.identity.tokens import (
     CachedJwks,
     DiscoveredIssuers,
-    InvalidToken,
     TokenValidator,
     _roles,
     fetch_json,

@@ -1,0 +1,304 @@
+"""Catalog HTTP API: `admin_router` (Admin role) and `public_router` (anyone).
+
+The public product page is built for a CDN: a strong ETag that is a hash of the exact
+body, `Cache-Control` with a short max-age and stale-while-revalidate, and 304 on a
+matching If-None-Match so revalidation costs no body. Admin writes use the document's
+own ETag for If-Match (optimistic concurrency), returned on every admin response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+
+from cloudcart.api.deps import ServicesDep
+from cloudcart.api.logging import correlation_id
+from cloudcart.api.problems import Problem
+from cloudcart.api.responses import problem_responses
+from cloudcart.catalog.models import (
+    CATEGORY_ID_PATTERN,
+    SKU_PATTERN,
+    Category,
+    CategoryIn,
+    CategoryTree,
+    Inventory,
+    InventoryIn,
+    Product,
+    ProductDetail,
+    ProductIn,
+    ProductPage,
+    SortOrder,
+)
+from cloudcart.catalog.service import (
+    CatalogError,
+    CatalogService,
+    ProductNotFound,
+    SkuTaken,
+    StoredProduct,
+    bare_etag,
+    etag_matches,
+    public_product,
+)
+from cloudcart.identity.dependencies import Admin
+
+PRODUCT_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300"
+LIST_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=120"
+CATEGORIES_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=600"
+
+ProductIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+admin_router = APIRouter(prefix="/api/admin", tags=["catalog admin"])
+public_router = APIRouter(prefix="/api/catalog", tags=["catalog"])
+
+
+def _service(services: ServicesDep) -> CatalogService:
+    return CatalogService(services.documents, correlation_id=correlation_id.get())
+
+
+def _problem(exc: CatalogError) -> Problem:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, SkuTaken):
+        extra = {"sku": exc.sku}
+    return Problem(exc.status, exc.title, str(exc), type_=exc.slug, extra=extra)
+
+
+def _admin_etag(product: StoredProduct) -> str:
+    return f'"{bare_etag(product.etag)}"'
+
+
+def _body_etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _json_bytes(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+# --- admin --------------------------------------------------------------------------------
+
+
+@admin_router.post(
+    "/products",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Product,
+    responses=problem_responses(401, 403, 409),
+    summary="Create a product",
+)
+def create_product(
+    body: ProductIn, services: ServicesDep, response: Response, _: Admin
+) -> dict[str, Any]:
+    """Create a product (status defaults to `draft`); publishes `product.created`.
+
+    422 when the category does not exist; 409 when a SKU belongs to another product.
+    """
+    try:
+        product = _service(services).create_product(body)
+    except CatalogError as exc:
+        raise _problem(exc) from exc
+    response.headers["Location"] = f"/api/admin/products/{product.document['id']}"
+    response.headers["ETag"] = _admin_etag(product)
+    return product.public
+
+
+@admin_router.get(
+    "/products/{productId}",
+    response_model=Product,
+    responses=problem_responses(401, 403, 404),
+    summary="Read a product in any status",
+)
+def admin_get_product(
+    product_id: Annotated[ProductIdPath, Path(alias="productId")],
+    services: ServicesDep,
+    response: Response,
+    _: Admin,
+) -> dict[str, Any]:
+    """The product whatever its status, with the `ETag` to send as If-Match on a write."""
+    try:
+        product = _service(services).get_product(product_id)
+    except CatalogError as exc:
+        raise _problem(exc) from exc
+    response.headers["ETag"] = _admin_etag(product)
+    return product.public
+
+
+@admin_router.put(
+    "/products/{productId}",
+    response_model=Product,
+    responses=problem_responses(401, 403, 404, 409, 412),
+    summary="Replace a product",
+)
+def update_product(
+    product_id: Annotated[ProductIdPath, Path(alias="productId")],
+    body: ProductIn,
+    services: ServicesDep,
+    response: Response,
+    _: Admin,
+    if_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Replace a product's content; publishes `product.updated` (or `product.archived`
+    when the status becomes archived). With If-Match, 412 if it changed since."""
+    try:
+        product = _service(services).update_product(product_id, body, if_match=if_match)
+    except CatalogError as exc:
+        raise _problem(exc) from exc
+    response.headers["ETag"] = _admin_etag(product)
+    return product.public
+
+
+@admin_router.delete(
+    "/products/{productId}",
+    response_model=Product,
+    responses=problem_responses(401, 403, 404, 412),
+    summary="Archive a product",
+)
+def archive_product(
+    product_id: Annotated[ProductIdPath, Path(alias="productId")],
+    services: ServicesDep,
+    response: Response,
+    _: Admin,
+    if_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Archive the product (kept for past orders, hidden from customers); publishes
+    `product.archived`. Archiving an archived product is a no-op."""
+    try:
+        product = _service(services).archive_product(product_id, if_match=if_match)
+    except CatalogError as exc:
+        raise _problem(exc) from exc
+    response.headers["ETag"] = _admin_etag(product)
+    return product.public
+
+
+@admin_router.post(
+    "/categories",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Category,
+    responses=problem_responses(401, 403, 409),
+    summary="Create a category",
+)
+def create_category(
+    body: CategoryIn, services: ServicesDep, response: Response, _: Admin
+) -> dict[str, Any]:
+    """Create a category under an existing parent (422 if the parent does not exist,
+    409 if the id is taken)."""
+    try:
+        document = _service(services).create_category(body)
+    except CatalogError as exc:
+        raise _problem(exc) from exc
+    response.headers["Location"] = "/api/catalog/categories"
+    return {"id": document["id"], "name": document["name"], "parentId": document["parentId"]}
+
+
+@admin_router.put(
+    "/inventory/{sku}",
+    response_model=Inventory,
+    responses=problem_responses(401, 403, 404, 412),
+    summary="Set the stock of a SKU",
+)
+def set_inventory(
+    sku: Annotated[str, Path(pattern=SKU_PATTERN)],
+    body: InventoryIn,
+    services: ServicesDep,
+    _: Admin,
+) -> dict[str, Any]:
+    """Set the units available for a SKU of an existing product; publishes
+    `inventory.changed`. Reservations (`reserved`) are left as they are."""
+    try:
+        document = _service(services).set_inventory(sku, body.available)
+    except CatalogError as exc:
+        raise _problem(exc) from exc
+    return {
+        "sku": document["sku"],
+        "productId": document["productId"],
+        "available": document["available"],
+        "reserved": document.get("reserved", 0),
+        "updatedAt": document["updatedAt"],
+    }
+
+
+# --- public -------------------------------------------------------------------------------
+
+
+@public_router.get(
+    "/categories",
+    response_model=CategoryTree,
+    summary="The category tree",
+)
+def categories(services: ServicesDep, response: Response) -> dict[str, Any]:
+    """Every category as a tree of roots with their `children`, siblings sorted by name."""
+    response.headers["Cache-Control"] = CATEGORIES_CACHE_CONTROL
+    return {"items": _service(services).category_tree()}
+
+
+@public_router.get(
+    "/products",
+    response_model=ProductPage,
+    responses=problem_responses(400),
+    summary="List active products",
+)
+def list_products(
+    services: ServicesDep,
+    response: Response,
+    category: Annotated[
+        str | None,
+        Query(pattern=CATEGORY_ID_PATTERN, description="Category id; includes sub-categories."),
+    ] = None,
+    brand: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    sort: SortOrder = "newest",
+    limit: Annotated[int, Query(ge=1, le=100)] = 24,
+    cursor: Annotated[
+        str | None, Query(max_length=2000, description="`nextCursor` of the previous page.")
+    ] = None,
+) -> dict[str, Any]:
+    """Active products, filtered by category (with descendants) and brand. 422 for an
+    unknown category or sort; 400 for a cursor from another query."""
+    try:
+        items, next_cursor = _service(services).list_products(
+            category=category, brand=brand, sort=sort, limit=limit, cursor=cursor
+        )
+    except CatalogError as exc:
+        raise _problem(exc) from exc
+    response.headers["Cache-Control"] = LIST_CACHE_CONTROL
+    return {"items": [public_product(d) for d in items], "nextCursor": next_cursor}
+
+
+@public_router.get(
+    "/products/{productId}",
+    response_model=ProductDetail,
+    responses={
+        304: {"description": "Not Modified: the If-None-Match ETag is current."},
+        **problem_responses(404),
+    },
+    summary="Read an active product",
+)
+def get_product(
+    product_id: Annotated[ProductIdPath, Path(alias="productId")],
+    services: ServicesDep,
+    if_none_match: Annotated[str | None, Header(max_length=2000)] = None,
+) -> Response:
+    """One active product with per-variant availability (`available`, `inStock`).
+
+    A strong `ETag` (hash of the body) and CDN-friendly `Cache-Control`; 304 when
+    If-None-Match names the current ETag. Draft and archived products are 404.
+    """
+    service = _service(services)
+    try:
+        product = service.get_product(product_id)
+    except CatalogError as exc:
+        raise _problem(exc) from exc
+    if product.document["status"] != "active":
+        raise _problem(ProductNotFound(f"product {product_id!r} does not exist"))
+    payload = product.public
+    stock = service.availability(v["sku"] for v in payload["variants"])
+    for variant in payload["variants"]:
+        available = stock[variant["sku"]]
+        variant["available"] = available
+        variant["inStock"] = available > 0
+    body = _json_bytes(payload)
+    etag = _body_etag(body)
+    headers = {"ETag": etag, "Cache-Control": PRODUCT_CACHE_CONTROL}
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

@@ -1,0 +1,159 @@
+"""Keeps the search index in step with the catalog and stock.
+
+A Service Bus topic trigger on the `search-indexer` subscription of the events topic gets
+`product.created|updated|archived` and `inventory.changed`. It does not trust the event's
+payload: it re-reads the product, its category and its SKUs' stock from the documents port
+and upserts the search document (or deletes it when the product is no longer active). So
+the handler is idempotent by nature, and a late or replayed event can never put an old
+version back. `reindex_all` rebuilds the whole index from the catalog (`cloudcart serve
+--demo` after loading the demo data, tests, recovery).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import azure.functions as func
+
+from cloudcart.catalog.search.documents import to_search_document
+from cloudcart.core import runtime
+from cloudcart.core.documents.port import Container, Document, Filter, Query
+from cloudcart.core.errors import NotFound
+from cloudcart.core.events import Event
+from cloudcart.core.services import Services
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION = "search-indexer"
+PRODUCT_EVENTS = ("product.created", "product.updated", "product.archived")
+INVENTORY_CHANGED = "inventory.changed"
+CATEGORIES_PARTITION = "categories"
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
+
+
+@bp.function_name("search_indexer")
+@bp.service_bus_topic_trigger(
+    arg_name="message",
+    topic_name="%EVENTS_TOPIC%",
+    subscription_name=SUBSCRIPTION,
+    connection="ServiceBus",
+)
+def index_catalog_event(message: func.ServiceBusMessage) -> None:
+    """Re-index the product an event is about (raises, so the message is retried, when the
+    catalog or the index cannot be reached)."""
+    event = Event.from_message_body(message.get_body())
+    handle_event(runtime.services(), event)
+
+
+def product_id_of(event: Event) -> str | None:
+    """The product an event is about, or None for an event this indexer ignores."""
+    if event.type in PRODUCT_EVENTS:
+        data = event.data
+        return str(data.get("productId") or data.get("id") or event.subject)
+    if event.type == INVENTORY_CHANGED:
+        product_id = event.data.get("productId")
+        return str(product_id) if product_id else None
+    return None
+
+
+def handle_event(services: Services, event: Event) -> str | None:
+    """Sync the product an event is about; returns its id (None when ignored)."""
+    product_id = product_id_of(event)
+    if product_id is None:
+        log.info("search indexer ignores %s", event.type)
+        return None
+    sync_product(services, product_id)
+    return product_id
+
+
+def _read_product(catalog: Container, product_id: str) -> Document | None:
+    # The catalog is partitioned by `/pk` (= product id) for products; fall back to a
+    # query when a deployment still uses another partition key.
+    if catalog.spec.partition_key_field == "pk":
+        try:
+            return catalog.read(product_id, product_id)
+        except NotFound:
+            return None
+    page = catalog.query(Query(filters=[Filter("id", "eq", product_id)], limit=1))
+    return page.items[0] if page.items else None
+
+
+def _read_category(catalog: Container, category_id: str) -> Document | None:
+    if catalog.spec.partition_key_field == "pk":
+        try:
+            return catalog.read(category_id, CATEGORIES_PARTITION)
+        except NotFound:
+            return None
+    page = catalog.query(
+        Query(filters=[Filter("id", "eq", category_id), Filter("type", "eq", "category")], limit=1)
+    )
+    return page.items[0] if page.items else None
+
+
+def _stock(inventory: Container, skus: list[str]) -> dict[str, Document]:
+    out: dict[str, Document] = {}
+    for sku in skus:
+        try:
+            out[sku] = inventory.read(sku, sku)
+        except NotFound:
+            continue
+    return out
+
+
+def _skus(product: Document) -> list[str]:
+    return [str(v["sku"]) for v in product.get("variants") or [] if v.get("sku")]
+
+
+def sync_product(services: Services, product_id: str) -> bool:
+    """Bring one product's search document up to date; True when it is (now) indexed,
+    False when it was removed (missing, draft or archived)."""
+    catalog = services.documents.container("catalog")
+    product = _read_product(catalog, product_id)
+    if product is None or product.get("type", "product") != "product":
+        services.search.delete([product_id])
+        return False
+    category = _read_category(catalog, str(product.get("categoryId", "")))
+    inventory = _stock(services.documents.container("inventory"), _skus(product))
+    document = to_search_document(product, inventory, category)
+    if document is None:
+        services.search.delete([product_id])
+        return False
+    services.search.upsert([document])
+    return True
+
+
+def _all(container: Container, query: Query) -> Iterator[Document]:
+    continuation: str | None = None
+    while True:
+        page = container.query(query, continuation=continuation)
+        yield from page.items
+        continuation = page.continuation
+        if not continuation:
+            return
+
+
+def reindex_all(services: Services) -> int:
+    """Rebuild the whole index from the catalog in one swap; returns the products indexed."""
+    catalog = services.documents.container("catalog")
+    categories = {
+        str(c["id"]): c
+        for c in _all(catalog, Query(filters=[Filter("type", "eq", "category")], limit=500))
+    }
+    stock: dict[str, Any] = {
+        str(d["sku"]): d
+        for d in _all(services.documents.container("inventory"), Query(limit=1000))
+        if "sku" in d
+    }
+    documents = []
+    for product in _all(catalog, Query(filters=[Filter("type", "eq", "product")], limit=500)):
+        document = to_search_document(
+            product, stock, categories.get(str(product.get("categoryId", "")))
+        )
+        if document is not None:
+            documents.append(document)
+    count = services.search.replace_all(documents)
+    log.info("search index rebuilt with %d products", count)
+    return count

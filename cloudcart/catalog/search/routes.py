@@ -1,0 +1,139 @@
+"""Public product search: `GET /api/search` and `GET /api/search/suggest`.
+
+Both are public (anonymous storefront browsing) and read only the search port.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from cloudcart.api.deps import ServicesDep
+from cloudcart.api.problems import Problem
+from cloudcart.api.responses import problem_responses
+from cloudcart.catalog.search.port import InvalidCursor, SearchQuery, Sort
+
+router = APIRouter(prefix="/api/search", tags=["search"])
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Price(_Camel):
+    """A price in minor units."""
+
+    amount: int
+    currency: str | None = None
+
+
+class SearchItem(_Camel):
+    """One product in the results; `sku`/`price` are of the variant the query asked for
+    (e.g. the 64 GB one), else of the cheapest variant."""
+
+    product_id: str
+    title: str
+    slug: str | None = None
+    brand: str
+    category_id: str
+    price: Price | None = None
+    sku: str | None = None
+    in_stock: bool
+    storage: list[str] = Field(default_factory=list)
+    os: str | None = None
+    image: str | None = None
+
+
+class FacetCount(_Camel):
+    """A facet value and the number of matching products that have it."""
+
+    value: str
+    count: int
+
+
+class SearchResponse(_Camel):
+    """A page of search results."""
+
+    items: list[SearchItem]
+    total: int = Field(description="Every product that matches, across pages.")
+    facets: dict[str, list[FacetCount]] = Field(
+        description="`brand`, `category`, `price` (bands in minor units), `storage`, `os`."
+    )
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
+
+
+class SuggestResponse(_Camel):
+    """Typeahead suggestions."""
+
+    suggestions: list[str]
+
+
+@router.get(
+    "",
+    response_model=SearchResponse,
+    response_model_by_alias=True,
+    response_model_exclude_none=False,
+    summary="Search products",
+    responses=problem_responses(400, 503),
+)
+async def search_products(
+    services: ServicesDep,
+    q: Annotated[str, Query(max_length=200, description="What the customer typed.")] = "",
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    brand: Annotated[str | None, Query(max_length=100)] = None,
+    min_price: Annotated[int | None, Query(alias="minPrice", ge=0, le=10**12)] = None,
+    max_price: Annotated[int | None, Query(alias="maxPrice", ge=0, le=10**12)] = None,
+    in_stock: Annotated[
+        bool | None, Query(alias="inStock", description="true: only products in stock.")
+    ] = None,
+    sort: Annotated[Sort, Query()] = "relevance",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    """Full-text product search that understands brands, models, storage sizes, operating
+    systems, synonyms and typos, with filters, facets and cursor pagination."""
+    query = SearchQuery(
+        text=q,
+        category=category,
+        brand=brand,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    try:
+        # The engine is synchronous (tantivy, or the Azure SDK's sync client).
+        result = await run_in_threadpool(services.search.search, query)
+    except InvalidCursor as exc:
+        raise Problem(400, "Invalid cursor", str(exc), type_="invalid-cursor") from exc
+    return {
+        "items": result.items,
+        "total": result.total,
+        "facets": {
+            name: [{"value": f.value, "count": f.count} for f in values]
+            for name, values in result.facets.items()
+        },
+        "nextCursor": result.next_cursor,
+    }
+
+
+@router.get(
+    "/suggest",
+    response_model=SuggestResponse,
+    summary="Typeahead suggestions",
+    responses=problem_responses(503),
+)
+async def suggest(
+    services: ServicesDep,
+    q: Annotated[str, Query(max_length=100, description="What was typed so far.")] = "",
+    limit: Annotated[int, Query(ge=1, le=20)] = 8,
+) -> dict[str, Any]:
+    """Product titles and brands that start with what the customer has typed."""
+    suggestions = await run_in_threadpool(services.search.suggest, q, limit)
+    return {"suggestions": suggestions}

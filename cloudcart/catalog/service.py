@@ -1,0 +1,660 @@
+"""Catalog service: products, categories and stock, each change written with its events.
+
+Storage (see the registry): the `catalog` container is partitioned by a synthetic `/pk`.
+A product's partition is its own id, so a product page is one point read and the
+product's outbox events share its transactional batch; every category lives in the
+`categories` partition (few, read together). Stock lives in `inventory` (pk = SKU).
+
+SKUs are unique across the catalog. Products sit in different partitions, so no batch
+can check that; instead the inventory document of a SKU doubles as its claim: a product
+creates the inventory documents of its SKUs (a create is atomic per SKU, so two products
+can never both claim one) before it writes itself. A claim left behind by a crash
+between the two writes names a product that does not exist, and the next claimant takes
+it over.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cloudcart.catalog.models import (
+    CategoryIn,
+    ProductIn,
+    ProductStatus,
+    SortOrder,
+)
+from cloudcart.core.clock import utcnow
+from cloudcart.core.documents.port import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    Order,
+    PatchOp,
+    Query,
+)
+from cloudcart.core.errors import (
+    BatchFailed,
+    CloudcartError,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+)
+from cloudcart.core.events import new_event
+from cloudcart.core.ids import new_id
+from cloudcart.core.outbox import timestamp, write_with_events
+
+logger = logging.getLogger(__name__)
+
+CATEGORIES_PARTITION = "categories"
+PRODUCT_TYPE = "product"
+CATEGORY_TYPE = "category"
+
+PRODUCT_CREATED = "product.created"
+PRODUCT_UPDATED = "product.updated"
+PRODUCT_ARCHIVED = "product.archived"
+INVENTORY_CHANGED = "inventory.changed"
+CATEGORY_CREATED = "category.created"
+
+_SORTS: dict[str, Order] = {
+    "newest": Order("createdAt", descending=True),
+    "price_asc": Order("minPrice.amount"),
+    "price_desc": Order("minPrice.amount", descending=True),
+    "title": Order("sortTitle"),
+}
+_SET_STOCK_ATTEMPTS = 5
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class CatalogError(CloudcartError):
+    """A catalog request that cannot be carried out; `status` suggests the HTTP status."""
+
+    status = 422
+    slug = "catalog-error"
+    title = "Unprocessable Content"
+
+
+class ProductNotFound(CatalogError):
+    """No such product (or not visible to this caller)."""
+
+    status = 404
+    slug = "product-not-found"
+    title = "Not Found"
+
+
+class UnknownCategory(CatalogError):
+    """The category (or parent category) does not exist."""
+
+    slug = "unknown-category"
+
+
+class CategoryExists(CatalogError):
+    """A category with that id exists already."""
+
+    status = 409
+    slug = "category-exists"
+    title = "Conflict"
+
+
+class SkuTaken(CatalogError):
+    """A SKU belongs to another product."""
+
+    status = 409
+    slug = "sku-taken"
+    title = "Conflict"
+
+    def __init__(self, sku: str, owner: str) -> None:
+        super().__init__(f"SKU {sku!r} already belongs to product {owner!r}")
+        self.sku = sku
+        self.owner = owner
+
+
+class SkuNotFound(CatalogError):
+    """The SKU belongs to no product."""
+
+    status = 404
+    slug = "sku-not-found"
+    title = "Not Found"
+
+
+class StaleProduct(CatalogError):
+    """The product changed since the caller read it (If-Match did not hold)."""
+
+    status = 412
+    slug = "stale-etag"
+    title = "Precondition Failed"
+
+
+class InvalidCursor(CatalogError):
+    """The cursor is malformed or belongs to a different query."""
+
+    status = 400
+    slug = "invalid-cursor"
+    title = "Bad Request"
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return timestamp(utcnow())
+
+
+def bare_etag(etag: str) -> str:
+    """An ETag without its quotes or weak prefix (`W/"abc"` -> `abc`)."""
+    etag = etag.strip()
+    if etag.startswith("W/"):
+        etag = etag[2:]
+    return etag.strip('"')
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an If-Match / If-None-Match header value (a list, or `*`) names `etag`."""
+    if header.strip() == "*":
+        return True
+    wanted = bare_etag(etag)
+    return any(bare_etag(part) == wanted for part in header.split(",") if part.strip())
+
+
+def slugify(text: str) -> str:
+    """A URL slug from a title: lower-case ASCII words joined by dashes."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:200] or "product"
+
+
+def public_product(document: Document) -> dict[str, Any]:
+    """The product as the API returns it and `product.*` events carry it (no system or
+    storage-only fields)."""
+    return {
+        "id": document["id"],
+        "productId": document["id"],
+        "title": document["title"],
+        "slug": document["slug"],
+        "brand": document["brand"],
+        "categoryId": document["categoryId"],
+        "description": document.get("description", ""),
+        "attributes": document.get("attributes", {}),
+        "variants": [
+            {
+                "sku": v["sku"],
+                "attributes": v.get("attributes", {}),
+                "price": v["price"],
+                "compareAtPrice": v.get("compareAtPrice"),
+            }
+            for v in document["variants"]
+        ],
+        "media": document.get("media", []),
+        "status": document["status"],
+        "minPrice": document["minPrice"],
+        "createdAt": document["createdAt"],
+        "updatedAt": document["updatedAt"],
+    }
+
+
+def _product_document(
+    product_id: str, body: ProductIn, *, created_at: str, media: list[Any]
+) -> Document:
+    variants = [
+        {
+            "sku": v.sku,
+            "attributes": v.attributes.to_json(),
+            "price": v.price.model_dump(),
+            "compareAtPrice": None
+            if v.compare_at_price is None
+            else v.compare_at_price.model_dump(),
+        }
+        for v in body.variants
+    ]
+    cheapest = min(body.variants, key=lambda v: v.price.amount)
+    return {
+        "id": product_id,
+        "pk": product_id,
+        "type": PRODUCT_TYPE,
+        "title": body.title,
+        "slug": body.slug or slugify(body.title),
+        "brand": body.brand,
+        "categoryId": body.category_id,
+        "description": body.description,
+        "attributes": body.attributes.to_json(),
+        "variants": variants,
+        "media": media,
+        "status": body.status.value,
+        # Derived, stored so lists can sort and filter without reading every variant.
+        "minPrice": cheapest.price.model_dump(),
+        "brandKey": body.brand.casefold(),
+        "sortTitle": body.title.casefold(),
+        "createdAt": created_at,
+        "updatedAt": _now(),
+    }
+
+
+@dataclass(frozen=True)
+class StoredProduct:
+    """A product document and its ETag (for If-Match on the next write)."""
+
+    document: Document
+    etag: str
+
+    @property
+    def public(self) -> dict[str, Any]:
+        """The API representation."""
+        return public_product(self.document)
+
+
+class CatalogService:
+    """Catalog operations on a documents store. Cheap to build: one per request is fine."""
+
+    def __init__(self, store: DocumentStore, *, correlation_id: str | None = None) -> None:
+        self.store = store
+        self.correlation_id = correlation_id
+
+    @property
+    def _catalog(self) -> Container:
+        return self.store.container("catalog")
+
+    @property
+    def _inventory(self) -> Container:
+        return self.store.container("inventory")
+
+    # --- categories ---------------------------------------------------------------------
+
+    def categories(self) -> list[Document]:
+        """Every category document (id, name, parentId)."""
+        items: list[Document] = []
+        continuation: str | None = None
+        while True:
+            page = self._catalog.query(
+                Query(filters=[Filter("type", "eq", CATEGORY_TYPE)], limit=100),
+                partition_key=CATEGORIES_PARTITION,
+                continuation=continuation,
+            )
+            items.extend(page.items)
+            continuation = page.continuation
+            if continuation is None:
+                return items
+
+    def category_tree(self) -> list[dict[str, Any]]:
+        """Categories as nested `{id, name, parentId, children}` nodes, siblings by name."""
+        nodes = {
+            c["id"]: {
+                "id": c["id"],
+                "name": c["name"],
+                "parentId": c.get("parentId"),
+                "children": [],
+            }
+            for c in self.categories()
+        }
+        roots: list[dict[str, Any]] = []
+        for node in sorted(nodes.values(), key=lambda n: (n["name"].casefold(), n["id"])):
+            parent = nodes.get(node["parentId"]) if node["parentId"] else None
+            (parent["children"] if parent is not None else roots).append(node)
+        return roots
+
+    def category_with_descendants(self, category_id: str) -> list[str]:
+        """The category id and the ids of every category below it; UnknownCategory if none."""
+        children: dict[str, list[str]] = {}
+        known: set[str] = set()
+        for c in self.categories():
+            known.add(c["id"])
+            if c.get("parentId"):
+                children.setdefault(c["parentId"], []).append(c["id"])
+        if category_id not in known:
+            raise UnknownCategory(f"category {category_id!r} does not exist")
+        found: list[str] = []
+        stack = [category_id]
+        while stack:
+            current = stack.pop()
+            if current in found:
+                continue  # a cycle can only come from hand-edited data; do not loop on it
+            found.append(current)
+            stack.extend(children.get(current, []))
+        return found
+
+    def _require_category(self, category_id: str) -> None:
+        try:
+            self._catalog.read(category_id, CATEGORIES_PARTITION)
+        except NotFound:
+            raise UnknownCategory(f"category {category_id!r} does not exist") from None
+
+    def create_category(self, body: CategoryIn) -> Document:
+        """Create a category (its parent must exist); CategoryExists on a duplicate id."""
+        if body.parent_id is not None:
+            if body.parent_id == body.id:
+                raise UnknownCategory("a category cannot be its own parent")
+            self._require_category(body.parent_id)
+        document: Document = {
+            "id": body.id,
+            "pk": CATEGORIES_PARTITION,
+            "type": CATEGORY_TYPE,
+            "name": body.name,
+            "parentId": body.parent_id,
+            "createdAt": _now(),
+        }
+        event = new_event(
+            CATEGORY_CREATED,
+            body.id,
+            {"id": body.id, "name": body.name, "parentId": body.parent_id},
+            correlation_id=self.correlation_id,
+        )
+        try:
+            results = write_with_events(
+                self._catalog,
+                CATEGORIES_PARTITION,
+                [BatchOp("create", document=document)],
+                [event],
+            )
+        except BatchFailed as exc:
+            if isinstance(exc.cause, Conflict):
+                raise CategoryExists(f"category {body.id!r} already exists") from None
+            raise
+        return results[0]
+
+    # --- products -----------------------------------------------------------------------
+
+    def get_product(self, product_id: str) -> StoredProduct:
+        """The product whatever its status; ProductNotFound if it does not exist."""
+        if product_id == CATEGORIES_PARTITION:
+            raise ProductNotFound(f"product {product_id!r} does not exist")
+        try:
+            document = self._catalog.read(product_id, product_id)
+        except NotFound:
+            raise ProductNotFound(f"product {product_id!r} does not exist") from None
+        if document.get("type") != PRODUCT_TYPE:
+            raise ProductNotFound(f"product {product_id!r} does not exist")
+        return StoredProduct(document, document["_etag"])
+
+    def create_product(self, body: ProductIn, *, product_id: str | None = None) -> StoredProduct:
+        """Create a product and announce it (`product.created`).
+
+        `product_id` is for deterministic seed data; the API lets the service choose.
+        Raises UnknownCategory, SkuTaken, or Conflict when `product_id` exists.
+        """
+        product_id = product_id or new_id("prd_")
+        self._require_category(body.category_id)
+        document = _product_document(product_id, body, created_at=_now(), media=[])
+        claimed = self._claim_skus(product_id, [v.sku for v in body.variants])
+        try:
+            results = write_with_events(
+                self._catalog,
+                product_id,
+                [BatchOp("create", document=document)],
+                [self._product_event(PRODUCT_CREATED, document)],
+            )
+        except BaseException as exc:
+            self._release_skus(product_id, claimed)
+            if isinstance(exc, BatchFailed) and isinstance(exc.cause, Conflict):
+                raise Conflict(f"product {product_id!r} already exists") from None
+            raise
+        return StoredProduct(results[0], results[0]["_etag"])
+
+    def update_product(
+        self, product_id: str, body: ProductIn, *, if_match: str | None = None
+    ) -> StoredProduct:
+        """Replace a product's content (media and createdAt are kept) and announce it:
+        `product.archived` when this moves it to archived, `product.updated` otherwise.
+
+        With `if_match`, only if the product's ETag still matches (StaleProduct otherwise).
+        """
+        current = self.get_product(product_id)
+        if if_match is not None and not etag_matches(if_match, current.etag):
+            raise StaleProduct("the product changed since it was read; read it again")
+        self._require_category(body.category_id)
+        document = _product_document(
+            product_id,
+            body,
+            created_at=current.document["createdAt"],
+            media=list(current.document.get("media", [])),
+        )
+        old_skus = [v["sku"] for v in current.document["variants"]]
+        new_skus = [v.sku for v in body.variants]
+        claimed = self._claim_skus(product_id, [s for s in new_skus if s not in old_skus])
+        archived = (
+            body.status == ProductStatus.archived
+            and current.document["status"] != ProductStatus.archived
+        )
+        event_type = PRODUCT_ARCHIVED if archived else PRODUCT_UPDATED
+        try:
+            results = write_with_events(
+                self._catalog,
+                product_id,
+                [BatchOp("replace", document=document, if_match=current.etag)],
+                [self._product_event(event_type, document)],
+            )
+        except BaseException as exc:
+            self._release_skus(product_id, claimed)
+            if isinstance(exc, BatchFailed) and isinstance(exc.cause, PreconditionFailed):
+                raise StaleProduct("the product changed while it was being updated") from None
+            raise
+        self._release_skus(product_id, [s for s in old_skus if s not in new_skus])
+        return StoredProduct(results[0], results[0]["_etag"])
+
+    def archive_product(self, product_id: str, *, if_match: str | None = None) -> StoredProduct:
+        """Archive a product (hidden from customers, kept for orders) and announce it
+        (`product.archived`). Archiving an archived product changes nothing."""
+        current = self.get_product(product_id)
+        if if_match is not None and not etag_matches(if_match, current.etag):
+            raise StaleProduct("the product changed since it was read; read it again")
+        if current.document["status"] == ProductStatus.archived:
+            return current
+        document = {k: v for k, v in current.document.items() if not k.startswith("_")}
+        document["status"] = ProductStatus.archived.value
+        document["updatedAt"] = _now()
+        try:
+            results = write_with_events(
+                self._catalog,
+                product_id,
+                [BatchOp("replace", document=document, if_match=current.etag)],
+                [self._product_event(PRODUCT_ARCHIVED, document)],
+            )
+        except BatchFailed as exc:
+            if isinstance(exc.cause, PreconditionFailed):
+                raise StaleProduct("the product changed while it was being archived") from None
+            raise
+        return StoredProduct(results[0], results[0]["_etag"])
+
+    def _product_event(self, event_type: str, document: Document) -> Any:
+        return new_event(
+            event_type,
+            document["id"],
+            public_product(document),
+            correlation_id=self.correlation_id,
+        )
+
+    def list_products(
+        self,
+        *,
+        category: str | None = None,
+        brand: str | None = None,
+        sort: SortOrder = "newest",
+        limit: int = 24,
+        cursor: str | None = None,
+    ) -> tuple[list[Document], str | None]:
+        """Active products, newest first by default; `category` includes its descendants.
+
+        Returns the page and the opaque cursor of the next one (None on the last page).
+        The cursor is bound to the query, so it cannot be replayed with other filters.
+        """
+        filters = [
+            Filter("type", "eq", PRODUCT_TYPE),
+            Filter("status", "eq", ProductStatus.active.value),
+        ]
+        if category is not None:
+            filters.append(Filter("categoryId", "in", self.category_with_descendants(category)))
+        if brand is not None:
+            filters.append(Filter("brandKey", "eq", brand.casefold()))
+        fingerprint = _fingerprint(category, brand, sort, limit)
+        continuation = None if cursor is None else _decode_cursor(cursor, fingerprint)
+        try:
+            page = self._catalog.query(
+                Query(filters=filters, order_by=[_SORTS[sort]], limit=limit),
+                continuation=continuation,
+            )
+        except ValueError:
+            if continuation is None:
+                raise
+            # A forged cursor that carried a malformed store continuation.
+            raise InvalidCursor("the cursor is not one this API returned") from None
+        next_cursor = (
+            None if page.continuation is None else _encode_cursor(page.continuation, fingerprint)
+        )
+        return page.items, next_cursor
+
+    def availability(self, skus: Iterable[str]) -> dict[str, int]:
+        """Units available per SKU (0 for a SKU without stock)."""
+        found: dict[str, int] = {}
+        for sku in skus:
+            try:
+                found[sku] = int(self._inventory.read(sku, sku).get("available", 0))
+            except NotFound:
+                found[sku] = 0
+        return found
+
+    # --- inventory ----------------------------------------------------------------------
+
+    def _claim_skus(self, product_id: str, skus: Sequence[str]) -> list[str]:
+        """Create the inventory documents of `skus` for the product; return those created
+        here (to release them if the product write fails). SkuTaken if another product owns
+        one; nothing stays claimed then."""
+        claimed: list[str] = []
+        try:
+            for sku in skus:
+                if self._claim_sku(product_id, sku):
+                    claimed.append(sku)
+        except BaseException:
+            self._release_skus(product_id, claimed)
+            raise
+        return claimed
+
+    def _claim_sku(self, product_id: str, sku: str) -> bool:
+        document = {
+            "id": sku,
+            "sku": sku,
+            "productId": product_id,
+            "available": 0,
+            "reserved": 0,
+            "updatedAt": _now(),
+        }
+        try:
+            self._inventory.create(document)
+            return True
+        except Conflict:
+            pass
+        existing = self._inventory.read(sku, sku)
+        owner = existing.get("productId")
+        if owner == product_id:
+            return False
+        if isinstance(owner, str) and self._product_exists(owner):
+            raise SkuTaken(sku, owner)
+        # An orphaned claim (its product was never written): take it over, unless a
+        # concurrent claimant got there first.
+        try:
+            self._inventory.patch(
+                sku,
+                sku,
+                [PatchOp("set", "productId", product_id), PatchOp("set", "updatedAt", _now())],
+                if_match=existing["_etag"],
+            )
+        except PreconditionFailed:
+            raise SkuTaken(sku, "another product") from None
+        return True
+
+    def _product_exists(self, product_id: str) -> bool:
+        try:
+            self._catalog.read(product_id, product_id)
+            return True
+        except NotFound:
+            return False
+
+    def _release_skus(self, product_id: str, skus: Sequence[str]) -> None:
+        """Give SKUs a product no longer uses back, unless stock is reserved against them
+        (an order still needs that inventory document)."""
+        for sku in skus:
+            try:
+                current = self._inventory.read(sku, sku)
+                if current.get("productId") != product_id or current.get("reserved", 0):
+                    continue
+                self._inventory.delete(sku, sku, if_match=current["_etag"])
+            except (NotFound, PreconditionFailed):
+                continue
+            except Exception:  # best effort: an orphaned claim is taken over later
+                logger.warning("could not release SKU %s of %s", sku, product_id, exc_info=True)
+
+    def get_inventory(self, sku: str) -> Document:
+        """The inventory document of a SKU; SkuNotFound if no product has it."""
+        try:
+            document = self._inventory.read(sku, sku)
+        except NotFound:
+            raise SkuNotFound(f"SKU {sku!r} belongs to no product") from None
+        if not self._product_exists(str(document.get("productId"))):
+            raise SkuNotFound(f"SKU {sku!r} belongs to no product")
+        return document
+
+    def set_inventory(self, sku: str, available: int) -> Document:
+        """Set the units available for a SKU (reserved is left alone) and announce it
+        (`inventory.changed`). Retries when an order's reservation races the write."""
+        if isinstance(available, bool) or not isinstance(available, int) or available < 0:
+            raise ValueError("available must be an int >= 0")
+        for _ in range(_SET_STOCK_ATTEMPTS):
+            current = self.get_inventory(sku)
+            event = new_event(
+                INVENTORY_CHANGED,
+                sku,
+                {"sku": sku, "productId": current["productId"], "available": available},
+                correlation_id=self.correlation_id,
+            )
+            try:
+                results = write_with_events(
+                    self._inventory,
+                    sku,
+                    [
+                        BatchOp(
+                            "patch",
+                            id=sku,
+                            patch=[
+                                PatchOp("set", "available", available),
+                                PatchOp("set", "updatedAt", _now()),
+                            ],
+                            if_match=current["_etag"],
+                        )
+                    ],
+                    [event],
+                )
+            except BatchFailed as exc:
+                if isinstance(exc.cause, PreconditionFailed | NotFound):
+                    continue
+                raise
+            return results[0]
+        raise StaleProduct(f"stock of {sku!r} kept changing; retry")
+
+
+# --- cursors ------------------------------------------------------------------------------
+
+
+def _fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _encode_cursor(continuation: str, fingerprint: str) -> str:
+    raw = json.dumps({"c": continuation, "f": fingerprint}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, fingerprint: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        continuation, found = data["c"], data["f"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidCursor("the cursor is not one this API returned") from None
+    if not isinstance(continuation, str) or found != fingerprint:
+        raise InvalidCursor("the cursor belongs to a different query; start without one")
+    return continuation
