@@ -31,6 +31,8 @@ _monitor_configured = False
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
     | {"message", "asctime", "correlationId", "taskName"}
+    # uvicorn's ANSI-coloured copy of its message: noise in a JSON line.
+    | {"color_message"}
 )
 
 
