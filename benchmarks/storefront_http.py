@@ -22,10 +22,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,58 +29,11 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.serving import ServeProcess
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "storefront_http.json"
 SEARCH_QUERIES = ("oppo a92", "oneplus 64gb", "android phone", "iphone case", "charger")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDCART_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env["CLOUDCART_LOG_LEVEL"] = "WARNING"
-    # The test launcher is `cloudcart serve` plus the catalog routers for app versions that
-    # do not mount them yet.
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.e2e.serve_with_catalog",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-                "--demo",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/api/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not become healthy")
 
 
 async def _drive(
@@ -129,11 +78,14 @@ async def _drive(
 def run(seconds: float, concurrency: int) -> dict[str, Any]:
     """Start the server, measure every endpoint, return the report."""
     with tempfile.TemporaryDirectory(prefix="cloudcart-bench-") as tmp:
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        process = _start_server(Path(tmp) / "data", port, Path(tmp) / "serve.log")
+        server = ServeProcess(
+            data_dir=Path(tmp) / "data",
+            log_path=Path(tmp) / "serve.log",
+            env={"CLOUDCART_LOG_LEVEL": "WARNING"},
+            demo=True,
+        )
+        base_url = server.start().base_url
         try:
-            _wait_healthy(base_url, process)
             listing = httpx.get(
                 f"{base_url}/api/catalog/products", params={"limit": 100}, timeout=30
             ).json()
@@ -160,11 +112,7 @@ def run(seconds: float, concurrency: int) -> dict[str, Any]:
                 results["search"] = {"skipped": "GET /api/search is not mounted in this build"}
                 print("search           not measured: GET /api/search is not mounted", flush=True)
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            server.stop()
     floor = results["constant_health"]["rps"]
     ratios = {
         name: round(r["rps"] / floor, 3)
