@@ -1,7 +1,9 @@
 """Idempotent consumers: a message delivered twice has its effect once.
 
 Messages arrive at least once (redelivery after a crash, a replayed outbox event, a
-resubmitted dead letter), so every handler keys its effect on the message id.
+resubmitted dead letter), so every handler keys its effect on the EVENT id in the body.
+Idempotency keys are event ids; message ids are for broker dedupe only (a resubmitted copy
+has a new message id, the same event id). Pass the event id as `message_id` below.
 
 Two tools, by the kind of effect:
 

@@ -16,7 +16,6 @@ import typer
 from cloudcart.core.messages.port import (
     DeadLetterAdmin,
     DeadLetterNotFound,
-    ResubmitTooEarly,
     UnknownEntity,
 )
 from cloudcart.core.services import Services
@@ -28,7 +27,6 @@ from cloudcart.ops.dead_letters import (
     collect_dead_letters,
     purge_and_audit,
     resubmit_and_audit,
-    retry_after_seconds,
 )
 
 dlq_app = typer.Typer(
@@ -132,12 +130,6 @@ def resubmit_command(
         )
     except DeadLetterNotFound as exc:
         raise _fail(f"no dead letter with id {dead_letter_id!r}") from exc
-    except ResubmitTooEarly as exc:
-        seconds = retry_after_seconds(exc.retry_after)
-        raise _fail(
-            f"too early: duplicate detection would drop the copy; retry in {seconds} s "
-            f"(after {exc.retry_after.isoformat()})"
-        ) from exc
     except UnknownEntity as exc:
         raise _fail(str(exc)) from exc
     finally:

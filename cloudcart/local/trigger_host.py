@@ -55,6 +55,7 @@ from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import CloudcartError, NotFound
 from cloudcart.core.messages.port import (
     DeadLetter,
+    InvalidMessage,
     LockLost,
     OutboundMessage,
     ReceivedMessage,
@@ -797,6 +798,19 @@ class TriggerHost:
         fields = self._message_fields(message)
         try:
             self._invoke(plan, to_service_bus_message(message), message.correlation_id, fields)
+        except InvalidMessage as invalid:
+            # The handler says no retry can succeed: dead-letter now rather than burn the
+            # remaining deliveries (Service Bus's DeadLetterAsync from a handler).
+            logger.error(
+                "function rejected the message as invalid; dead-lettered",
+                extra={
+                    "function": plan.name,
+                    "reason": invalid.reason,
+                    "description": invalid.description,
+                    **fields,
+                },
+            )
+            self._settle(entry, complete=False, invalid=invalid)
         except Exception:
             logger.error(
                 "function failed; message abandoned",
@@ -807,7 +821,9 @@ class TriggerHost:
         else:
             self._settle(entry, complete=True)
 
-    def _settle(self, entry: _InFlight, *, complete: bool) -> None:
+    def _settle(
+        self, entry: _InFlight, *, complete: bool, invalid: InvalidMessage | None = None
+    ) -> None:
         with entry.lock:
             if entry.state == "abandoned_by_host":
                 return  # shutdown gave up on it; it is back on the queue already
@@ -818,6 +834,8 @@ class TriggerHost:
         try:
             if complete:
                 self._broker.complete(token)
+            elif invalid is not None:
+                self._broker.dead_letter(token, invalid.reason, invalid.description)
             else:
                 self._broker.abandon(token)
         except LockLost:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,13 +25,11 @@ from cloudcart.api.logging import correlation_id
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
 from cloudcart.core.audit import record_audit
-from cloudcart.core.clock import utcnow
 from cloudcart.core.messages.port import (
     DeadLetter,
     DeadLetterAdmin,
     DeadLetterNotFound,
     PropertyValue,
-    ResubmitTooEarly,
     UnknownEntity,
 )
 from cloudcart.core.messages.topology import TOPOLOGY, Topic, Topology
@@ -59,7 +56,7 @@ class DeadLetterView(BaseModel):
     id: str = Field(description="Opaque id; use it to fetch, resubmit or purge this letter.")
     entity: str = Field(description="Queue or topic the message was sent to.")
     subscription: str | None = Field(description="Topic subscription; null for a queue.")
-    message_id: str = Field(description="The message's id (consumers are idempotent on it).")
+    message_id: str = Field(description="The message's id (broker duplicate detection only).")
     subject: str | None = Field(description="Event type or command name (`order.placed`).")
     reason: str | None = Field(description="Why it was dead-lettered (`MaxDeliveryCountExceeded`).")
     description: str | None = Field(description="Details the broker or the handler gave.")
@@ -226,7 +223,7 @@ def resubmit_and_audit(
 ) -> DeadLetter:
     """Resubmit a dead letter and record who did it; returns the letter as it was.
 
-    Raises DeadLetterNotFound or ResubmitTooEarly (nothing is audited then).
+    Raises DeadLetterNotFound (nothing is audited then).
     """
     # Peeked first so the audit record can say which message it was: afterwards it is gone.
     letter = admin.peek(dead_letter_id)
@@ -263,12 +260,6 @@ def purge_and_audit(
         correlation_id=correlation_id,
     )
     return letter
-
-
-def retry_after_seconds(retry_after: datetime, now: datetime | None = None) -> int:
-    """Whole seconds until `retry_after` (at least 1), for a `Retry-After` header."""
-    remaining = (retry_after - (now or utcnow())).total_seconds()
-    return max(1, math.ceil(remaining))
 
 
 # --- dependencies -------------------------------------------------------------------------
@@ -312,17 +303,6 @@ def _as_problems(dead_letter_id: str) -> Iterator[None]:
     except UnknownEntity as exc:
         # The letter's queue or subscription was removed from the topology since.
         raise _unknown_entity(exc) from exc
-    except ResubmitTooEarly as exc:
-        seconds = retry_after_seconds(exc.retry_after)
-        raise Problem(
-            409,
-            "Conflict",
-            "the copy would be dropped by the entity's duplicate detection (it keeps the "
-            f"original message id); retry in {seconds} s",
-            type_="resubmit-too-early",
-            headers={"Retry-After": str(seconds)},
-            extra={"retryAfter": seconds, "retryAt": exc.retry_after.isoformat()},
-        ) from exc
 
 
 # --- routes -------------------------------------------------------------------------------
@@ -380,15 +360,17 @@ def read_dead_letter(
     response_model=ResubmitAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Resubmit a dead letter",
-    responses=problem_responses(401, 403, 404, 409, 422, 503),
+    responses=problem_responses(401, 403, 404, 422, 503),
 )
 def resubmit_dead_letter(
     caller: Admin, services: ServicesDep, admin: DeadLetterAdminDep, dead_letter_id: DeadLetterId
 ) -> ResubmitAccepted:
-    """Put a fresh copy (same message id, delivery count 0) back on its queue or on the one
-    subscription it came from, remove the dead letter, and audit the action.
+    """Put a fresh copy (delivery count 0) back on its queue or on the one subscription it
+    came from, remove the dead letter, and audit the action.
 
-    409 with `Retry-After` while the entity's duplicate detection would still drop the copy.
+    The copy has a new message id (`<original>~r<n>`, the original in the
+    `cloudcart_original_message_id` property) so duplicate detection lets it through at any
+    time; consumers stay idempotent because they key on the event id in the body.
     """
     with _as_problems(dead_letter_id):
         resubmit_and_audit(

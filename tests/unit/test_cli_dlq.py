@@ -129,7 +129,7 @@ def test_resubmit_puts_it_back_and_audits_the_os_user(
     with pytest.raises(DeadLetterNotFound):
         broker.peek(letter.id)
     [again] = broker.receive("shop-events", "billing")
-    assert again.message_id == "evt-1"
+    assert again.message_id == "evt-1~r1"
 
     actor = cli_actor()
     assert actor.startswith("cli:")
@@ -144,18 +144,20 @@ def test_resubmit_unknown_exits_1(data_dir: Path) -> None:
     assert "dl-missing" in err
 
 
-def test_resubmit_too_early_exits_1_and_keeps_the_letter(
+def test_resubmit_inside_the_duplicate_window_sends_a_copy_with_a_new_id(
     broker: SqliteBroker, services: Services
 ) -> None:
     publish(broker, "dedup-calls", "cmd-dup", {"n": 1})
     fail_until_dead(broker, "dedup-calls")
     [letter] = broker.list_dead_letters("dedup-calls")
-    code, _, err = run("resubmit", letter.id)
-    assert code == 1
-    assert "too early" in err
-    assert "retry in" in err
-    assert broker.peek(letter.id) == letter
-    assert audit_records(services.documents, cli_actor()) == []
+    code, out, _ = run("resubmit", letter.id)
+    assert code == 0
+    assert "cmd-dup" in out
+    [copy] = broker.receive("dedup-calls")
+    assert copy.message_id == "cmd-dup~r1"
+    assert broker.list_dead_letters("dedup-calls") == []
+    [record] = audit_records(services.documents, cli_actor())
+    assert record["action"] == "dead_letter.resubmit"
 
 
 def test_purge_asks_first_and_keeps_the_letter_when_refused(

@@ -22,14 +22,13 @@ from cloudcart.core.messages.topology import Queue, SubjectPrefix, Subscription,
 from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
-from cloudcart.ops import dead_letters
 from cloudcart.ops.dead_letters import decode_body, router
 
 PROBLEM = "application/problem+json"
 BASE = "/api/admin/dead-letters"
 
-# Duplicate detection off where resubmits must succeed at once (a copy keeps its message id,
-# so inside a window it would be refused); on for `dedup-calls` to reach ResubmitTooEarly.
+# Duplicate detection off on most entities; on for `dedup-calls`, to show that a resubmit
+# inside the window still goes through (the copy gets a new message id).
 TEST_TOPOLOGY = Topology(
     topics=(
         Topic(
@@ -390,7 +389,8 @@ def test_resubmit_puts_the_message_back_on_its_subscription_only_and_audits(
     # The dead letter is gone, and a fresh copy waits on billing (and only there).
     assert app_client.get(f"{BASE}/{letter.id}", headers=admin_headers).status_code == 404
     [again] = broker.receive("shop-events", "billing")
-    assert again.message_id == "evt-1"
+    assert again.message_id == "evt-1~r1"
+    assert again.application_properties["cloudcart_original_message_id"] == "evt-1"
     assert again.delivery_count == 1
     assert again.json() == {"orderId": "o-1", "total": 12.5}
     assert broker.receive("shop-events", "mailer") == []
@@ -422,12 +422,16 @@ def test_resubmit_to_a_queue(
     assert response.status_code == 202
     [again] = broker.receive("partner-calls")
     assert again.body == b"\xff\x00\xfe"
-    assert again.application_properties == {"partner": "erp", "attempt": 3}
+    assert again.application_properties == {
+        "partner": "erp",
+        "attempt": 3,
+        "cloudcart_original_message_id": "cmd-1",
+    }
     remaining = {letter.message_id for letter in broker.list_dead_letters("partner-calls")}
     assert remaining == {"cmd-2"}
 
 
-def test_resubmit_inside_the_duplicate_window_is_a_409_with_retry_after(
+def test_resubmit_inside_the_duplicate_window_goes_through_with_a_new_message_id(
     app_client: TestClient,
     broker: SqliteBroker,
     services: Services,
@@ -438,18 +442,14 @@ def test_resubmit_inside_the_duplicate_window_is_a_409_with_retry_after(
     [letter] = broker.list_dead_letters("dedup-calls")
 
     response = app_client.post(f"{BASE}/{letter.id}/resubmit", headers=admin_headers)
-    assert response.status_code == 409
-    assert response.headers["content-type"] == PROBLEM
-    seconds = int(response.headers["Retry-After"])
-    assert 0 < seconds <= 600
-    problem = response.json()
-    assert problem["type"].endswith("/resubmit-too-early")
-    assert problem["retryAfter"] == seconds
-    assert problem["retryAt"]
-    # Nothing happened: the letter is still there, nothing was queued, nothing audited.
-    assert broker.peek(letter.id) == letter
-    assert broker.receive("dedup-calls") == []
-    assert audit_records(services.documents, "ops-admin") == []
+    assert response.status_code == 202, response.text
+    [copy] = broker.receive("dedup-calls")
+    assert copy.message_id == "cmd-dup~r1"
+    assert copy.application_properties["cloudcart_original_message_id"] == "cmd-dup"
+    assert copy.json() == {"n": 1}
+    assert broker.list_dead_letters("dedup-calls") == []
+    [record] = audit_records(services.documents, "ops-admin")
+    assert record["target"]["messageId"] == "cmd-dup"
 
 
 # --- purge --------------------------------------------------------------------------------
@@ -490,7 +490,7 @@ def test_openapi_declares_every_problem_and_camel_case_models(app_client: TestCl
     expected = {
         (BASE, "get"): {"200", "401", "403", "404", "422"},
         (BASE + "/{dead_letter_id}", "get"): {"200", "401", "403", "404", "422"},
-        (BASE + "/{dead_letter_id}/resubmit", "post"): {"202", "401", "403", "404", "409", "422"},
+        (BASE + "/{dead_letter_id}/resubmit", "post"): {"202", "401", "403", "404", "422"},
         (BASE + "/{dead_letter_id}", "delete"): {"204", "401", "403", "404", "422"},
     }
     for (path, method), statuses in expected.items():
@@ -534,11 +534,3 @@ def test_record_audit_needs_an_actor_and_an_action(tmp_path: Path) -> None:
         documents, actor_id="a", action="x.y", target={"k": 1}, correlation_id="c-1"
     )
     assert documents.container("audit").read(stored["id"], "a")["target"] == {"k": 1}
-
-
-def test_retry_after_is_at_least_one_second() -> None:
-    from cloudcart.core.clock import utcnow
-
-    now = utcnow()
-    assert dead_letters.retry_after_seconds(now - timedelta(seconds=5), now) == 1
-    assert dead_letters.retry_after_seconds(now + timedelta(seconds=9.2), now) == 10

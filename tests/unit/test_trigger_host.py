@@ -22,7 +22,11 @@ from azure.functions.timer import TimerRequest
 from cloudcart.api.logging import correlation_id
 from cloudcart.core.documents.embedded import SqliteDocumentStore
 from cloudcart.core.messages.embedded import SqliteBroker
-from cloudcart.core.messages.port import MAX_DELIVERY_COUNT_EXCEEDED, OutboundMessage
+from cloudcart.core.messages.port import (
+    MAX_DELIVERY_COUNT_EXCEEDED,
+    InvalidMessage,
+    OutboundMessage,
+)
 from cloudcart.core.messages.topology import Queue, Subscription, Topic, Topology
 from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
@@ -339,6 +343,33 @@ def test_poison_message_is_dead_lettered_with_an_alert(env: Env) -> None:
         "description": letter.description,
         "deliveryCount": MAX_DELIVERIES,
     }
+
+
+def test_invalid_message_is_dead_lettered_at_once_with_the_handlers_reason(env: Env) -> None:
+    calls: list[int] = []
+
+    def reject(message: ServiceBusMessage) -> None:
+        calls.append(1)
+        raise InvalidMessage("SchemaInvalid", "missing orderId")
+
+    env.behaviour.topic = reject
+    env.publish(TOPIC, "order-bad", subject="order.placed", correlation_id="corr-bad")
+    with env.host("on_test_order"):
+        wait_until(lambda: len(env.broker.list_dead_letters(TOPIC, SUBSCRIPTION)) == 1)
+        time.sleep(0.1)  # room for a wrong retry
+    assert len(calls) == 1  # no retries
+    [letter] = env.broker.list_dead_letters(TOPIC, SUBSCRIPTION)
+    assert (letter.reason, letter.description, letter.delivery_count) == (
+        "SchemaInvalid",
+        "missing orderId",
+        1,
+    )
+    assert queue_is_empty(env.broker, TOPIC, SUBSCRIPTION)
+    rejected = [r for r in env.records if "rejected the message as invalid" in r.getMessage()]
+    assert len(rejected) == 1 and vars(rejected[0])["reason"] == "SchemaInvalid"
+    # The same alert as any other dead letter.
+    [alert] = env.broker.receive("ops", "alerts")
+    assert alert.json()["data"]["reason"] == "SchemaInvalid"
 
 
 def test_concurrency_per_function_is_limited_by_max_concurrent_calls(env: Env) -> None:

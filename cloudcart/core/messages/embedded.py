@@ -29,14 +29,15 @@ from cloudcart.core.errors import Unavailable
 from cloudcart.core.ids import new_id
 from cloudcart.core.messages.port import (
     MAX_DELIVERY_COUNT_EXCEEDED,
+    RESUBMITTED_FROM_PROPERTY,
     DeadLetter,
     DeadLetterNotFound,
     LockLost,
     OutboundMessage,
     PropertyValue,
     ReceivedMessage,
-    ResubmitTooEarly,
     UnknownEntity,
+    resubmitted_message_id,
 )
 from cloudcart.core.messages.topology import TOPOLOGY, Queue, Topic, Topology
 
@@ -505,9 +506,10 @@ class SqliteBroker:
     def resubmit(self, dead_letter_id: str) -> None:
         """Put a fresh copy back on its queue or subscription and drop the dead letter.
 
-        The copy keeps the message id, so, as on Service Bus (where the copy goes through
-        the topic), it is refused with ResubmitTooEarly while the id is inside the entity's
-        duplicate-detection window.
+        The copy gets a new message id (`resubmitted_message_id`: `<original>~r<n>`) and
+        the `cloudcart_original_message_id` property, as on Service Bus, where a copy with
+        the old id would be dropped by duplicate detection. The new id is recorded in the
+        entity's window like any publish.
         """
         with self._write() as db:
             now = self._now()
@@ -519,19 +521,20 @@ class SqliteBroker:
             letter = self._dead_letter(row)
             declared = self.topology.entity(letter.entity)
             self._queue_or_subscription(letter.entity, letter.subscription)
+            original = letter.properties.get(RESUBMITTED_FROM_PROPERTY)
+            message_id = resubmitted_message_id(
+                letter.message_id, None if original is None else str(original)
+            )
+            properties = {
+                **letter.properties,
+                RESUBMITTED_FROM_PROPERTY: str(original or letter.message_id),
+            }
             window = self._window(declared)
             if window is not None:
-                seen = db.execute(
-                    "SELECT expires_at FROM seen_ids WHERE entity = ? AND message_id = ? "
-                    "AND expires_at > ?",
-                    (letter.entity, letter.message_id, now),
-                ).fetchone()
-                if seen:
-                    raise ResubmitTooEarly(_ts(seen[0]))
                 db.execute(
                     "INSERT OR REPLACE INTO seen_ids (entity, message_id, expires_at) "
                     "VALUES (?, ?, ?)",
-                    (letter.entity, letter.message_id, now + window),
+                    (letter.entity, message_id, now + window),
                 )
             db.execute(
                 f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "  # noqa: S608 (constant)
@@ -539,12 +542,12 @@ class SqliteBroker:
                 (
                     letter.entity,
                     letter.subscription or _QUEUE,
-                    letter.message_id,
+                    message_id,
                     letter.subject,
                     letter.correlation_id,
                     letter.session_id,
                     letter.content_type,
-                    json.dumps(letter.properties),
+                    json.dumps(properties),
                     letter.body,
                     now,
                     now,

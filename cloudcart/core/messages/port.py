@@ -12,7 +12,9 @@ production and by the local trigger host (from the embedded broker) on a laptop.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,16 +55,55 @@ class DeadLetterNotFound(MessageError, NotFound):
     """No dead letter with that id (already resubmitted or purged)."""
 
 
-class ResubmitTooEarly(MessageError):
-    """The resubmitted copy would be dropped by duplicate detection, so nothing was sent.
+class InvalidMessage(MessageError):
+    """A handler rejects a message that can never succeed (malformed body, unknown version).
 
-    A copy keeps the original `message_id` (consumers are idempotent on it), and the entity
-    drops a repeated id until `retry_after`. Retry then.
+    Raised from a Service Bus handler, it dead-letters the message at once with `reason`
+    and `description` instead of retrying it up to the max delivery count (the local
+    trigger host does this; see docs/architecture.md for Azure).
     """
 
-    def __init__(self, retry_after: datetime) -> None:
-        super().__init__(f"duplicate detection would drop the copy; retry after {retry_after}")
-        self.retry_after = retry_after
+    def __init__(self, reason: str, description: str = "") -> None:
+        super().__init__(f"{reason}: {description}" if description else reason)
+        self.reason = reason
+        self.description = description
+
+
+RESUBMITTED_FROM_PROPERTY = "cloudcart_original_message_id"
+"""Application property of a resubmitted copy: the message id the original was sent with."""
+
+_RESUBMIT_SUFFIX = re.compile(r"^(?P<base>.*)~r(?P<n>[1-9][0-9]*)$")
+_MAX_MESSAGE_ID = 128
+
+
+def resubmitted_message_id(message_id: str, original_message_id: str | None = None) -> str:
+    """The message id of the next resubmitted copy of a dead letter.
+
+    `message_id` is the dead letter's own id and `original_message_id` its
+    `cloudcart_original_message_id` property (None for a first resubmit). The copy gets
+    `<original>~r<n>`, n counting the resubmits of that message, so duplicate detection
+    does not drop it (the original id is inside the window for minutes) while a retried
+    resubmit of the same dead letter gets the same id again and *is* dropped. Ids longer
+    than 128 characters (the Service Bus limit) use a hash of the original instead.
+    Consumers never key on this id: they key on the event id inside the body.
+    """
+    original = original_message_id or message_id
+    count = 0
+    match = _RESUBMIT_SUFFIX.match(message_id)
+    if (
+        original_message_id is not None
+        and match is not None
+        and match.group("base") in (original, _short(original))
+    ):
+        count = int(match.group("n"))
+    candidate = f"{original}~r{count + 1}"
+    if len(candidate) <= _MAX_MESSAGE_ID:
+        return candidate
+    return f"{_short(original)}~r{count + 1}"
+
+
+def _short(message_id: str) -> str:
+    return "sha256-" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()
 
 
 def encode_body(body: MessageBody) -> bytes:
@@ -197,11 +238,13 @@ class DeadLetterAdmin(Protocol):
         ...
 
     def resubmit(self, dead_letter_id: str) -> None:
-        """Put a fresh copy (same message_id, delivery count 0) back on the queue or on the
-        same subscription only, and remove the dead letter.
+        """Put a fresh copy (delivery count 0) back on the queue or on the same subscription
+        only, and remove the dead letter.
 
-        Raises DeadLetterNotFound, or ResubmitTooEarly while the entity's duplicate
-        detection would still drop the copy.
+        The copy gets a new message id (`resubmitted_message_id`) and the property
+        `cloudcart_original_message_id`, so duplicate detection lets it through at any
+        time; consumers stay idempotent because they key on the event id in the body.
+        Raises DeadLetterNotFound.
         """
         ...
 

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.messages.port import (
+    RESUBMITTED_FROM_PROPERTY,
     DeadLetter,
     DeadLetterNotFound,
     MessageTooLarge,
     OutboundMessage,
     PropertyValue,
-    ResubmitTooEarly,
     UnknownEntity,
+    resubmitted_message_id,
 )
 from cloudcart.core.messages.topology import RESUBMIT_PROPERTY, TOPOLOGY, Topic, Topology
 
@@ -282,19 +283,25 @@ class ServiceBusPublisher:
 
     def resubmit(self, dead_letter_id: str) -> None:
         """Send a copy back (to the queue, or through the topic to the one subscription, by
-        the `cloudcart_resubmit_to` property its rule accepts), then remove the dead letter."""
+        the `cloudcart_resubmit_to` property its rule accepts), then remove the dead letter.
+
+        The copy gets a new message id (`resubmitted_message_id`) so the topic's duplicate
+        detection does not drop it, and `cloudcart_original_message_id`. The id is
+        deterministic: if removing the dead letter fails after the send, a retried
+        resubmit sends the same id and duplicate detection drops the second copy.
+        """
         letter = self.peek(dead_letter_id)
-        declared = self.topology.entity(letter.entity)
-        window = declared.duplicate_detection_window
-        if window is not None and letter.enqueued_at + window > self._clock():
-            raise ResubmitTooEarly(letter.enqueued_at + window)
         properties = dict(letter.properties)
         properties.pop(RESUBMIT_PROPERTY, None)
         if letter.subscription is not None:
             properties[RESUBMIT_PROPERTY] = letter.subscription
+        original = letter.properties.get(RESUBMITTED_FROM_PROPERTY)
+        properties[RESUBMITTED_FROM_PROPERTY] = str(original or letter.message_id)
         copy = OutboundMessage(
             body=letter.body,
-            message_id=letter.message_id,
+            message_id=resubmitted_message_id(
+                letter.message_id, None if original is None else str(original)
+            ),
             subject=letter.subject,
             correlation_id=letter.correlation_id,
             application_properties=properties,

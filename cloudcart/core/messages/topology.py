@@ -256,7 +256,30 @@ TOPOLOGY = Topology(
         # Every domain event (`order.placed`, `order.paid`, ...), relayed from the outbox.
         Topic(
             "events",
-            subscriptions=(),
+            subscriptions=(
+                # Keeps the product search index in step with the catalog and stock.
+                Subscription(
+                    "search-indexer",
+                    SubjectIn(
+                        (
+                            "product.created",
+                            "product.updated",
+                            "product.archived",
+                            "inventory.changed",
+                        )
+                    ),
+                ),
+                # Makes image thumbnails after an upload completes.
+                Subscription("media-thumbnails", SubjectIn(("media.uploaded",))),
+                # The pipeline canary (cloudcart/ops/diagnostics.py): few deliveries and a
+                # short lock, so a poison ping dead-letters and a crashed one returns fast.
+                Subscription(
+                    "diagnostics",
+                    SubjectIn(("diagnostics.pinged",)),
+                    max_delivery_count=3,
+                    lock_duration=timedelta(seconds=5),
+                ),
+            ),
             duplicate_detection_window=timedelta(minutes=10),
             default_message_ttl=timedelta(days=14),
         ),

@@ -27,6 +27,7 @@ var topics = [
 var subscriptions = [
   { topic: 'events', name: 'search-indexer', sqlFilter: '((sys.Label IN (\'product.created\', \'product.updated\', \'product.archived\', \'inventory.changed\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'search-indexer\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
   { topic: 'events', name: 'media-thumbnails', sqlFilter: '((sys.Label IN (\'media.uploaded\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'media-thumbnails\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
+  { topic: 'events', name: 'diagnostics', sqlFilter: '((sys.Label IN (\'diagnostics.pinged\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'diagnostics\'', maxDeliveryCount: 3, lockDuration: 'PT5S' }
 ]
 
 // One entry per queue: { name, maxDeliveryCount, lockDuration, requiresDuplicateDetection,

@@ -13,6 +13,7 @@ from cloudcart.core.errors import NotFound, Unavailable
 from cloudcart.core.messages.embedded import SqliteBroker, from_settings
 from cloudcart.core.messages.port import (
     MAX_DELIVERY_COUNT_EXCEEDED,
+    RESUBMITTED_FROM_PROPERTY,
     DeadLetter,
     DeadLetterAdmin,
     DeadLetterNotFound,
@@ -20,8 +21,8 @@ from cloudcart.core.messages.port import (
     MessagePublisher,
     OutboundMessage,
     ReceivedMessage,
-    ResubmitTooEarly,
     UnknownEntity,
+    resubmitted_message_id,
 )
 from cloudcart.core.settings import Settings
 
@@ -316,31 +317,55 @@ def test_explicit_dead_letter_keeps_reason_and_description(broker: SqliteBroker)
     assert broker.list_dead_letters("events", "audit") == []
 
 
-def test_resubmit_puts_a_fresh_copy_on_the_same_subscription(
-    broker: SqliteBroker, clock: FakeClock
-) -> None:
+def test_resubmit_puts_a_fresh_copy_on_the_same_subscription(broker: SqliteBroker) -> None:
     broker.publish("events", [event("r1", tier="gold")])
     [msg] = broker.receive("events", "billing")
     broker.dead_letter(msg.lock_token, "Bug", "handler crashed")
     [letter] = broker.list_dead_letters("events", "billing")
 
-    # The copy keeps its message id, which duplicate detection would still drop.
-    with pytest.raises(ResubmitTooEarly) as too_early:
-        broker.resubmit(letter.id)
-    assert too_early.value.retry_after == clock.now + timedelta(minutes=10)
-    assert broker.peek(letter.id) == letter
-
-    clock.advance(minutes=10)
+    # At once, inside the duplicate-detection window: the copy has a new message id.
     broker.resubmit(letter.id)
     with pytest.raises(DeadLetterNotFound):
         broker.peek(letter.id)
     [copy] = broker.receive("events", "billing")
-    assert (copy.message_id, copy.delivery_count) == ("r1", 1)
-    assert copy.application_properties == {"tier": "gold"}
+    assert (copy.message_id, copy.delivery_count) == ("r1~r1", 1)
+    assert copy.application_properties == {"tier": "gold", RESUBMITTED_FROM_PROPERTY: "r1"}
+    assert copy.body == msg.body
     broker.complete(copy.lock_token)
     # Only billing got the copy; vip and audit still hold just their original copy.
     assert ids(broker.receive("events", "vip", max_messages=5)) == ["r1"]
     assert ids(broker.receive("events", "audit", max_messages=5)) == ["r1"]
+
+
+def test_resubmitted_message_ids_count_up_and_stay_within_128_characters() -> None:
+    assert resubmitted_message_id("evt_1") == "evt_1~r1"
+    assert resubmitted_message_id("evt_1~r1", "evt_1") == "evt_1~r2"
+    assert resubmitted_message_id("evt_1~r9", "evt_1") == "evt_1~r10"
+    # Without the property the suffix is just part of the original id.
+    assert resubmitted_message_id("odd~r4") == "odd~r4~r1"
+    long = "x" * 128
+    first = resubmitted_message_id(long)
+    assert len(first) <= 128 and first.endswith("~r1") and first != long
+    second = resubmitted_message_id(first, long)
+    assert second == first.removesuffix("~r1") + "~r2"
+    assert resubmitted_message_id("y" * 127) != first
+
+
+def test_each_resubmit_of_a_message_gets_the_next_number(broker: SqliteBroker) -> None:
+    broker.publish("events", [event("r2")])
+    for expected in ("r2~r1", "r2~r2", "r2~r3"):
+        [msg] = broker.receive("events", "billing")
+        broker.dead_letter(msg.lock_token, "Bug")
+        [letter] = broker.list_dead_letters("events", "billing")
+        broker.resubmit(letter.id)
+        [copy] = broker.receive("events", "billing", lock_duration=timedelta(seconds=1))
+        assert copy.message_id == expected
+        assert copy.application_properties[RESUBMITTED_FROM_PROPERTY] == "r2"
+        broker.abandon(copy.lock_token)
+    # A publish of an id a resubmit used is a duplicate like any other.
+    broker.publish("events", [event("r2~r3")])
+    [last] = broker.receive("events", "billing", max_messages=5)
+    assert last.message_id == "r2~r3"
 
 
 def test_purge_deletes_a_dead_letter(broker: SqliteBroker) -> None:

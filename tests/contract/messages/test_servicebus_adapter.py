@@ -12,12 +12,12 @@ from pydantic import SecretStr
 
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.messages.port import (
+    RESUBMITTED_FROM_PROPERTY,
     DeadLetterAdmin,
     DeadLetterNotFound,
     MessagePublisher,
     MessageTooLarge,
     OutboundMessage,
-    ResubmitTooEarly,
     UnknownEntity,
 )
 from cloudcart.core.messages.servicebus import ServiceBusPublisher, from_settings
@@ -25,7 +25,7 @@ from cloudcart.core.messages.topology import RESUBMIT_PROPERTY
 from cloudcart.core.settings import Adapter, Settings
 from tests.fakes.servicebus import FakeServiceBusClient, encoded_size
 
-from .conftest import TEST_TOPOLOGY, FakeClock
+from .conftest import TEST_TOPOLOGY
 
 
 def adapter(client: FakeServiceBusClient, **kwargs) -> ServiceBusPublisher:
@@ -220,15 +220,20 @@ def test_list_and_peek_dead_letters() -> None:
 
 def test_resubmit_routes_the_copy_to_its_subscription_only() -> None:
     client = dead_letter_client()
-    clock = FakeClock()  # 12:00, the letters were enqueued at 11:00: outside the window
-    sb = adapter(client, clock=clock)
+    sb = adapter(client)
     target = sb.list_dead_letters("events", "billing")[1]
     sb.resubmit(target.id)
 
     [copy] = client.sent_messages("events")
-    assert copy.message_id == "dl1" and copy.subject == "order.placed"
+    # A new id: the original is still inside the topic's duplicate-detection window.
+    assert copy.message_id == "dl1~r1" and copy.subject == "order.placed"
     assert copy.correlation_id == "c1"
-    assert copy.application_properties == {"tier": "gold", "lines": 1, RESUBMIT_PROPERTY: "billing"}
+    assert copy.application_properties == {
+        "tier": "gold",
+        "lines": 1,
+        RESUBMIT_PROPERTY: "billing",
+        RESUBMITTED_FROM_PROPERTY: "dl1",
+    }
     assert body_of(copy) == target.body
     assert [d.message_id for d in sb.list_dead_letters("events", "billing")] == ["dl0", "dl2"]
     # The others were given back, unlocked.
@@ -239,25 +244,38 @@ def test_resubmit_routes_the_copy_to_its_subscription_only() -> None:
 
 def test_resubmit_to_a_queue_has_no_routing_property() -> None:
     client = dead_letter_client()
-    sb = adapter(client, clock=FakeClock())
+    sb = adapter(client)
     [letter] = sb.list_dead_letters("emails")
     sb.resubmit(letter.id)
     [copy] = client.sent_messages("emails")
-    assert copy.message_id == "q0" and copy.application_properties is None
+    assert copy.message_id == "q0~r1"
+    assert copy.application_properties == {RESUBMITTED_FROM_PROPERTY: "q0"}
     assert sb.list_dead_letters("emails") == []
 
 
-def test_resubmit_inside_the_duplicate_window_is_refused() -> None:
-    client = dead_letter_client()
-    clock = FakeClock()
-    clock.now = datetime(2030, 1, 1, 11, 5, tzinfo=UTC)
-    sb = adapter(client, clock=clock)
-    letter = sb.list_dead_letters("events", "billing")[0]
-    with pytest.raises(ResubmitTooEarly) as too_early:
-        sb.resubmit(letter.id)
-    assert too_early.value.retry_after == datetime(2030, 1, 1, 11, 10, tzinfo=UTC)
-    assert client.sent == []
-    assert len(sb.list_dead_letters("events", "billing")) == 3
+def test_a_copy_dead_lettered_again_is_resubmitted_with_the_next_number() -> None:
+    client = FakeServiceBusClient()
+    client.add_dead_letter(
+        "events",
+        "billing",
+        message_id="evt1~r1",
+        body=b"{}",
+        subject="order.placed",
+        application_properties={
+            RESUBMIT_PROPERTY.encode(): b"billing",
+            RESUBMITTED_FROM_PROPERTY.encode(): b"evt1",
+        },
+        enqueued_time_utc=datetime(2030, 1, 1, 11, 0, tzinfo=UTC),
+    )
+    sb = adapter(client)
+    [letter] = sb.list_dead_letters("events", "billing")
+    sb.resubmit(letter.id)
+    [copy] = client.sent_messages("events")
+    assert copy.message_id == "evt1~r2"
+    assert copy.application_properties == {
+        RESUBMIT_PROPERTY: "billing",
+        RESUBMITTED_FROM_PROPERTY: "evt1",
+    }
 
 
 def test_purge_removes_only_that_dead_letter() -> None:
