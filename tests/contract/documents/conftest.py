@@ -19,9 +19,12 @@ from cloudcart.core.documents.port import ContainerSpec, DocumentStore
 from cloudcart.core.documents.registry import CONTAINERS
 from tests.fakes.cosmos_server import CosmosFakeServer
 
-# Test-only containers: the registry's TTLs are days long, these expire in a second.
+# Test-only containers, so the suite does not depend on how the registry's containers are
+# configured today: the registry's TTLs are days long, SHORT_TTL expires in a second.
 SHORT_TTL = ContainerSpec("short_ttl", "/pk", 1, "Default TTL of one second.")
-TEST_CONTAINERS = (*CONTAINERS, SHORT_TTL)
+NO_TTL = ContainerSpec("no_ttl", "/pk", None, "TTL off: a document's own ttl is ignored.")
+ITEMS = ContainerSpec("items", "/categoryId", None, "Query tests, partitioned by category.")
+TEST_CONTAINERS = (*CONTAINERS, SHORT_TTL, NO_TTL, ITEMS)
 
 
 @pytest.fixture(scope="session")

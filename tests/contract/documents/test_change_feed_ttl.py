@@ -52,14 +52,14 @@ def test_change_feed_is_per_container(store: DocumentStore) -> None:
 def test_ttl(store: DocumentStore) -> None:
     orders = store.container("orders")  # default -1: only documents with a ttl expire
     short = store.container("short_ttl")  # default 1 second
-    catalog = store.container("catalog")  # no default: document ttl is ignored
+    no_ttl = store.container("no_ttl")  # no default: document ttl is ignored
 
     orders.create({"id": "event", "customerId": "c1", "ttl": 1})
     orders.create({"id": "order", "customerId": "c1"})
     short.create({"id": "default", "pk": "p"})
     short.create({"id": "forever", "pk": "p", "ttl": -1})
     short.create({"id": "longer", "pk": "p", "ttl": 600})
-    catalog.create({"id": "product", "categoryId": "x", "ttl": 1})
+    no_ttl.create({"id": "product", "pk": "x", "ttl": 1})
     assert orders.read("event", "c1")["ttl"] == 1
 
     time.sleep(2.2)
@@ -72,7 +72,7 @@ def test_ttl(store: DocumentStore) -> None:
         "forever",
         "longer",
     }
-    assert catalog.read("product", "x")["id"] == "product"
+    assert no_ttl.read("product", "x")["id"] == "product"
     assert "event" not in [d["id"] for d in orders.change_feed().items]
 
     # An expired id is free again.

@@ -74,8 +74,8 @@ CASES: list[tuple[list[Filter], set[str]]] = [
 
 
 @pytest.fixture
-def catalog(store: DocumentStore) -> Container:
-    container = store.container("catalog")
+def items(store: DocumentStore) -> Container:
+    container = store.container("items")
     for product in PRODUCTS:
         container.create(product)
     return container
@@ -85,22 +85,22 @@ def _ids(container: Container, query: Query, partition_key: str | None = None) -
     return [d["id"] for d in container.query(query, partition_key=partition_key).items]
 
 
-def test_each_filter_op(catalog: Container) -> None:
+def test_each_filter_op(items: Container) -> None:
     for filters, expected in CASES:
-        got = set(_ids(catalog, Query(filters=filters)))
+        got = set(_ids(items, Query(filters=filters)))
         assert got == expected, filters
 
 
-def test_order_by_ascending_and_descending(catalog: Container) -> None:
+def test_order_by_ascending_and_descending(items: Container) -> None:
     numeric = [Filter("price", "ge", 0)]
-    assert _ids(catalog, Query(numeric, [Order("price")])) == ["p4", "p3", "p1", "p2"]
-    assert _ids(catalog, Query(numeric, [Order("price", descending=True)])) == [
+    assert _ids(items, Query(numeric, [Order("price")])) == ["p4", "p3", "p1", "p2"]
+    assert _ids(items, Query(numeric, [Order("price", descending=True)])) == [
         "p2",
         "p1",
         "p3",
         "p4",
     ]
-    assert _ids(catalog, Query([Filter("active", "exists", True)], [Order("name")])) == [
+    assert _ids(items, Query([Filter("active", "exists", True)], [Order("name")])) == [
         "p1",
         "p2",
         "p3",
@@ -108,10 +108,10 @@ def test_order_by_ascending_and_descending(catalog: Container) -> None:
     ]
 
 
-def test_partition_scoped_and_cross_partition(catalog: Container) -> None:
-    assert set(_ids(catalog, Query(), partition_key="veg")) == {"p4", "p5"}
-    assert set(_ids(catalog, Query())) == {"p1", "p2", "p3", "p4", "p5"}
-    assert _ids(catalog, Query(), partition_key="nothing-here") == []
+def test_partition_scoped_and_cross_partition(items: Container) -> None:
+    assert set(_ids(items, Query(), partition_key="veg")) == {"p4", "p5"}
+    assert set(_ids(items, Query())) == {"p1", "p2", "p3", "p4", "p5"}
+    assert _ids(items, Query(), partition_key="nothing-here") == []
 
 
 def test_limit_and_continuation_walk_every_page(store: DocumentStore) -> None:
@@ -138,6 +138,6 @@ def test_limit_and_continuation_walk_every_page(store: DocumentStore) -> None:
         assert len(sizes) == -(-len(expected) // 5)
 
 
-def test_invalid_field_paths_are_rejected(catalog: Container) -> None:
+def test_invalid_field_paths_are_rejected(items: Container) -> None:
     with pytest.raises(ValueError, match="field path"):
-        catalog.query(Query([Filter("name) OR (1", "eq", 1)]))
+        items.query(Query([Filter("name) OR (1", "eq", 1)]))
