@@ -304,12 +304,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.catalog import media_routes
     from cloudcart.catalog import routes as catalog_routes
     from cloudcart.catalog.search import routes as search_routes
+    from cloudcart.customers import routes as customer_routes
     from cloudcart.identity import routes as identity_routes
     from cloudcart.identity import web_login
     from cloudcart.ops import dead_letters, diagnostics
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)
+    app.include_router(customer_routes.router)
     app.include_router(web_login.router)
     app.include_router(catalog_routes.public_router)
     app.include_router(catalog_routes.admin_router)

@@ -16,6 +16,9 @@ ENVELOPE = EVENTS_DOCS / "event.schema.json"
 TYPE_SCHEMAS = {
     "ops.dead_lettered": EVENTS_DOCS / "ops.dead_lettered.schema.json",
     "diagnostics.pinged": EVENTS_DOCS / "diagnostics.pinged.schema.json",
+    "customer.created": EVENTS_DOCS / "customer.created.schema.json",
+    "customer.updated": EVENTS_DOCS / "customer.updated.schema.json",
+    "customer.erased": EVENTS_DOCS / "customer.erased.schema.json",
 }
 
 

@@ -1,0 +1,1 @@
+"""Customers: profiles, addresses, notification preferences and consent, export and erasure."""

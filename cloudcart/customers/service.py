@@ -1,0 +1,510 @@
+"""Profiles, addresses and preferences, stored in the customer's `customers` partition.
+
+Documents of one customer (partition key = customer id):
+
+| id | kind | holds |
+|----|------|-------|
+| `profile` | `profile` | name, email, phone, locale |
+| `preferences` | `preferences` | current consent per channel and kind |
+| `cns_...` | `consent` | one append-only consent change |
+| `address-book` | `address-book` | address count and default address id |
+| `addr_...` | `address` | one postal address |
+| `erasure` | `erasure` | state of the last erasure (see `privacy`) |
+| `evt_...` | `outbox` | `customer.*` events until relayed (`cloudcart.core.outbox`) |
+
+Every change is written with its `customer.created`/`customer.updated` event in one
+transactional batch. Address changes also rewrite the address book with its ETag, which
+serialises concurrent address changes of one customer: the 20-address limit and the
+"exactly one default" rule hold under any concurrency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cloudcart.api.problems import Problem
+from cloudcart.core.clock import utcnow
+from cloudcart.core.documents.port import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    Order,
+    PatchOp,
+    Query,
+)
+from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.events import Event, new_event
+from cloudcart.core.ids import new_id
+from cloudcart.core.outbox import write_with_events
+from cloudcart.customers.models import (
+    CHANNELS,
+    DEFAULT_ON,
+    KINDS,
+    MAX_ADDRESSES,
+    AddressInput,
+    PreferencesUpdate,
+    ProfilePatch,
+)
+from cloudcart.identity.caller import Caller
+
+CONTAINER = "customers"
+PROFILE_ID = "profile"
+PREFERENCES_ID = "preferences"
+ADDRESS_BOOK_ID = "address-book"
+ERASURE_ID = "erasure"
+
+PROFILE_FIELDS: tuple[str, ...] = ("name", "email", "phone", "locale")
+ADDRESS_FIELDS: tuple[str, ...] = (
+    "name",
+    "line1",
+    "line2",
+    "city",
+    "region",
+    "postalCode",
+    "country",
+    "phone",
+)
+
+HISTORY_IN_PREFERENCES = 100
+_RETRIES = 5
+_SYSTEM_PREFIX = "_"
+
+
+class ErasureInProgress(Exception):
+    """The customer's last erasure did not finish; complete it before serving them."""
+
+
+def strip_system(document: Document) -> Document:
+    """`document` without store system properties (`_etag`, `_ts`, ...)."""
+    return {k: v for k, v in document.items() if not k.startswith(_SYSTEM_PREFIX)}
+
+
+def etag_header(document: Document) -> str:
+    """The HTTP `ETag` value of a stored document (a quoted string)."""
+    etag = str(document.get("_etag", ""))
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+def etag_matches(if_match: str, document: Document) -> bool:
+    """Whether an `If-Match` header value matches the document (`*` matches anything)."""
+    current = etag_header(document)
+    for candidate in if_match.split(","):
+        tag = candidate.strip()
+        if tag == "*":
+            return True
+        # A weak tag can never match for If-Match (RFC 9110 13.1.1: strong comparison).
+        if tag == current:
+            return True
+    return False
+
+
+def _now() -> str:
+    return utcnow().isoformat()
+
+
+def _default_consents(at: str | None = None) -> dict[str, dict[str, Any]]:
+    return {
+        channel: {
+            kind: {"granted": (channel, kind) in DEFAULT_ON, "at": at, "source": "default"}
+            for kind in KINDS
+        }
+        for channel in CHANNELS
+    }
+
+
+def _updated_event(
+    customer_id: str,
+    changed: Sequence[str],
+    changes: dict[str, Any],
+    correlation_id: str | None,
+) -> Event:
+    return new_event(
+        "customer.updated",
+        customer_id,
+        {"customerId": customer_id, "changedFields": list(changed), "changes": changes},
+        correlation_id=correlation_id,
+    )
+
+
+def _retryable(exc: BatchFailed, index: int) -> bool:
+    # Only a lost race on the concurrency token (the address book) is worth retrying.
+    return exc.index == index and isinstance(exc.cause, PreconditionFailed | Conflict)
+
+
+class CustomerService:
+    """Profile, address and preference operations of one request."""
+
+    def __init__(self, documents: DocumentStore, *, correlation_id: str | None = None) -> None:
+        """Works on the `customers` container of `documents`; events carry `correlation_id`."""
+        self.container: Container = documents.container(CONTAINER)
+        self.correlation_id = correlation_id
+
+    # --- profile ------------------------------------------------------------------------
+
+    def ensure_profile(self, caller: Caller) -> Document:
+        """The caller's profile, created from the token claims on first use.
+
+        The create is conditional (a fixed document id), so concurrent first calls create
+        one profile and one `customer.created` event: the loser of the race reads the
+        winner's profile. Raises ErasureInProgress when an interrupted erasure must be
+        completed first (otherwise the half-erased data would seem to come back).
+        """
+        customer_id = caller.customer_id
+        try:
+            return self.container.read(PROFILE_ID, customer_id)
+        except NotFound:
+            pass
+        try:
+            marker = self.container.read(ERASURE_ID, customer_id)
+        except NotFound:
+            marker = None
+        if marker is not None and marker.get("status") != "completed":
+            raise ErasureInProgress(customer_id)
+        now = _now()
+        profile: Document = {
+            "id": PROFILE_ID,
+            "kind": "profile",
+            "customerId": customer_id,
+            "name": caller.name,
+            "email": caller.email,
+            "phone": None,
+            "locale": None,
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        preferences: Document = {
+            "id": PREFERENCES_ID,
+            "kind": "preferences",
+            "customerId": customer_id,
+            "consents": _default_consents(),
+            "updatedAt": now,
+        }
+        present = [f for f in ("name", "email") if profile[f] is not None]
+        event = new_event(
+            "customer.created",
+            customer_id,
+            {
+                "customerId": customer_id,
+                "changedFields": present,
+                "changes": {f: profile[f] for f in present},
+            },
+            correlation_id=self.correlation_id,
+        )
+        try:
+            results = write_with_events(
+                self.container,
+                customer_id,
+                [BatchOp("create", document=profile), BatchOp("upsert", document=preferences)],
+                [event],
+            )
+        except BatchFailed as exc:
+            if exc.index == 0 and isinstance(exc.cause, Conflict):
+                return self.container.read(PROFILE_ID, customer_id)
+            raise
+        return results[0]
+
+    def update_profile(self, caller: Caller, patch: ProfilePatch, if_match: str | None) -> Document:
+        """Apply `patch` (only the fields it sets); 412 when `if_match` is stale.
+
+        No write and no event when nothing actually changes.
+        """
+        current = self.ensure_profile(caller)
+        if if_match is not None and not etag_matches(if_match, current):
+            raise PreconditionFailed("profile ETag does not match")
+        requested = patch.model_dump(include=patch.model_fields_set)
+        changed = [f for f in PROFILE_FIELDS if f in requested and requested[f] != current.get(f)]
+        if not changed:
+            return current
+        updated = {**strip_system(current), **{f: requested[f] for f in changed}}
+        updated["updatedAt"] = _now()
+        event = _updated_event(
+            caller.customer_id, changed, {f: requested[f] for f in changed}, self.correlation_id
+        )
+        # The stored ETag (not only the client's) guards the write: a concurrent PATCH
+        # between our read and this batch makes it fail with 412 instead of being lost.
+        results = write_with_events(
+            self.container,
+            caller.customer_id,
+            [BatchOp("replace", document=updated, if_match=current["_etag"])],
+            [event],
+        )
+        return results[0]
+
+    # --- addresses ----------------------------------------------------------------------
+
+    def list_addresses(self, customer_id: str) -> list[Document]:
+        """Every address of the customer, the default first, then oldest first."""
+        items = self._query(
+            customer_id, [Filter("kind", "eq", "address")], [Order("createdAt")], MAX_ADDRESSES
+        )
+        return sorted(items, key=lambda a: (not a.get("isDefault"), str(a.get("createdAt"))))
+
+    def get_address(self, customer_id: str, address_id: str) -> Document:
+        """One address of the customer; NotFound for an unknown id or another customer's.
+
+        The read is inside the caller's own partition, so another customer's address id
+        simply does not exist here: 404, never 403, reveals nothing.
+        """
+        document = self.container.read(address_id, customer_id)
+        if document.get("kind") != "address":
+            raise NotFound(address_id)
+        return document
+
+    def create_address(self, customer_id: str, data: AddressInput) -> Document:
+        """Add an address (409 `address-limit` past MAX_ADDRESSES)."""
+        for _ in range(_RETRIES):
+            book = self._address_book(customer_id)
+            if int(book.get("count", 0)) >= MAX_ADDRESSES:
+                raise Problem(
+                    409,
+                    "Conflict",
+                    f"a customer can keep at most {MAX_ADDRESSES} addresses; delete one first",
+                    type_="address-limit",
+                )
+            old_default = book.get("defaultAddressId")
+            make_default = data.is_default or old_default is None
+            now = _now()
+            address = {
+                "id": new_id("addr_"),
+                "kind": "address",
+                "customerId": customer_id,
+                **_address_fields(data),
+                "isDefault": make_default,
+                "createdAt": now,
+                "updatedAt": now,
+            }
+            new_book = {
+                **strip_system(book),
+                "count": int(book.get("count", 0)) + 1,
+                "defaultAddressId": address["id"] if make_default else old_default,
+            }
+            ops = [_book_op(book, new_book), BatchOp("create", document=address)]
+            if make_default and old_default:
+                ops.append(_set_default_op(old_default, False, now))
+            try:
+                results = self._write_address_change(customer_id, ops, address["id"], "added")
+            except BatchFailed as exc:
+                if _retryable(exc, 0):
+                    continue
+                raise
+            return results[1]
+        raise _busy()
+
+    def replace_address(self, customer_id: str, address_id: str, data: AddressInput) -> Document:
+        """Replace an address; `isDefault: true` moves the default here. Unsetting the
+        default is refused (422): make another address the default instead."""
+        for _ in range(_RETRIES):
+            current = self.get_address(customer_id, address_id)
+            book = self._address_book(customer_id)
+            was_default = book.get("defaultAddressId") == address_id
+            if was_default and not data.is_default:
+                raise Problem(
+                    422,
+                    "Unprocessable Content",
+                    "this is the default address; make another address the default instead",
+                    type_="default-address-required",
+                )
+            now = _now()
+            updated = {
+                **strip_system(current),
+                **_address_fields(data),
+                "isDefault": data.is_default,
+                "updatedAt": now,
+            }
+            new_book = {**strip_system(book), "defaultAddressId": book.get("defaultAddressId")}
+            ops = [_book_op(book, new_book)]
+            old_default = book.get("defaultAddressId")
+            if data.is_default and not was_default:
+                new_book["defaultAddressId"] = address_id
+                if old_default:
+                    ops.append(_set_default_op(str(old_default), False, now))
+            ops.insert(1, BatchOp("replace", document=updated, if_match=current["_etag"]))
+            try:
+                results = self._write_address_change(customer_id, ops, address_id, "changed")
+            except BatchFailed as exc:
+                if _retryable(exc, 0) or _retryable(exc, 1):
+                    continue
+                raise
+            return results[1]
+        raise _busy()
+
+    def delete_address(self, customer_id: str, address_id: str) -> None:
+        """Delete an address; deleting the default makes the oldest remaining one the
+        default (or leaves none when it was the last)."""
+        for _ in range(_RETRIES):
+            current = self.get_address(customer_id, address_id)
+            book = self._address_book(customer_id)
+            now = _now()
+            new_book = {**strip_system(book), "count": max(int(book.get("count", 1)) - 1, 0)}
+            ops = [
+                _book_op(book, new_book),
+                BatchOp("delete", id=address_id, if_match=current["_etag"]),
+            ]
+            if book.get("defaultAddressId") == address_id:
+                others = [a for a in self.list_addresses(customer_id) if a["id"] != address_id]
+                others.sort(key=lambda a: str(a.get("createdAt")))
+                promoted = others[0]["id"] if others else None
+                new_book["defaultAddressId"] = promoted
+                if promoted:
+                    ops.append(_set_default_op(promoted, True, now))
+            try:
+                self._write_address_change(customer_id, ops, address_id, "removed")
+            except BatchFailed as exc:
+                if _retryable(exc, 0) or _retryable(exc, 1):
+                    continue
+                raise
+            return
+        raise _busy()
+
+    def _address_book(self, customer_id: str) -> Document:
+        try:
+            return self.container.read(ADDRESS_BOOK_ID, customer_id)
+        except NotFound:
+            # Not stored yet: `_book_op` creates it (a conditional create, so two first
+            # addresses racing still serialise on it).
+            return {
+                "id": ADDRESS_BOOK_ID,
+                "kind": "address-book",
+                "customerId": customer_id,
+                "count": 0,
+                "defaultAddressId": None,
+            }
+
+    def _write_address_change(
+        self, customer_id: str, ops: list[BatchOp], address_id: str, change: str
+    ) -> list[Document]:
+        event = _updated_event(
+            customer_id,
+            ["addresses"],
+            {"addresses": {"addressId": address_id, "change": change}},
+            self.correlation_id,
+        )
+        return write_with_events(self.container, customer_id, ops, [event])
+
+    # --- preferences --------------------------------------------------------------------
+
+    def get_preferences(self, customer_id: str) -> Document:
+        """The stored preferences, or the defaults when none are stored."""
+        try:
+            return self.container.read(PREFERENCES_ID, customer_id)
+        except NotFound:
+            return {
+                "id": PREFERENCES_ID,
+                "kind": "preferences",
+                "customerId": customer_id,
+                "consents": _default_consents(),
+            }
+
+    def consent_history(self, customer_id: str, *, limit: int | None = None) -> list[Document]:
+        """Consent changes, oldest first (the most recent `limit` when given)."""
+        items = self._query(
+            customer_id, [Filter("kind", "eq", "consent")], [Order("at")], limit=None
+        )
+        return items[-limit:] if limit else items
+
+    def update_preferences(
+        self, customer_id: str, update: PreferencesUpdate, source: str
+    ) -> Document:
+        """Apply the changes; each flip of a flag is a new consent record and history entry.
+
+        Returns the preferences document (unchanged, without a write, when nothing flips).
+        """
+        current = self.get_preferences(customer_id)
+        consents: dict[str, dict[str, Any]] = {
+            ch: {k: dict(v) for k, v in kinds.items()}
+            for ch, kinds in current.get("consents", {}).items()
+        }
+        defaults = _default_consents()
+        at = _now()
+        requested = update.channels.model_dump(by_alias=True, exclude_none=True)
+        entries: list[Document] = []
+        flips: dict[str, dict[str, bool]] = {}
+        for channel in CHANNELS:
+            for kind, granted in requested.get(channel, {}).items():
+                record = consents.setdefault(channel, defaults[channel]).setdefault(
+                    kind, defaults[channel][kind]
+                )
+                if bool(record.get("granted")) == granted:
+                    continue
+                consents[channel][kind] = {"granted": granted, "at": at, "source": source}
+                flips.setdefault(channel, {})[kind] = granted
+                entries.append(
+                    {
+                        "id": new_id("cns_"),
+                        "kind": "consent",
+                        "customerId": customer_id,
+                        "channel": channel,
+                        "messageKind": kind,
+                        "granted": granted,
+                        "at": at,
+                        "source": source,
+                    }
+                )
+        if not entries:
+            return current
+        updated = {**strip_system(current), "consents": consents, "updatedAt": at}
+        first: BatchOp = (
+            BatchOp("replace", document=updated, if_match=current["_etag"])
+            if "_etag" in current
+            else BatchOp("create", document=updated)
+        )
+        event = _updated_event(
+            customer_id, ["preferences"], {"preferences": flips}, self.correlation_id
+        )
+        results = write_with_events(
+            self.container,
+            customer_id,
+            [first, *(BatchOp("create", document=e) for e in entries)],
+            [event],
+        )
+        return results[0]
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _query(
+        self,
+        customer_id: str,
+        filters: Sequence[Filter],
+        order: Sequence[Order],
+        limit: int | None,
+    ) -> list[Document]:
+        found: list[Document] = []
+        continuation: str | None = None
+        query = Query(filters=tuple(filters), order_by=tuple(order), limit=100)
+        while True:
+            page = self.container.query(query, partition_key=customer_id, continuation=continuation)
+            found.extend(page.items)
+            continuation = page.continuation
+            if continuation is None or (limit is not None and len(found) >= limit):
+                return found
+
+
+def _address_fields(data: AddressInput) -> dict[str, Any]:
+    dumped = data.model_dump(by_alias=True)
+    return {f: dumped.get(f) for f in ADDRESS_FIELDS}
+
+
+def _book_op(book: Document, new_book: Document) -> BatchOp:
+    if "_etag" in book:
+        return BatchOp("replace", document=new_book, if_match=book["_etag"])
+    return BatchOp("create", document=new_book)
+
+
+def _set_default_op(address_id: str, is_default: bool, now: str) -> BatchOp:
+    return BatchOp(
+        "patch",
+        id=address_id,
+        patch=(PatchOp("set", "isDefault", is_default), PatchOp("set", "updatedAt", now)),
+    )
+
+
+def _busy() -> Problem:
+    return Problem(
+        409,
+        "Conflict",
+        "the addresses were changed concurrently several times; retry",
+        type_="concurrent-change",
+    )
