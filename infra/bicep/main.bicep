@@ -78,7 +78,11 @@ param alertEmail string = ''
 @allowed(['DEBUG', 'INFO', 'WARNING', 'ERROR'])
 param logLevel string = 'INFO'
 
-@description('Optional CDN (e.g. Front Door) URL mapped to the root of the media blob container. Empty: product media get signed read URLs.')
+// --- product media CDN (docs/deploy.md, "Media CDN") -----------------------------------
+@description('Put Azure Front Door Standard in front of the private media container (signs in to storage with its own identity); its URL becomes MEDIA_CDN_BASE_URL.')
+param enableMediaCdn bool = false
+
+@description('Only when enableMediaCdn is false: a CDN URL you run yourself, mapped to the root of the media container. Empty: product media get signed read URLs.')
 param mediaCdnBaseUrl string = ''
 
 // --- third-party secrets: stored in Key Vault, referenced from app settings -----------
@@ -211,7 +215,7 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     logLevel: logLevel
-    mediaCdnBaseUrl: mediaCdnBaseUrl
+    mediaCdnBaseUrl: enableMediaCdn ? mediaCdn.outputs.endpointUrl : mediaCdnBaseUrl
     identityMetadataUrls: identityMetadataUrls
     identityAudience: identityAudience
     identityRequiredScope: identityRequiredScope
@@ -221,6 +225,19 @@ module functionApp 'modules/functionapp.bicep' = {
     webAuthAuthority: webAuthAuthority
     webAuthScopes: webAuthScopes
     webAllowedOrigins: webAllowedOrigins
+  }
+}
+
+module mediaCdn 'modules/cdn.bicep' = if (enableMediaCdn) {
+  name: 'cdn'
+  scope: rg
+  params: {
+    resourceToken: resourceToken
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    mediaContainerName: storage.outputs.mediaContainerName
   }
 }
 
@@ -245,3 +262,5 @@ output AZURE_COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output AZURE_SERVICEBUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output AZURE_SEARCH_ENDPOINT string = search.outputs.endpoint
 output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
+output MEDIA_CDN_BASE_URL string = enableMediaCdn ? mediaCdn.outputs.endpointUrl : mediaCdnBaseUrl
+output AZURE_SEARCH_INDEX string = functionApp.outputs.searchIndexName

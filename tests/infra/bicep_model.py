@@ -63,12 +63,16 @@ class Resource:
 
 @dataclass(frozen=True)
 class Module:
-    """A `module` call: its symbol, the called file (relative to infra/bicep) and params."""
+    """A `module` call: its symbol, the called file (relative to infra/bicep) and params.
+
+    `condition` is the source text of `if (...)` for a conditional call, else None.
+    """
 
     symbol: str
     path: str
     params: dict[str, Value]
     file: str
+    condition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,10 +278,22 @@ def parse_bicep(text: str, path: str) -> BicepFile:
         elif decl.type == "resource_declaration":
             model.resources.extend(_resources(decl, variables, path))
         elif decl.type == "module_declaration":
-            body = _Evaluator(variables).value(children[-1])
+            module_evaluator = _Evaluator(variables)
+            body_node = children[-1]
+            condition = None
+            if body_node.type == "if_statement":
+                cond_node, body_node = _named(body_node)
+                condition = module_evaluator.render(cond_node)
+            body = module_evaluator.value(body_node)
             params = body.get("params", {}) if isinstance(body, dict) else {}
             model.modules.append(
-                Module(_text(children[0]), str(_Evaluator({}).value(children[1])), params, path)
+                Module(
+                    _text(children[0]),
+                    str(_Evaluator({}).value(children[1])),
+                    params,
+                    path,
+                    condition,
+                )
             )
     model.variables = variables
     return model

@@ -6,9 +6,11 @@ Each problem names the thing that is missing or different, and where to fix it.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from cloudcart.core.documents.port import ContainerSpec
@@ -103,8 +105,31 @@ def bicep_containers(project: BicepProject) -> dict[str, dict[str, Any]]:
             "partition_key": paths[0] if len(paths) == 1 else paths,
             "default_ttl": resource.get("defaultTtl"),
             "unique_keys": tuple(p for key in unique for p in key.get("paths", [])),
+            "composite_indexes": _composite_indexes(resource.get("indexingPolicy", {})),
         }
     return out
+
+
+def _composite_indexes(policy: Value) -> Value:
+    """`indexingPolicy.compositeIndexes` as the registry writes them; odd shapes pass through
+    unchanged so the comparison reports them."""
+    indexes = policy.get("compositeIndexes", []) if isinstance(policy, dict) else policy
+    if not isinstance(indexes, list) or not all(
+        isinstance(index, list) and all(isinstance(p, dict) for p in index) for index in indexes
+    ):
+        return indexes
+    return tuple(
+        tuple((p.get("path"), p.get("order", "ascending")) for p in index) for index in indexes
+    )
+
+
+def composite_indexes_entry(spec: ContainerSpec) -> str:
+    """The cosmos.bicep `compositeIndexes` value of a registry spec."""
+    indexes = " ".join(
+        "[" + " ".join(f"{{ path: '{path}', order: '{order}' }}" for path, order in index) + "]"
+        for index in spec.composite_indexes
+    )
+    return f"[{indexes}]"
 
 
 def container_entry(spec: ContainerSpec) -> str:
@@ -113,7 +138,8 @@ def container_entry(spec: ContainerSpec) -> str:
     keys = " ".join(f"{{ paths: ['{p}'] }}" for p in spec.unique_keys)
     return (
         f"{{ name: '{spec.name}', partitionKeyPath: '{spec.partition_key_path}', "
-        f"defaultTtl: {ttl}, uniqueKeys: [{keys}] }}"
+        f"defaultTtl: {ttl}, uniqueKeys: [{keys}], "
+        f"compositeIndexes: {composite_indexes_entry(spec)} }}"
     )
 
 
@@ -123,12 +149,15 @@ def container_drift(project: BicepProject, registry: Iterable[ContainerSpec]) ->
     problems = []
     names = set()
     for spec in registry:
+        if spec.embedded_only:
+            continue  # never deployed: only the embedded adapters use it
         names.add(spec.name)
         got = deployed.get(spec.name)
         want = {
             "partition_key": spec.partition_key_path,
             "default_ttl": spec.default_ttl,
             "unique_keys": tuple(spec.unique_keys),
+            "composite_indexes": tuple(tuple(index) for index in spec.composite_indexes),
         }
         if got is None:
             problems.append(
@@ -383,3 +412,91 @@ def app_identity_roles(project: BicepProject, identity_module: str) -> set[str]:
             match = _GUID.findall(setting_text(res.properties.get("roleDefinitionId")))
             guids.update(g.lower() for g in match[-1:])
     return guids
+
+
+# --- media CDN ---------------------------------------------------------------------------
+
+CDN_MODULE = "modules/cdn.bicep"
+
+
+def cdn_wiring_problems(project: BicepProject) -> list[str]:
+    """How the optional media CDN is not wired as designed: deployed only when
+    `enableMediaCdn` (default false), its endpoint feeding MEDIA_CDN_BASE_URL when on and the
+    `mediaCdnBaseUrl` param when off."""
+    problems = []
+    enable = project.main.params.get("enableMediaCdn")
+    if enable is None or enable.type != "bool" or enable.default is not False:
+        problems.append("main.bicep needs `param enableMediaCdn bool = false`")
+    calls = [m for m in project.main.modules if m.path == CDN_MODULE]
+    if len(calls) != 1:
+        return [*problems, f"main.bicep calls {CDN_MODULE} {len(calls)} times, expected once"]
+    call = calls[0]
+    if call.condition is None or call.condition.strip("() ") != "enableMediaCdn":
+        problems.append(
+            f"{CDN_MODULE} must be deployed `if (enableMediaCdn)`, got {call.condition}"
+        )
+    endpoint = f"{call.symbol}.outputs.endpointUrl"
+    if "endpointUrl" not in project.files[CDN_MODULE].outputs:
+        problems.append(f"{CDN_MODULE} has no `endpointUrl` output")
+    setting = app_settings(project).get("MEDIA_CDN_BASE_URL")
+    resolved = setting_text(project.resolve(app_settings_file(project), setting))
+    wanted = f"enableMediaCdn ? {endpoint} : mediaCdnBaseUrl"
+    if resolved != wanted:
+        problems.append(f"MEDIA_CDN_BASE_URL app setting is {resolved!r}, expected {wanted!r}")
+    return problems
+
+
+# --- multi-field sorts -------------------------------------------------------------------
+
+
+def _order_call(node: ast.AST) -> tuple[str, str] | None:
+    """`Order("a.b", descending=True)` -> ("/a/b", "descending"); None for anything else."""
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+    if name != "Order" or not node.args or not isinstance(node.args[0], ast.Constant):
+        return None
+    descending: Any = node.args[1] if len(node.args) > 1 else None
+    for keyword in node.keywords:
+        if keyword.arg == "descending":
+            descending = keyword.value
+    desc = isinstance(descending, ast.Constant) and descending.value is True
+    path = "/" + str(node.args[0].value).replace(".", "/")
+    return path, "descending" if desc else "ascending"
+
+
+def multi_field_sorts(root: Path) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Every tuple or list literal of two or more `Order(...)` calls under `root`, with where.
+
+    Sorts built at run time are not seen; keep multi-field sorts literal so this finds them.
+    """
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Tuple | ast.List):
+                continue
+            orders = [_order_call(element) for element in node.elts]
+            if len(orders) >= 2 and all(o is not None for o in orders):
+                where = f"{path.relative_to(root.parent).as_posix()}:{node.lineno}"
+                found.append((where, tuple(o for o in orders if o is not None)))
+    return found
+
+
+def _reversed(index: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    flip = {"ascending": "descending", "descending": "ascending"}
+    return tuple((path, flip[order]) for path, order in index)
+
+
+def unindexed_sorts(
+    sorts: Iterable[tuple[str, tuple[tuple[str, str], ...]]], registry: Iterable[ContainerSpec]
+) -> list[str]:
+    """Multi-field sorts no container has a composite index for (Cosmos rejects them)."""
+    indexes = {tuple(index) for spec in registry for index in spec.composite_indexes}
+    return [
+        f"{where}: ORDER BY {orders} needs a composite index in the container's registry entry "
+        f"(cloudcart/core/documents/registry.py, composite_indexes=({orders!r},))"
+        for where, orders in sorts
+        if orders not in indexes and _reversed(orders) not in indexes
+    ]

@@ -39,6 +39,10 @@ OPTIONAL: dict[str, str] = {
     "WEB_AUTH_PROFILE_EDIT_POLICY": "B2C only; empty hides the profile-edit flow",
     "WEB_AUTH_PASSWORD_RESET_POLICY": "B2C only; empty hides the password-reset flow",
     "WEB_SESSION_TTL_SECONDS": "default 8 h suits a shop session",
+    "TEST_GATEWAY_WEBHOOK_SECRET": "embedded test gateway only (Azure uses Stripe)",
+    "TEST_GATEWAY_DUPLICATE_WEBHOOKS": "embedded test gateway only (Azure uses Stripe)",
+    "TEST_GATEWAY_WEBHOOK_MAX_DELAY_MS": "embedded test gateway only (Azure uses Stripe)",
+    "STRIPE_API_BASE": "tests only: points the Stripe library at a loopback fake",
 }
 
 # Emulator credentials: setting them in Azure would bypass managed identity.
@@ -66,8 +70,6 @@ PROVISIONED_AHEAD: dict[str, str] = {
     "SENDGRID_API_KEY": "notifications (SendGrid email) not written yet",
     "TWILIO_ACCOUNT_SID": "notifications (Twilio SMS/WhatsApp) not written yet",
     "TWILIO_AUTH_TOKEN": "notifications (Twilio SMS/WhatsApp) not written yet",
-    "STRIPE_SECRET_KEY": "payments (Stripe adapter) not written yet",
-    "STRIPE_WEBHOOK_SECRET": "payments (Stripe webhooks) not written yet",
 }
 
 # Settings whose value is a credential: Key Vault references only.

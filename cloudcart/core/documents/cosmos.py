@@ -143,6 +143,24 @@ def query_sql(query: Query) -> tuple[str, list[dict[str, Any]]]:
     return sql, builder.parameters
 
 
+def indexing_policy(spec: ContainerSpec) -> dict[str, Any]:
+    """The container's Cosmos indexing policy: every path, plus its composite indexes.
+
+    The same policy as infra/bicep/modules/cosmos.bicep, so a container the app creates
+    (emulator, first run) answers multi-field ORDER BY queries like a deployed one.
+    """
+    return {
+        "indexingMode": "consistent",
+        "automatic": True,
+        "includedPaths": [{"path": "/*"}],
+        "excludedPaths": [{"path": '/"_etag"/?'}],
+        "compositeIndexes": [
+            [{"path": path, "order": order} for path, order in index]
+            for index in spec.composite_indexes
+        ],
+    }
+
+
 def filter_predicate(condition: Sequence[Filter]) -> str | None:
     """A patch `filter_predicate` (`FROM c WHERE ...`) for the conditions, if any."""
     if not condition:
@@ -409,7 +427,10 @@ class CosmosDocumentStore:
         return found
 
     def ensure_containers(self) -> None:
-        """Create the database and every registered container (partition key, TTL)."""
+        """Create the database and every registered container (partition key, TTL, indexes).
+
+        An existing container keeps its policy: in Azure the Bicep owns it.
+        """
         from azure.cosmos import PartitionKey
 
         try:
@@ -418,6 +439,8 @@ class CosmosDocumentStore:
                 options: dict[str, Any] = {}
                 if spec.default_ttl is not None:
                     options["default_ttl"] = spec.default_ttl
+                if spec.composite_indexes:
+                    options["indexing_policy"] = indexing_policy(spec)
                 database.create_container_if_not_exists(
                     id=spec.name,
                     partition_key=PartitionKey(path=spec.partition_key_path),

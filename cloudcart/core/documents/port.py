@@ -17,6 +17,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 Document = dict[str, Any]
 """A JSON document. Adapters add the system properties `_etag` (str) and `_ts` (int)."""
 
+CompositeOrder = Literal["ascending", "descending"]
+"""Direction of one path in a Cosmos composite index."""
+
 FilterOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "startswith", "exists"]
 
 
@@ -110,9 +113,17 @@ class ContainerSpec:
     `outbox`: the container carries transactional-outbox events (`kind == "outbox"`
     documents) that a change-feed function relays to the events topic.
 
+    `embedded_only`: only the embedded adapters use it; Bicep does not deploy it.
+
     `default_ttl`: None means documents never expire, -1 means TTL is on but only documents
     with their own `ttl` expire, n > 0 means documents expire n seconds after their last
     write unless they say otherwise (Cosmos semantics).
+
+    `composite_indexes`: Cosmos needs one for every ORDER BY on two or more fields, in the
+    same field order and directions (or all reversed). Each index is a tuple of
+    (path, order) pairs such as `(("/createdAt", "descending"), ("/id", "ascending"))`.
+    The Cosmos adapter and infra/bicep/modules/cosmos.bicep create them; tests/infra checks
+    that both agree and that every multi-field sort in the code has one.
     """
 
     name: str
@@ -121,6 +132,10 @@ class ContainerSpec:
     description: str = ""
     unique_keys: Sequence[str] = field(default_factory=tuple)
     outbox: bool = False
+    # Embedded-only containers (the test gateway's payments) exist only in the SQLite store;
+    # Azure never uses them, so the Bicep check skips them instead of demanding a container.
+    embedded_only: bool = False
+    composite_indexes: tuple[tuple[tuple[str, CompositeOrder], ...], ...] = ()
 
     @property
     def partition_key_field(self) -> str:

@@ -21,27 +21,25 @@ param userPrincipalId string = ''
 
 // defaultTtl: null = no expiry, -1 = only documents with their own ttl expire, n = seconds.
 // uniqueKeys: the registry's unique key paths, one key per path.
+// compositeIndexes: the registry's composite indexes (Cosmos needs one per ORDER BY on 2+ fields).
 var containers = [
-  { name: 'catalog', partitionKeyPath: '/pk', defaultTtl: -1, uniqueKeys: [] }
-  { name: 'inventory', partitionKeyPath: '/sku', defaultTtl: -1, uniqueKeys: [] }
-  { name: 'carts', partitionKeyPath: '/customerId', defaultTtl: 2592000, uniqueKeys: [] }
-  { name: 'orders', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [] }
-  { name: 'customers', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [] }
-  { name: 'events', partitionKeyPath: '/customerId', defaultTtl: 7776000, uniqueKeys: [] }
-  { name: 'insights', partitionKeyPath: '/key', defaultTtl: -1, uniqueKeys: [] }
-  { name: 'processed', partitionKeyPath: '/consumer', defaultTtl: 1209600, uniqueKeys: [] }
-  { name: 'leases', partitionKeyPath: '/id', defaultTtl: null, uniqueKeys: [] }
-  { name: 'audit', partitionKeyPath: '/actorId', defaultTtl: 34560000, uniqueKeys: [] }
-  { name: 'sessions', partitionKeyPath: '/id', defaultTtl: 86400, uniqueKeys: [] }
+  { name: 'catalog', partitionKeyPath: '/pk', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'inventory', partitionKeyPath: '/sku', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'carts', partitionKeyPath: '/customerId', defaultTtl: 2592000, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'orders', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'customers', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'events', partitionKeyPath: '/customerId', defaultTtl: 7776000, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'insights', partitionKeyPath: '/key', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'processed', partitionKeyPath: '/consumer', defaultTtl: 1209600, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'leases', partitionKeyPath: '/id', defaultTtl: null, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'audit', partitionKeyPath: '/actorId', defaultTtl: 34560000, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'sessions', partitionKeyPath: '/id', defaultTtl: 86400, uniqueKeys: [], compositeIndexes: [] }
 ]
 
-// The same policy the embedded adapter assumes: every path indexed, consistent.
-var indexingPolicy = {
-  indexingMode: 'consistent'
-  automatic: true
-  includedPaths: [{ path: '/*' }]
-  excludedPaths: [{ path: '/"_etag"/?' }]
-}
+// Every path indexed, consistent (what the embedded adapter assumes); each container adds
+// its composite indexes. cloudcart/core/documents/cosmos.py `indexing_policy` is the same.
+var includedPaths = [{ path: '/*' }]
+var excludedPaths = [{ path: '/"_etag"/?' }]
 
 var serverless = throughputMode == 'serverless'
 var dataContributorRoleId = '00000000-0000-0000-0000-000000000002'
@@ -81,7 +79,13 @@ resource sqlContainers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/conta
         id: c.name
         partitionKey: { paths: [c.partitionKeyPath], kind: 'Hash', version: 2 }
         defaultTtl: c.defaultTtl
-        indexingPolicy: indexingPolicy
+        indexingPolicy: {
+          indexingMode: 'consistent'
+          automatic: true
+          includedPaths: includedPaths
+          excludedPaths: excludedPaths
+          compositeIndexes: c.compositeIndexes
+        }
         uniqueKeyPolicy: { uniqueKeys: c.uniqueKeys }
       }
     }

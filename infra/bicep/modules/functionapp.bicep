@@ -41,6 +41,9 @@ param webAuthAuthority string
 param webAuthScopes string
 param webAllowedOrigins string
 
+// Settings' default index name; the postprovision hook creates the index under this name.
+var searchIndexName = 'products'
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -131,9 +134,15 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     EVENTS_TOPIC: 'events'
     OPS_TOPIC: 'ops'
     OUTBOX_SWEEP_SCHEDULE: '0 */1 * * * *'
+    PAYMENT_WINDOW_MINUTES: '30'
+    ORDER_EXPIRY_SCHEDULE: '0 */1 * * * *'
+    RETURN_WINDOW_DAYS: '30'
+    ORDER_TAX_RULES: '{"IN": {"rate": 18, "inclusive": true}}'
+    ORDER_SHIPPING_RATES: '{"standard": 0, "express": 9900}'
 
     CLOUDCART_SEARCH_ADAPTER: 'azure'
     SEARCH_ENDPOINT: searchEndpoint
+    SEARCH_INDEX_NAME: searchIndexName
 
     CLOUDCART_IDENTITY_ADAPTER: 'azure'
     IDENTITY_METADATA_URLS: identityMetadataUrls
@@ -150,6 +159,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SENDGRID_API_KEY: keyVaultReferences.SENDGRID_API_KEY
     TWILIO_ACCOUNT_SID: twilioAccountSid
     TWILIO_AUTH_TOKEN: keyVaultReferences.TWILIO_AUTH_TOKEN
+    // The embedded test gateway must never take payments in Azure.
+    CLOUDCART_PAYMENTS_PROVIDER: 'stripe'
     STRIPE_SECRET_KEY: keyVaultReferences.STRIPE_SECRET_KEY
     STRIPE_WEBHOOK_SECRET: keyVaultReferences.STRIPE_WEBHOOK_SECRET
   }
@@ -158,3 +169,5 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 output id string = site.id
 output name string = site.name
 output url string = 'https://${site.properties.defaultHostName}'
+@description('The search index the app queries (the azd postprovision hook creates it).')
+output searchIndexName string = searchIndexName

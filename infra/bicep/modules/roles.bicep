@@ -199,3 +199,24 @@ resource userServiceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04
     principalType: 'User'
   }
 }
+
+// The azd postprovision hook creates the search index as the deploying user (infra/hooks).
+resource userSearchService 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
+  name: guid(search.id, userPrincipalId, searchServiceContributor)
+  scope: search
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', searchServiceContributor)
+    principalId: userPrincipalId
+    principalType: 'User'
+  }
+}
+
+resource userSearchIndexData 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
+  name: guid(search.id, userPrincipalId, searchIndexDataContributor)
+  scope: search
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', searchIndexDataContributor)
+    principalId: userPrincipalId
+    principalType: 'User'
+  }
+}
