@@ -205,9 +205,12 @@ def show_settings(
         typer.echo(f"{name.ljust(width)} = {value}")
 
 
-from cloudcart.local.cli_dlq import dlq_app  # noqa: E402  (after the commands it joins)
+# Sub-apps join after the commands above (E402): `cloudcart dlq ...`, `cloudcart search ...`.
+from cloudcart.catalog.search.cli import search_app  # noqa: E402
+from cloudcart.local.cli_dlq import dlq_app  # noqa: E402
 
 cli.add_typer(dlq_app, name="dlq")
+cli.add_typer(search_app, name="search")
 
 
 def main() -> None:
