@@ -96,8 +96,12 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the HTTP API (the same app Azure Functions runs) with uvicorn, and run the
-    app's Service Bus, change-feed and timer functions beside it on the embedded adapters."""
+    """Serve the shop: the HTTP API under uvicorn plus the app's triggers.
+
+    The same FastAPI app Azure Functions runs, on port 7071 like `func start`; beside it a
+    trigger host runs the app's Service Bus, change-feed and timer functions on the embedded
+    adapters.
+    """
     import uvicorn
 
     settings = _settings(data_dir)
