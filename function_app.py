@@ -12,6 +12,7 @@ from cloudcart.api.app import create_app
 from cloudcart.catalog import thumbnails
 from cloudcart.catalog.search import indexer
 from cloudcart.ops import diagnostics, outbox_relay
+from cloudcart.orders import expiry
 
 fastapi_app = create_app()
 """The HTTP app; `cloudcart serve` runs this same object under uvicorn."""
@@ -21,3 +22,4 @@ app.register_functions(outbox_relay.bp)
 app.register_functions(diagnostics.bp)
 app.register_functions(thumbnails.bp)
 app.register_functions(indexer.bp)
+app.register_functions(expiry.bp)

@@ -307,7 +307,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.customers import routes as customer_routes
     from cloudcart.identity import routes as identity_routes
     from cloudcart.identity import web_login
+    from cloudcart.integrations.payments import routes as payment_routes
     from cloudcart.ops import dead_letters, diagnostics
+    from cloudcart.orders import routes as orders_routes
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)
@@ -317,6 +319,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_routes.admin_router)
     app.include_router(search_routes.router)
     app.include_router(media_routes.router)
+    app.include_router(orders_routes.cart_router)
+    app.include_router(orders_routes.router)
+    app.include_router(orders_routes.admin_router)
+    app.include_router(payment_routes.router)
     app.include_router(dead_letters.router)
     app.include_router(diagnostics.router)
     if settings.identity_adapter == Adapter.embedded:
@@ -327,6 +333,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from cloudcart.local import dev_blobs
 
         app.include_router(dev_blobs.router)
+    if settings.payments_provider == "test":
+        from cloudcart.integrations.payments import dev_routes as dev_payments
+
+        app.include_router(dev_payments.router)
 
     _install_problem_schema(app)
     return app

@@ -621,6 +621,14 @@ class CatalogService:
                             id=sku,
                             patch=[
                                 PatchOp("set", "available", available),
+                                # `received` counts every unit ever put into stock, so
+                                # available + reserved + sold == received (orders'
+                                # reconciliation); exact because the write is If-Match.
+                                PatchOp(
+                                    "incr",
+                                    "received",
+                                    available - int(current.get("available", 0)),
+                                ),
                                 PatchOp("set", "updatedAt", _now()),
                             ],
                             if_match=current["_etag"],

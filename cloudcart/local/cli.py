@@ -104,6 +104,9 @@ def serve(
     """
     import uvicorn
 
+    # Signed URLs, the dev issuer and the test gateway's webhooks must point at this very
+    # server, so unless configured the public base URL follows --host/--port.
+    os.environ.setdefault("CLOUDCART_PUBLIC_BASE_URL", f"http://{host}:{port}")
     settings = _settings(data_dir)
     # The very objects Azure runs: its FastAPI app (on the process-wide services, shared with
     # the trigger functions) and its function list.
@@ -212,9 +215,11 @@ def show_settings(
 # Sub-apps join after the commands above (E402): `cloudcart dlq ...`, `cloudcart search ...`.
 from cloudcart.catalog.search.cli import search_app  # noqa: E402
 from cloudcart.local.cli_dlq import dlq_app  # noqa: E402
+from cloudcart.local.cli_orders import reconcile_command  # noqa: E402
 
 cli.add_typer(dlq_app, name="dlq")
 cli.add_typer(search_app, name="search")
+cli.command(name="reconcile")(reconcile_command)
 
 
 def main() -> None:

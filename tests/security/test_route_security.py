@@ -18,6 +18,10 @@ from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 
 PUBLIC_OPERATIONS = {
+    ("GET", "/api/cart"): "anonymous carts by X-Cart-Id (a token, when sent, is validated)",
+    ("POST", "/api/cart/items"): "anonymous carts: the first add creates the cart id",
+    ("PATCH", "/api/cart/items/{sku}"): "anonymous carts by X-Cart-Id",
+    ("DELETE", "/api/cart/items/{sku}"): "anonymous carts by X-Cart-Id",
     ("GET", "/api/search"): "anonymous storefront product search",
     ("GET", "/api/search/suggest"): "anonymous storefront typeahead",
     ("GET", "/api/health"): "liveness probe",

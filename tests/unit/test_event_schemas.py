@@ -19,6 +19,15 @@ TYPE_SCHEMAS = {
     "customer.created": EVENTS_DOCS / "customer.created.schema.json",
     "customer.updated": EVENTS_DOCS / "customer.updated.schema.json",
     "customer.erased": EVENTS_DOCS / "customer.erased.schema.json",
+    "order.placed": EVENTS_DOCS / "order.placed.schema.json",
+    "order.paid": EVENTS_DOCS / "order.paid.schema.json",
+    "order.payment_failed": EVENTS_DOCS / "order.payment_failed.schema.json",
+    "order.cancelled": EVENTS_DOCS / "order.cancelled.schema.json",
+    "order.status_changed": EVENTS_DOCS / "order.status_changed.schema.json",
+    "return.requested": EVENTS_DOCS / "return.requested.schema.json",
+    "refund.issued": EVENTS_DOCS / "refund.issued.schema.json",
+    "inventory.reserved": EVENTS_DOCS / "inventory.reserved.schema.json",
+    "inventory.released": EVENTS_DOCS / "inventory.released.schema.json",
 }
 
 

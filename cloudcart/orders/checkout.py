@@ -1,0 +1,422 @@
+"""`POST /api/checkout`: the cart becomes an order, exactly once per Idempotency-Key.
+
+Write path (what the checkout benchmark counts):
+
+1. create the idempotency record `idempotency:<sha256(key)>` (status `in_progress`) in
+   the customer's `orders` partition. A Conflict means another request owns the key:
+   a different body answers 422; otherwise wait for its outcome (bounded) and answer
+   the same thing, or 409 `checkout-in-progress` when it takes too long.
+2. one conditional patch per SKU on `inventory` (`available >= qty`), released again if a
+   later step fails;
+3. ONE transactional batch in the customer's partition: the order (`pending_payment`),
+   the idempotency record completed (If-Match the ETag of step 1, so a taken-over record
+   cannot be completed twice) and `order.placed` + `inventory.reserved` in the outbox;
+4. the gateway payment, `idempotency_key = order id`, then one patch storing it and the
+   response on the order. Replays answer that stored response byte for byte.
+
+If the gateway call fails the order stays `pending_payment` without a payment and the
+client gets 503: retrying with the SAME Idempotency-Key resumes at step 4 (the gateway's
+own idempotency on the order id means never two payments); if nobody retries, the expiry
+timer cancels the order and releases its stock. Business failures (empty cart, out of
+stock, unknown shipping method) are stored on the record, so the same key keeps
+answering the same problem; a new attempt needs a new key. Step 5 (outside the
+contract) empties the cart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from cloudcart.core.clock import utcnow
+from cloudcart.core.documents.port import BatchOp, Document, PatchOp
+from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
+from cloudcart.core.events import new_event
+from cloudcart.core.ids import new_id
+from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.orders.cart import CartError, Carts, offer
+from cloudcart.orders.inventory import OutOfStock, reserve_stock, unreserve
+from cloudcart.orders.lifecycle import gateway
+from cloudcart.orders.models import CheckoutIn
+from cloudcart.orders.pricing import PricingError, price_lines
+from cloudcart.orders.service import (
+    ORDER_TYPE,
+    money,
+    now_stamp,
+    orders_container,
+    public_line,
+    public_payment,
+)
+
+if TYPE_CHECKING:
+    from cloudcart.core.services import Services
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_TYPE = "idempotency"
+IDEMPOTENCY_TTL_SECONDS = 7 * 86_400
+LEASE = timedelta(seconds=30)
+"""How long an in-progress checkout is trusted before a retry may take the key over."""
+WAIT_SECONDS = 25.0
+"""How long a concurrent retry waits for the owner's outcome before answering 409."""
+_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class CheckoutResponse:
+    """What the route answers: `status` and `body` (a problem document when >= 400)."""
+
+    status: int
+    body: dict[str, Any]
+    retry_after: int | None = None
+
+
+class _Failure(Exception):
+    def __init__(self, status: int, title: str, detail: str, type_: str) -> None:
+        super().__init__(detail)
+        self.response = CheckoutResponse(
+            status,
+            {
+                "type": f"https://cloudcart.dev/problems/{type_}",
+                "title": title,
+                "status": status,
+                "detail": detail,
+            },
+        )
+
+
+def request_hash(body: CheckoutIn) -> str:
+    """SHA-256 of the body's canonical JSON (keys sorted, defaults filled in)."""
+    canonical = json.dumps(
+        body.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record_id(key: str) -> str:
+    """The idempotency record's id for a client key (hashed: keys may hold any character)."""
+    return "idempotency:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _lease_until() -> str:
+    return timestamp(utcnow() + LEASE)
+
+
+def checkout(services: Services, customer_id: str, key: str, body: CheckoutIn) -> CheckoutResponse:
+    """Place the customer's cart as an order once per `key` (see the module docs)."""
+    container = orders_container(services.documents)
+    digest = request_hash(body)
+    record: Document = {
+        "id": record_id(key),
+        "type": IDEMPOTENCY_TYPE,
+        "customerId": customer_id,
+        "requestHash": digest,
+        "status": "in_progress",
+        "leaseUntil": _lease_until(),
+        "createdAt": now_stamp(),
+        "ttl": IDEMPOTENCY_TTL_SECONDS,
+    }
+    try:
+        created = container.create(record)
+    except Conflict:
+        return _follow(services, customer_id, key, body, digest)
+    return _own(services, customer_id, body, created)
+
+
+def _own(
+    services: Services, customer_id: str, body: CheckoutIn, record: Document
+) -> CheckoutResponse:
+    container = orders_container(services.documents)
+    try:
+        order = _place(services, customer_id, body, record)
+    except _Failure as failure:
+        stored = {
+            **_clean(record),
+            "status": "failed",
+            "response": {"status": failure.response.status, "body": failure.response.body},
+        }
+        try:
+            container.replace(stored, if_match=str(record["_etag"]))
+        except (PreconditionFailed, NotFound):
+            logger.warning("idempotency record %s changed under its owner", record["id"])
+        return failure.response
+    except BaseException:
+        # Unexpected: free the key so a retry starts again (stock was compensated).
+        with contextlib.suppress(PreconditionFailed, NotFound):
+            container.delete(str(record["id"]), customer_id, if_match=str(record["_etag"]))
+        raise
+    response = attach_payment(services, order)
+    Carts(services.documents, customer_id).clear()
+    return response
+
+
+def _clean(document: Document) -> Document:
+    return {k: v for k, v in document.items() if not k.startswith("_")}
+
+
+def _follow(
+    services: Services, customer_id: str, key: str, body: CheckoutIn, digest: str
+) -> CheckoutResponse:
+    """Another request holds the key: answer what it answers."""
+    container = orders_container(services.documents)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        try:
+            record = container.read(record_id(key), customer_id)
+        except NotFound:
+            # The owner failed unexpectedly and freed the key: start afresh.
+            return checkout(services, customer_id, key, body)
+        if record.get("requestHash") != digest:
+            return _Failure(
+                422,
+                "Unprocessable Content",
+                "this Idempotency-Key was used with a different request body",
+                "idempotency-key-reused",
+            ).response
+        status = record.get("status")
+        expired = str(record.get("leaseUntil", "")) < timestamp(utcnow())
+        if status == "failed":
+            stored = record["response"]
+            return CheckoutResponse(int(stored["status"]), stored["body"])
+        if status == "completed":
+            order = container.read(str(record["orderId"]), customer_id)
+            if order.get("checkoutResponse"):
+                return CheckoutResponse(201, order["checkoutResponse"])
+            if expired:
+                return attach_payment(services, order)
+        elif expired:
+            taken = {**_clean(record), "leaseUntil": _lease_until()}
+            try:
+                mine = container.replace(taken, if_match=str(record["_etag"]))
+            except (PreconditionFailed, NotFound):
+                continue
+            return _own(services, customer_id, body, mine)
+        if time.monotonic() > deadline:
+            return CheckoutResponse(
+                409,
+                {
+                    "type": "https://cloudcart.dev/problems/checkout-in-progress",
+                    "title": "Conflict",
+                    "status": 409,
+                    "detail": "a checkout with this Idempotency-Key is still in progress; retry "
+                    "with the same key shortly",
+                },
+                retry_after=1,
+            )
+        time.sleep(_POLL_SECONDS)
+
+
+def _place(services: Services, customer_id: str, body: CheckoutIn, record: Document) -> Document:
+    store = services.documents
+    settings = services.settings
+    cart = Carts(store, customer_id).load()
+    if not cart["items"]:
+        raise _Failure(422, "Unprocessable Content", "the cart is empty", "cart-empty")
+    address = _address(services, customer_id, body)
+    lines: list[dict[str, Any]] = []
+    for item in cart["items"]:
+        try:
+            current = offer(store, item["sku"])
+        except CartError as exc:
+            raise _Failure(409, "Conflict", exc.detail, "sku-unavailable") from None
+        if not current.active:
+            raise _Failure(
+                409, "Conflict", f"SKU {current.sku!r} is not for sale", "sku-unavailable"
+            )
+        lines.append(
+            {
+                "sku": current.sku,
+                "productId": current.product_id,
+                "title": current.title,
+                "quantity": int(item["quantity"]),
+                "unitPrice": current.unit_price,
+                "currency": current.currency,
+                "refundedQuantity": 0,
+            }
+        )
+    try:
+        totals = price_lines(
+            lines, country=str(address["country"]), method=body.shipping_method, settings=settings
+        )
+    except PricingError as exc:
+        raise _Failure(422, "Unprocessable Content", str(exc), "cannot-price") from None
+
+    quantities: dict[str, int] = {}
+    for line in lines:
+        quantities[line["sku"]] = quantities.get(line["sku"], 0) + int(line["quantity"])
+    try:
+        reserve_stock(store, quantities)
+    except OutOfStock as exc:
+        raise _Failure(
+            409,
+            "Conflict",
+            f"not enough stock of {exc.sku!r} for {exc.requested} unit(s)",
+            "out-of-stock",
+        ) from None
+
+    order_id = new_id("ord_")
+    now = utcnow()
+    order: Document = {
+        "id": order_id,
+        "type": ORDER_TYPE,
+        "customerId": customer_id,
+        "status": "pending_payment",
+        "lines": lines,
+        "totals": totals.to_document(),
+        "shippingAddress": address,
+        "shippingMethod": body.shipping_method,
+        "reservationExpiresAt": timestamp(now + timedelta(minutes=settings.payment_window_minutes)),
+        "payment": None,
+        "capturedAmount": 0,
+        "refundedAmount": 0,
+        "refunds": [],
+        "paymentEvents": [],
+        "stock": "reserved",
+        "idempotencyRecord": record["id"],
+        "history": [{"status": "pending_payment", "at": timestamp(now)}],
+        "createdAt": timestamp(now),
+        "updatedAt": timestamp(now),
+    }
+    completed = {
+        **_clean(record),
+        "status": "completed",
+        "orderId": order_id,
+        "leaseUntil": _lease_until(),
+    }
+    events = [
+        new_event(
+            "order.placed",
+            order_id,
+            {
+                "orderId": order_id,
+                "customerId": customer_id,
+                "status": "pending_payment",
+                "lines": [
+                    {"sku": ln["sku"], "quantity": ln["quantity"], "unitPrice": ln["unitPrice"]}
+                    for ln in lines
+                ],
+                "totals": totals.to_document(),
+            },
+        ),
+        new_event(
+            "inventory.reserved",
+            order_id,
+            {
+                "orderId": order_id,
+                "customerId": customer_id,
+                "expiresAt": order["reservationExpiresAt"],
+                "lines": [{"sku": s, "quantity": q} for s, q in quantities.items()],
+            },
+        ),
+    ]
+    try:
+        results = write_with_events(
+            orders_container(store),
+            customer_id,
+            [
+                BatchOp("create", document=order),
+                BatchOp("replace", document=completed, if_match=str(record["_etag"])),
+            ],
+            events,
+        )
+    except BaseException:
+        unreserve(store, quantities.items())
+        raise
+    return results[0]
+
+
+def _address(services: Services, customer_id: str, body: CheckoutIn) -> dict[str, Any]:
+    if body.shipping_address is not None:
+        return body.shipping_address.model_dump(mode="json", by_alias=True)
+    found = _saved_address(services, customer_id, str(body.address_id))
+    if found is None:
+        raise _Failure(422, "Unprocessable Content", "unknown address", "unknown-address")
+    return found
+
+
+def _saved_address(services: Services, customer_id: str, address_id: str) -> dict[str, Any] | None:
+    # The customers room owns addresses: read them through its public service (a point
+    # read in the caller's partition, so another customer's address id is unknown here).
+    try:
+        service = import_module("cloudcart.customers.service").CustomerService(services.documents)
+        found = service.get_address(customer_id, address_id)
+    except (ImportError, NotFound):
+        return None
+    fields = ("name", "line1", "line2", "city", "region", "postalCode", "country", "phone")
+    return {f: found.get(f) for f in fields}
+
+
+def attach_payment(services: Services, order: Document) -> CheckoutResponse:
+    """Create the order's gateway payment (idempotent on the order id) and store it with the
+    checkout response; 503 (order kept, key resumable) if the gateway fails."""
+    store = services.documents
+    container = orders_container(store)
+    order_id = str(order["id"])
+    customer_id = str(order["customerId"])
+    totals = order["totals"]
+    try:
+        payment = gateway(services).create_payment(
+            order_id=order_id,
+            customer_id=customer_id,
+            amount=int(totals["total"]),
+            currency=str(totals["currency"]),
+            idempotency_key=order_id,
+        )
+    except Exception:
+        logger.exception("payment for order %s could not be created", order_id)
+        # Let the next retry with this key resume at once instead of waiting out the lease.
+        try:
+            rid = _record_for(order)
+            if rid is not None:
+                container.patch(rid, customer_id, [PatchOp("set", "leaseUntil", "")])
+        except Exception:
+            logger.warning("could not open idempotency record of %s", order_id, exc_info=True)
+        return CheckoutResponse(
+            503,
+            {
+                "type": "https://cloudcart.dev/problems/payment-unavailable",
+                "title": "Service Unavailable",
+                "status": 503,
+                "orderId": order_id,
+                "detail": "the order is placed but its payment could not be started; retry with "
+                "the same Idempotency-Key",
+            },
+            retry_after=5,
+        )
+    stored_payment = {
+        "provider": payment.provider,
+        "paymentId": payment.payment_id,
+        "clientSecret": payment.client_secret,
+        "confirmUrl": payment.confirm_url,
+    }
+    response = {
+        "orderId": order_id,
+        "status": "pending_payment",
+        "total": money(int(totals["total"]), str(totals["currency"])),
+        "totals": totals,
+        "lines": [public_line(line) for line in order["lines"]],
+        "payment": public_payment(stored_payment),
+        "reservationExpiresAt": order.get("reservationExpiresAt"),
+    }
+    container.patch(
+        order_id,
+        customer_id,
+        [
+            PatchOp("set", "payment", stored_payment),
+            PatchOp("set", "checkoutResponse", response),
+        ],
+    )
+    return CheckoutResponse(201, response)
+
+
+def _record_for(order: Document) -> str | None:
+    return (
+        order.get("idempotencyRecord") if isinstance(order.get("idempotencyRecord"), str) else None
+    )

@@ -1,0 +1,435 @@
+"""What happens to an order after checkout: payment outcomes, cancellation, returns,
+refunds and admin status changes. Each is a state-machine transition written with its
+events (`update_order`), followed by effects outside the order's partition that are
+idempotent on their own: stock moves (markers per order and move) and gateway calls
+(`SideEffectGuard` keys).
+
+Crash safety: the order document records the intended stock state (`stock`) in the
+same write as the transition; `settle_stock` applies what that state implies and is
+called again by every later touch of the order (a redelivered webhook, the expiry
+timer, reconciliation's repair), so a crash between the two writes is healed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from cloudcart.core.documents.port import Document
+from cloudcart.core.events import Event, new_event
+from cloudcart.core.idempotency import SideEffectGuard
+from cloudcart.orders.inventory import move_stock
+from cloudcart.orders.pricing import line_refund_amount
+from cloudcart.orders.service import (
+    MAX_RECORDED_PAYMENT_EVENTS,
+    OrderRuleViolation,
+    add_history,
+    now_stamp,
+    update_order,
+)
+from cloudcart.orders.state import CANCELLABLE, PAID_STATES, InvalidTransition, next_status
+
+if TYPE_CHECKING:
+    from cloudcart.core.services import Services
+    from cloudcart.integrations.payments.port import PaymentGateway
+
+logger = logging.getLogger(__name__)
+
+REFUNDS_CONSUMER = "orders-refunds"
+PAYMENT_CANCEL_CONSUMER = "orders-payment-cancel"
+
+
+def gateway(services: Services) -> PaymentGateway:
+    """The payment gateway (PAYMENTS' `Services.payments`)."""
+    found: PaymentGateway = services.payments
+    return found
+
+
+def _lines(document: Document) -> list[tuple[str, int]]:
+    return [(line["sku"], int(line["quantity"])) for line in document["lines"]]
+
+
+def _event(document: Document, type_: str, data: dict[str, Any]) -> Event:
+    base = {"orderId": document["id"], "customerId": document["customerId"]}
+    return new_event(type_, document["id"], {**base, **data})
+
+
+def _released_event(document: Document, lines: Sequence[tuple[str, int]], reason: str) -> Event:
+    return _event(
+        document,
+        "inventory.released",
+        {"reason": reason, "lines": [{"sku": s, "quantity": q} for s, q in lines]},
+    )
+
+
+def settle_stock(services: Services, document: Document) -> None:
+    """Apply the stock moves the order's `stock` state implies (idempotent)."""
+    store = services.documents
+    state = document.get("stock", "reserved")
+    order_id = str(document["id"])
+    if state == "released":
+        move_stock(store, order_id, "release", _lines(document))
+    elif state == "sold":
+        move_stock(store, order_id, "sell", _lines(document))
+    elif state == "restocked":
+        move_stock(store, order_id, "sell", _lines(document))
+        restock = [(r["sku"], int(r["quantity"])) for r in document.get("restockLines", [])]
+        move_stock(store, order_id, "restock", restock)
+
+
+def _remember_event(document: Document, event_id: str) -> bool:
+    """Record a gateway event id on the order; False if it was recorded before."""
+    seen: list[str] = document.setdefault("paymentEvents", [])
+    if event_id in seen:
+        return False
+    seen.append(event_id)
+    del seen[:-MAX_RECORDED_PAYMENT_EVENTS]
+    return True
+
+
+def _release_to(document: Document, reason: str) -> list[Event]:
+    """Mark the order's stock for release (reserved -> available, or sold -> available)."""
+    lines = _lines(document)
+    if document.get("stock", "reserved") == "reserved":
+        document["stock"] = "released"
+    elif document.get("stock") == "sold":
+        document["stock"] = "restocked"
+        document["restockLines"] = [{"sku": s, "quantity": q} for s, q in lines]
+    else:
+        return []
+    return [_released_event(document, lines, reason)]
+
+
+# --- payment outcomes ---------------------------------------------------------------------
+
+
+def mark_paid(
+    services: Services,
+    customer_id: str,
+    order_id: str,
+    *,
+    event_id: str,
+    payment_id: str,
+    provider: str,
+    amount: int,
+) -> Document:
+    """Apply a succeeded payment. Paid wins only from `pending_payment`/`on_hold`; a
+    payment that succeeds on an order already cancelled or failed (the expiry timer or
+    a decline got there first) is recorded as captured and refunded automatically."""
+    late = {"value": False}
+
+    def mutate(document: Document) -> list[Event] | None:
+        if not _remember_event(document, event_id):
+            return None
+        if not document.get("payment"):
+            document["payment"] = {"provider": provider, "paymentId": payment_id}
+        status = document["status"]
+        if status in PAID_STATES:
+            return [] if document.get("capturedAmount") else None
+        document["capturedAmount"] = amount
+        if status in ("cancelled", "payment_failed"):
+            late["value"] = True
+            return []
+        next_status(status, "paid")
+        add_history(document, "paid")
+        document["stock"] = "sold"
+        return [
+            _event(
+                document,
+                "order.paid",
+                {
+                    "paymentId": payment_id,
+                    "provider": provider,
+                    "amount": amount,
+                    "currency": document["totals"]["currency"],
+                },
+            )
+        ]
+
+    document, _ = update_order(services.documents, customer_id, order_id, mutate)
+    settle_stock(services, document)
+    if document["status"] in ("cancelled", "payment_failed") and (
+        int(document.get("capturedAmount", 0)) > int(document.get("refundedAmount", 0))
+    ):
+        if late["value"]:
+            logger.warning(
+                "payment of %s succeeded after it was %s; refunding", order_id, document["status"]
+            )
+        document = refund_remaining(services, document, reason="payment_after_cancellation")
+    return document
+
+
+def mark_payment_failed(
+    services: Services,
+    customer_id: str,
+    order_id: str,
+    *,
+    event_id: str,
+    reason: str | None,
+    target: str = "payment_failed",
+) -> Document:
+    """Apply a failed (or cancelled) payment: `payment_failed` and the stock released. A
+    failure arriving after success (out of order) changes nothing."""
+
+    def mutate(document: Document) -> list[Event] | None:
+        if not _remember_event(document, event_id):
+            return None
+        status = document["status"]
+        if status not in ("pending_payment", "on_hold"):
+            logger.info("ignoring %s for order %s in %s", target, order_id, status)
+            return []
+        next_status(status, target)
+        add_history(document, target, reason)
+        event_type = "order.payment_failed" if target == "payment_failed" else "order.cancelled"
+        return [
+            _event(document, event_type, {"reason": reason or target}),
+            *_release_to(document, target),
+        ]
+
+    document, _ = update_order(services.documents, customer_id, order_id, mutate)
+    settle_stock(services, document)
+    return document
+
+
+# --- cancellation -------------------------------------------------------------------------
+
+
+def cancel_order(services: Services, customer_id: str, order_id: str, *, reason: str) -> Document:
+    """Cancel before shipment: stock back to available, a captured payment refunded, an
+    open one cancelled at the gateway. Cancelling a cancelled order is a no-op."""
+
+    def mutate(document: Document) -> list[Event] | None:
+        status = document["status"]
+        if status == "cancelled":
+            return None
+        if status not in CANCELLABLE:
+            raise InvalidTransition(status, "cancelled")
+        next_status(status, "cancelled")
+        add_history(document, "cancelled", reason)
+        return [
+            _event(document, "order.cancelled", {"reason": reason}),
+            *_release_to(document, reason),
+        ]
+
+    document, _ = update_order(services.documents, customer_id, order_id, mutate)
+    settle_stock(services, document)
+    if int(document.get("capturedAmount", 0)) > int(document.get("refundedAmount", 0)):
+        document = refund_remaining(services, document, reason=reason)
+    elif document.get("payment") and not document.get("capturedAmount"):
+        cancel_gateway_payment(services, document)
+    return document
+
+
+def cancel_gateway_payment(services: Services, document: Document) -> None:
+    """Cancel the order's open gateway payment once (best effort: if it succeeded
+    meanwhile, its webhook arrives and the late payment is refunded)."""
+    payment_id = str(document["payment"]["paymentId"])
+    guard = SideEffectGuard(services.documents, PAYMENT_CANCEL_CONSUMER)
+    try:
+        with guard.once(str(document["id"])) as key:
+            if key is not None:
+                gateway(services).cancel_payment(payment_id, idempotency_key=key)
+    except Exception:
+        logger.warning(
+            "could not cancel payment %s of order %s", payment_id, document["id"], exc_info=True
+        )
+
+
+# --- refunds ------------------------------------------------------------------------------
+
+
+def refund_remaining(services: Services, document: Document, *, reason: str) -> Document:
+    """Refund whatever was captured and not yet refunded."""
+    remaining = int(document.get("capturedAmount", 0)) - int(document.get("refundedAmount", 0))
+    if remaining <= 0:
+        return document
+    return issue_refund(services, document, amount=remaining, lines=[], reason=reason)
+
+
+def refund_lines_amount(document: Document, lines: Sequence[dict[str, Any]]) -> int:
+    """What refunding these `{"sku", "quantity"}` lines gives back; OrderRuleViolation
+    if a line is not on the order or more units than remain unrefunded are asked for."""
+    by_sku = {line["sku"]: line for line in document["lines"]}
+    inclusive = bool(document["totals"].get("taxInclusive", True))
+    amount = 0
+    for item in lines:
+        line = by_sku.get(item["sku"])
+        if line is None:
+            raise OrderRuleViolation(
+                422,
+                "Unprocessable Content",
+                f"SKU {item['sku']!r} is not on this order",
+                "unknown-line",
+            )
+        left = int(line["quantity"]) - int(line.get("refundedQuantity", 0))
+        if item["quantity"] > left:
+            raise OrderRuleViolation(
+                409,
+                "Conflict",
+                f"only {left} unit(s) of {item['sku']!r} can still be refunded",
+                "refund-exceeds-line",
+            )
+        amount += line_refund_amount(line, int(item["quantity"]), tax_inclusive=inclusive)
+    return amount
+
+
+def issue_refund(
+    services: Services,
+    document: Document,
+    *,
+    amount: int,
+    lines: Sequence[dict[str, Any]],
+    reason: str,
+) -> Document:
+    """Refund `amount` through the gateway (once per refund number, via SideEffectGuard)
+    and record it on the order with `refund.issued`; `returned` orders become `refunded`."""
+    order_id = str(document["id"])
+    customer_id = str(document["customerId"])
+    captured = int(document.get("capturedAmount", 0))
+    refunded = int(document.get("refundedAmount", 0))
+    if amount <= 0 or amount > captured - refunded:
+        raise OrderRuleViolation(
+            409,
+            "Conflict",
+            f"refund of {amount} exceeds what can be refunded ({captured - refunded})",
+            "refund-exceeds-captured",
+        )
+    payment = document.get("payment") or {}
+    number = len(document.get("refunds", [])) + 1
+    message_id = f"{order_id}:refund:{number}"
+    guard = SideEffectGuard(services.documents, REFUNDS_CONSUMER)
+    claim = guard.begin(message_id)
+    if claim.state == "in_progress":
+        raise OrderRuleViolation(
+            409, "Conflict", "a refund of this order is in progress; retry", "refund-in-progress"
+        )
+    if claim.state == "done" and claim.result is not None:
+        result = claim.result
+    else:
+        try:
+            refund = gateway(services).refund(
+                str(payment["paymentId"]), amount=amount, idempotency_key=claim.key, reason=reason
+            )
+        except BaseException:
+            guard.failed(message_id)
+            raise
+        result = {
+            "refundId": refund.refund_id,
+            "amount": refund.amount,
+            "status": refund.status,
+            "lines": list(lines),
+            "reason": reason,
+        }
+        guard.done(message_id, result)
+
+    def mutate(current: Document) -> list[Event] | None:
+        refunds: list[dict[str, Any]] = current.setdefault("refunds", [])
+        if any(r.get("refundId") == result["refundId"] for r in refunds):
+            return None
+        refunds.append({**result, "number": number, "createdAt": now_stamp()})
+        current["refundedAmount"] = int(current.get("refundedAmount", 0)) + int(result["amount"])
+        by_sku = {line["sku"]: line for line in current["lines"]}
+        for item in result.get("lines") or []:
+            line = by_sku[item["sku"]]
+            line["refundedQuantity"] = int(line.get("refundedQuantity", 0)) + int(item["quantity"])
+        if current["status"] == "returned":
+            add_history(current, "refunded", reason)
+        return [
+            _event(
+                current,
+                "refund.issued",
+                {
+                    "refundId": result["refundId"],
+                    "paymentId": payment.get("paymentId"),
+                    "amount": int(result["amount"]),
+                    "currency": current["totals"]["currency"],
+                    "lines": result.get("lines") or [],
+                    "reason": reason,
+                },
+            )
+        ]
+
+    updated, _ = update_order(services.documents, customer_id, order_id, mutate)
+    return updated
+
+
+# --- returns and admin status ---------------------------------------------------------------
+
+
+def request_return(
+    services: Services,
+    customer_id: str,
+    order_id: str,
+    lines: Sequence[dict[str, Any]],
+    reason: str,
+    now: datetime,
+) -> Document:
+    """Ask to return lines of a delivered order within `RETURN_WINDOW_DAYS`."""
+    window = timedelta(days=services.settings.return_window_days)
+
+    def mutate(document: Document) -> list[Event] | None:
+        if document["status"] != "delivered":
+            raise InvalidTransition(document["status"], "return_requested")
+        delivered_at = datetime.fromisoformat(
+            str(document.get("deliveredAt")).replace("Z", "+00:00")
+        )
+        if now - delivered_at > window:
+            raise OrderRuleViolation(
+                409,
+                "Conflict",
+                "the return window of this order has closed",
+                "return-window-closed",
+            )
+        refund_lines_amount(document, lines)  # validates lines and quantities
+        next_status(document["status"], "return_requested")
+        add_history(document, "return_requested", reason)
+        document["returnRequest"] = {
+            "lines": list(lines),
+            "reason": reason,
+            "requestedAt": now_stamp(),
+        }
+        return [_event(document, "return.requested", {"lines": list(lines), "reason": reason})]
+
+    document, _ = update_order(services.documents, customer_id, order_id, mutate)
+    return document
+
+
+ADMIN_STATUSES = ("fulfilling", "shipped", "delivered", "on_hold", "returned")
+
+
+def set_status(services: Services, customer_id: str, order_id: str, target: str) -> Document:
+    """An admin status change (shops without a fulfilment partner), state machine enforced."""
+
+    def mutate(document: Document) -> list[Event] | None:
+        status = document["status"]
+        if (
+            target == "fulfilling"
+            and status == "on_hold"
+            and document.get("heldFrom") not in ("paid", "fulfilling")
+        ):
+            raise InvalidTransition(status, target)
+        if next_status(status, target) is None:
+            return None
+        if target == "on_hold":
+            document["heldFrom"] = status
+        if target == "delivered":
+            document["deliveredAt"] = now_stamp()
+        events: list[Event] = []
+        if target == "returned":
+            returned = (document.get("returnRequest") or {}).get("lines", [])
+            document["stock"] = "restocked"
+            document["restockLines"] = returned
+            events.append(
+                _released_event(
+                    document, [(r["sku"], int(r["quantity"])) for r in returned], "returned"
+                )
+            )
+        add_history(document, target)
+        events.insert(0, _event(document, "order.status_changed", {"from": status, "to": target}))
+        return events
+
+    document, _ = update_order(services.documents, customer_id, order_id, mutate)
+    settle_stock(services, document)
+    return document

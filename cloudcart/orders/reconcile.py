@@ -1,0 +1,143 @@
+"""Reconciliation: does stock add up, and does money add up?
+
+Stock, per SKU: `available + reserved + sold == received` (`received` is moved only by
+the admin stock setter), no counter negative, and `reserved`/`sold` equal what the
+orders say they hold (an order's `stock` state: reserved, sold, released, restocked).
+Money, per order: `refundedAmount` is the sum of its refund records, a paid order
+captured exactly its total, captured - refunded >= 0, and the gateway agrees that the
+payment succeeded exactly when the order says it captured money.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cloudcart.core.documents.port import Container, Document, Filter, Query
+from cloudcart.orders.lifecycle import gateway
+from cloudcart.orders.service import ORDER_TYPE, orders_container
+from cloudcart.orders.state import PAID_STATES
+
+if TYPE_CHECKING:
+    from cloudcart.core.services import Services
+
+
+@dataclass
+class Report:
+    """What reconciliation found; `ok` when nothing is off."""
+
+    skus_checked: int = 0
+    orders_checked: int = 0
+    captured: int = 0
+    refunded: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (CLI output)."""
+        return {
+            "ok": self.ok,
+            "skusChecked": self.skus_checked,
+            "ordersChecked": self.orders_checked,
+            "captured": self.captured,
+            "refunded": self.refunded,
+            "problems": self.problems,
+        }
+
+
+def _all(container: Container, filters: list[Filter]) -> Iterator[Document]:
+    continuation: str | None = None
+    while True:
+        page = container.query(Query(filters=filters, limit=100), continuation=continuation)
+        yield from page.items
+        continuation = page.continuation
+        if continuation is None:
+            return
+
+
+def reconcile(services: Services, *, check_gateway: bool = True) -> Report:
+    """Check every SKU's counters and every order's money; never writes."""
+    report = Report()
+    expected_reserved: dict[str, int] = defaultdict(int)
+    expected_sold: dict[str, int] = defaultdict(int)
+    for order in _all(orders_container(services.documents), [Filter("type", "eq", ORDER_TYPE)]):
+        report.orders_checked += 1
+        _check_order(services, order, report, check_gateway=check_gateway)
+        state = order.get("stock", "reserved")
+        restock = {r["sku"]: int(r["quantity"]) for r in order.get("restockLines", [])}
+        for line in order["lines"]:
+            sku, qty = line["sku"], int(line["quantity"])
+            if state == "reserved":
+                expected_reserved[sku] += qty
+            elif state == "sold":
+                expected_sold[sku] += qty
+            elif state == "restocked":
+                expected_sold[sku] += qty - restock.get(sku, 0)
+
+    inventory = services.documents.container("inventory")
+    stock_docs = _all(inventory, [Filter("kind", "exists", False), Filter("type", "exists", False)])
+    for doc in stock_docs:
+        sku = str(doc["id"])
+        report.skus_checked += 1
+        available, reserved = int(doc.get("available", 0)), int(doc.get("reserved", 0))
+        sold = int(doc.get("sold", 0))
+        if min(available, reserved, sold) < 0:
+            report.problems.append(
+                f"{sku}: negative counter (available={available}, reserved={reserved}, sold={sold})"
+            )
+        if "received" in doc and available + reserved + sold != int(doc["received"]):
+            report.problems.append(
+                f"{sku}: available {available} + reserved {reserved} + sold {sold} != "
+                f"received {doc['received']}"
+            )
+        if reserved != expected_reserved.get(sku, 0):
+            report.problems.append(
+                f"{sku}: reserved {reserved} but orders hold {expected_reserved.get(sku, 0)}"
+            )
+        if sold != expected_sold.get(sku, 0):
+            report.problems.append(f"{sku}: sold {sold} but orders say {expected_sold.get(sku, 0)}")
+    return report
+
+
+def _check_order(
+    services: Services, order: Document, report: Report, *, check_gateway: bool
+) -> None:
+    order_id = order["id"]
+    captured = int(order.get("capturedAmount", 0))
+    refunded = int(order.get("refundedAmount", 0))
+    report.captured += captured
+    report.refunded += refunded
+    recorded = sum(int(r.get("amount", 0)) for r in order.get("refunds", []))
+    if recorded != refunded:
+        report.problems.append(
+            f"order {order_id}: refunded {refunded} but refund records add up to {recorded}"
+        )
+    if refunded > captured:
+        report.problems.append(f"order {order_id}: refunded {refunded} > captured {captured}")
+    if order["status"] in PAID_STATES and captured != int(order["totals"]["total"]):
+        report.problems.append(
+            f"order {order_id}: {order['status']} but captured {captured} "
+            f"of {order['totals']['total']}"
+        )
+    if order["status"] in ("cancelled", "payment_failed") and captured != refunded:
+        report.problems.append(
+            f"order {order_id}: {order['status']} keeps "
+            f"{captured - refunded} of the customer's money"
+        )
+    payment = order.get("payment") or {}
+    if check_gateway and payment.get("paymentId"):
+        try:
+            current = gateway(services).get_payment(str(payment["paymentId"]))
+        except Exception as exc:
+            report.problems.append(f"order {order_id}: gateway lookup failed: {exc!r}")
+            return
+        if (current.status == "succeeded") != (captured > 0):
+            report.problems.append(
+                f"order {order_id}: gateway says {current.status}, order captured {captured}"
+            )

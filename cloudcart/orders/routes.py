@@ -1,0 +1,356 @@
+"""HTTP routes: cart, checkout, the customer's orders, and the admin order API.
+
+Mount (cloudcart/api/app.py): `app.include_router(orders_routes.cart_router)`,
+`app.include_router(orders_routes.router)` and `app.include_router(orders_routes.admin_router)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+
+from cloudcart.api.deps import ServicesDep
+from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
+from cloudcart.api.responses import problem_responses
+from cloudcart.core.clock import utcnow
+from cloudcart.identity.caller import Caller
+from cloudcart.identity.dependencies import (
+    SESSION_COOKIE,
+    Admin,
+    CurrentCustomer,
+    bearer_scheme,
+    current_caller,
+)
+from cloudcart.orders import lifecycle
+from cloudcart.orders.cart import CartError, Carts, anon_owner, new_cart_id, valid_cart_id
+from cloudcart.orders.checkout import checkout
+from cloudcart.orders.models import (
+    CancelIn,
+    CartItemIn,
+    CartQuantityIn,
+    CheckoutIn,
+    RefundIn,
+    ReturnIn,
+    StatusIn,
+)
+from cloudcart.orders.service import (
+    OrderNotFound,
+    OrderRuleViolation,
+    find_order,
+    get_order,
+    list_orders,
+    public_order,
+)
+from cloudcart.orders.state import ORDER_STATUSES, InvalidTransition
+
+CART_HEADER = "X-Cart-Id"
+MAX_IDEMPOTENCY_KEY = 255
+
+cart_router = APIRouter(prefix="/api/cart", tags=["cart"])
+router = APIRouter(prefix="/api", tags=["orders"])
+admin_router = APIRouter(prefix="/api/admin/orders", tags=["admin: orders"])
+
+
+@contextmanager
+def _problems() -> Iterator[None]:
+    """Turn the orders room's errors into problem documents."""
+    try:
+        yield
+    except OrderNotFound:
+        raise Problem(404, "Not Found", "no such order", type_="order-not-found") from None
+    except InvalidTransition as exc:
+        raise Problem(
+            409,
+            "Conflict",
+            str(exc),
+            type_="invalid-transition",
+            extra={"from": exc.current, "to": exc.target},
+        ) from None
+    except (CartError, OrderRuleViolation) as exc:
+        raise Problem(exc.status, exc.title, exc.detail, type_=exc.type) from None
+
+
+# --- cart -------------------------------------------------------------------------------
+
+
+def optional_caller(
+    request: Request,
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Caller | None:
+    """The caller when the request carries credentials (then they must be valid), else None."""
+    if (
+        credentials is None
+        and not request.headers.get("Authorization")
+        and not (request.cookies.get(SESSION_COOKIE))
+    ):
+        return None
+    return current_caller(request, services, credentials)
+
+
+OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
+CartIdHeader = Annotated[
+    str | None,
+    Header(alias=CART_HEADER, description="Anonymous cart id returned by the first add."),
+]
+
+
+def _carts(
+    services: ServicesDep,
+    caller: Caller | None,
+    cart_id: str | None,
+    response: Response,
+    *,
+    create: bool,
+) -> Carts | None:
+    if cart_id is not None and not valid_cart_id(cart_id):
+        raise Problem(400, "Bad Request", f"{CART_HEADER} is not a cart id", type_="bad-cart-id")
+    store = services.documents
+    if caller is not None:
+        carts = Carts(store, caller.customer_id)
+        if cart_id is not None:
+            carts.merge_from(Carts(store, anon_owner(cart_id)))
+        return carts
+    if cart_id is None:
+        if not create:
+            return None
+        cart_id = new_cart_id()
+    response.headers[CART_HEADER] = cart_id
+    return Carts(store, anon_owner(cart_id))
+
+
+_CART_ERRORS = problem_responses(400, 401, 404, 409)
+
+
+@cart_router.get("", summary="The cart", responses=_CART_ERRORS)
+def get_cart(
+    services: ServicesDep, caller: OptionalCaller, response: Response, cart_id: CartIdHeader = None
+) -> dict[str, Any]:
+    """The signed-in customer's cart, or the anonymous cart named by `X-Cart-Id`; prices and
+    availability read from the catalog now."""
+    with _problems():
+        carts = _carts(services, caller, cart_id, response, create=False)
+        if carts is None:
+            return {"items": [], "subtotal": None, "updatedAt": None}
+        return carts.view(carts.load())
+
+
+@cart_router.post("/items", summary="Add to the cart", responses=_CART_ERRORS)
+def add_cart_item(
+    body: CartItemIn,
+    services: ServicesDep,
+    caller: OptionalCaller,
+    response: Response,
+    cart_id: CartIdHeader = None,
+) -> dict[str, Any]:
+    """Add units of a SKU. Without a token or cart id a new anonymous cart is made and its id
+    returned in `X-Cart-Id`."""
+    with _problems():
+        carts = _carts(services, caller, cart_id, response, create=True)
+        assert carts is not None
+        return carts.view(carts.add(body.sku, body.quantity))
+
+
+@cart_router.patch("/items/{sku}", summary="Change a cart line", responses=_CART_ERRORS)
+def set_cart_item(
+    sku: str,
+    body: CartQuantityIn,
+    services: ServicesDep,
+    caller: OptionalCaller,
+    response: Response,
+    cart_id: CartIdHeader = None,
+) -> dict[str, Any]:
+    """Set the quantity of a SKU in the cart."""
+    with _problems():
+        carts = _carts(services, caller, cart_id, response, create=False)
+        if carts is None:
+            raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
+        return carts.view(carts.set_quantity(sku, body.quantity))
+
+
+@cart_router.delete("/items/{sku}", summary="Remove a cart line", responses=_CART_ERRORS)
+def delete_cart_item(
+    sku: str,
+    services: ServicesDep,
+    caller: OptionalCaller,
+    response: Response,
+    cart_id: CartIdHeader = None,
+) -> dict[str, Any]:
+    """Remove a SKU from the cart."""
+    with _problems():
+        carts = _carts(services, caller, cart_id, response, create=False)
+        if carts is None:
+            raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
+        return carts.view(carts.remove(sku))
+
+
+# --- checkout and orders -----------------------------------------------------------------
+
+
+@router.post(
+    "/checkout",
+    status_code=201,
+    summary="Place the cart as an order",
+    responses=problem_responses(400, 401, 404, 409, 503),
+)
+def post_checkout(
+    body: CheckoutIn,
+    caller: CurrentCustomer,
+    services: ServicesDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="1..255 characters, unique per attempt."),
+    ] = None,
+) -> Any:
+    """Reserve stock, write the order and start its payment, once per Idempotency-Key: the
+    same key and body answer the same response however often they are sent."""
+    if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise Problem(
+            400,
+            "Bad Request",
+            "the Idempotency-Key header (1..255 characters) is required",
+            type_="idempotency-key-required",
+        )
+    result = checkout(services, caller.customer_id, idempotency_key, body)
+    headers = {"Retry-After": str(result.retry_after)} if result.retry_after else None
+    return JSONResponse(
+        result.body,
+        status_code=result.status,
+        headers=headers,
+        media_type=PROBLEM_MEDIA_TYPE if result.status >= 400 else None,
+    )
+
+
+_ORDER_ERRORS = problem_responses(400, 401, 404, 409)
+OrderIdPath = Annotated[str, Path(alias="orderId", min_length=1, max_length=100)]
+
+
+@router.get("/orders", summary="My orders", responses=_ORDER_ERRORS)
+def get_orders(
+    caller: CurrentCustomer,
+    services: ServicesDep,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """The caller's orders, newest first; pass `nextCursor` back as `cursor`."""
+    try:
+        items, next_cursor = list_orders(
+            services.documents, customer_id=caller.customer_id, cursor=cursor, limit=limit
+        )
+    except ValueError as exc:
+        raise Problem(400, "Bad Request", str(exc), type_="bad-cursor") from None
+    return {"items": [public_order(o) for o in items], "nextCursor": next_cursor}
+
+
+@router.get("/orders/{orderId}", summary="One of my orders", responses=_ORDER_ERRORS)
+def get_one_order(
+    order_id: OrderIdPath, caller: CurrentCustomer, services: ServicesDep
+) -> dict[str, Any]:
+    """The order, if it is the caller's (404 otherwise)."""
+    with _problems():
+        return public_order(get_order(services.documents, caller.customer_id, order_id))
+
+
+@router.post("/orders/{orderId}/cancel", summary="Cancel my order", responses=_ORDER_ERRORS)
+def post_cancel(
+    order_id: OrderIdPath,
+    caller: CurrentCustomer,
+    services: ServicesDep,
+    body: CancelIn | None = None,
+) -> dict[str, Any]:
+    """Cancel before shipment: stock released, a captured payment refunded."""
+    with _problems():
+        get_order(services.documents, caller.customer_id, order_id)
+        reason = body.reason if body else "requested_by_customer"
+        return public_order(
+            lifecycle.cancel_order(services, caller.customer_id, order_id, reason=reason)
+        )
+
+
+@router.post(
+    "/orders/{orderId}/returns", summary="Return lines of my order", responses=_ORDER_ERRORS
+)
+def post_return(
+    order_id: OrderIdPath, body: ReturnIn, caller: CurrentCustomer, services: ServicesDep
+) -> dict[str, Any]:
+    """Ask to return lines of a delivered order within the return window."""
+    lines = [line.model_dump() for line in body.lines]
+    with _problems():
+        return public_order(
+            lifecycle.request_return(
+                services, caller.customer_id, order_id, lines, body.reason, utcnow()
+            )
+        )
+
+
+# --- admin -----------------------------------------------------------------------------
+
+
+def _admin_order(services: ServicesDep, order_id: str) -> dict[str, Any]:
+    found = find_order(services.documents, order_id)
+    if found is None:
+        raise OrderNotFound(order_id)
+    return found
+
+
+_ADMIN_ERRORS = problem_responses(400, 401, 403, 404, 409)
+
+
+@admin_router.get("", summary="Orders (all customers)", responses=_ADMIN_ERRORS)
+def admin_list(
+    _: Admin,
+    services: ServicesDep,
+    status: Annotated[str | None, Query(description="Only orders in this status.")] = None,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """Every customer's orders, newest first (a cross-partition query)."""
+    if status is not None and status not in ORDER_STATUSES:
+        raise Problem(400, "Bad Request", f"unknown status {status!r}", type_="bad-status")
+    try:
+        items, next_cursor = list_orders(
+            services.documents, customer_id=None, status=status, cursor=cursor, limit=limit
+        )
+    except ValueError as exc:
+        raise Problem(400, "Bad Request", str(exc), type_="bad-cursor") from None
+    return {
+        "items": [{**public_order(o), "customerId": o["customerId"]} for o in items],
+        "nextCursor": next_cursor,
+    }
+
+
+@admin_router.post("/{orderId}/refunds", summary="Refund an order", responses=_ADMIN_ERRORS)
+def admin_refund(
+    order_id: OrderIdPath, body: RefundIn, _: Admin, services: ServicesDep
+) -> dict[str, Any]:
+    """Refund lines (their price and tax) or an amount of a paid order; `refund.issued`.
+    A `returned` order becomes `refunded`."""
+    with _problems():
+        order = _admin_order(services, order_id)
+        if not order.get("capturedAmount"):
+            raise OrderRuleViolation(
+                409, "Conflict", "the order has no captured payment", "not-paid"
+            )
+        lines = [line.model_dump() for line in body.lines] if body.lines else []
+        amount = lifecycle.refund_lines_amount(order, lines) if lines else int(body.amount or 0)
+        return public_order(
+            lifecycle.issue_refund(services, order, amount=amount, lines=lines, reason=body.reason)
+        )
+
+
+@admin_router.post("/{orderId}/status", summary="Change an order's status", responses=_ADMIN_ERRORS)
+def admin_status(
+    order_id: OrderIdPath, body: StatusIn, _: Admin, services: ServicesDep
+) -> dict[str, Any]:
+    """Move an order along (shops without a fulfilment partner); the state machine
+    refuses impossible steps with 409."""
+    with _problems():
+        order = _admin_order(services, order_id)
+        return public_order(
+            lifecycle.set_status(services, str(order["customerId"]), str(order["id"]), body.status)
+        )

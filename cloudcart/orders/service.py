@@ -1,0 +1,236 @@
+"""Order documents: lookup, the public view, lists, and ETag-conditional transitions.
+
+Storage: the `orders` container, partition = customer id. An order document::
+
+    {"id", "type": "order", "customerId", "status", "lines": [{"sku", "productId", "title",
+     "quantity", "unitPrice", "currency", "lineTotal", "tax", "refundedQuantity"}],
+     "totals": {...}, "shippingAddress", "shippingMethod", "reservationExpiresAt",
+     "payment": {"provider", "paymentId", "clientSecret", "confirmUrl"} | null,
+     "capturedAmount", "refundedAmount", "refunds": [...], "paymentEvents": [ids],
+     "stock": "reserved" | "sold" | "released" | "restocked", "restockLines": [...],
+     "history": [{"status", "at", "reason"}], "createdAt", "updatedAt"}
+
+Finding an order by id alone (webhooks, admin routes) is a cross-partition query on
+`type = "order" AND id = ?`: Cosmos serves it from the default (all paths) index and
+webhooks/admin calls are rare next to storefront reads, so no pointer document is written
+on the checkout path. Every customer route uses a point read in the caller's partition,
+so another customer's order id answers 404 exactly like an unknown one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cloudcart.core.clock import utcnow
+from cloudcart.core.documents.port import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    Order,
+    Query,
+)
+from cloudcart.core.errors import BatchFailed, CloudcartError, NotFound, PreconditionFailed
+from cloudcart.core.events import Event
+from cloudcart.core.outbox import timestamp, write_with_events
+
+ORDERS = "orders"
+ORDER_TYPE = "order"
+_TRANSITION_ATTEMPTS = 8
+MAX_RECORDED_PAYMENT_EVENTS = 50
+
+
+class OrderNotFound(CloudcartError):
+    """No such order for this caller (or at all)."""
+
+
+class OrderRuleViolation(CloudcartError):
+    """A request the order's state or rules forbid; `status` suggests the HTTP status."""
+
+    def __init__(self, status: int, title: str, detail: str, type_: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_
+
+
+def orders_container(store: DocumentStore) -> Container:
+    """The `orders` container."""
+    return store.container(ORDERS)
+
+
+def now_stamp() -> str:
+    """Now as a fixed-width UTC timestamp (string order is time order)."""
+    return timestamp(utcnow())
+
+
+def find_order(store: DocumentStore, order_id: str) -> Document | None:
+    """The order with that id in any partition, or None (one cross-partition query)."""
+    page = orders_container(store).query(
+        Query(filters=(Filter("type", "eq", ORDER_TYPE), Filter("id", "eq", order_id)), limit=1)
+    )
+    return page.items[0] if page.items else None
+
+
+def get_order(store: DocumentStore, customer_id: str, order_id: str) -> Document:
+    """The caller's order (point read); OrderNotFound otherwise."""
+    try:
+        document = orders_container(store).read(order_id, customer_id)
+    except NotFound:
+        raise OrderNotFound(order_id) from None
+    if document.get("type") != ORDER_TYPE:
+        raise OrderNotFound(order_id)
+    return document
+
+
+def money(amount: int, currency: str) -> dict[str, Any]:
+    """`{"amount", "currency"}`."""
+    return {"amount": amount, "currency": currency}
+
+
+def public_payment(payment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The payment as the API shows it."""
+    if not payment:
+        return None
+    return {
+        "provider": payment.get("provider"),
+        "paymentId": payment.get("paymentId"),
+        "clientSecret": payment.get("clientSecret"),
+        "confirmUrl": payment.get("confirmUrl"),
+    }
+
+
+def public_order(document: Document) -> dict[str, Any]:
+    """The order as the API returns it (no storage fields)."""
+    totals = document["totals"]
+    currency = totals["currency"]
+    return {
+        "orderId": document["id"],
+        "status": document["status"],
+        "lines": [public_line(line) for line in document["lines"]],
+        "totals": totals,
+        "total": money(totals["total"], currency),
+        "shippingAddress": document.get("shippingAddress"),
+        "shippingMethod": document.get("shippingMethod"),
+        "payment": public_payment(document.get("payment")),
+        "captured": money(int(document.get("capturedAmount", 0)), currency),
+        "refunded": money(int(document.get("refundedAmount", 0)), currency),
+        "refunds": [
+            {k: r.get(k) for k in ("refundId", "amount", "lines", "reason", "status", "createdAt")}
+            for r in document.get("refunds", [])
+        ],
+        "returnRequest": document.get("returnRequest"),
+        "reservationExpiresAt": document.get("reservationExpiresAt"),
+        "createdAt": document["createdAt"],
+        "updatedAt": document["updatedAt"],
+        "history": document.get("history", []),
+    }
+
+
+def public_line(line: dict[str, Any]) -> dict[str, Any]:
+    """One order line as the API shows it."""
+    return {
+        "sku": line["sku"],
+        "productId": line.get("productId"),
+        "title": line.get("title"),
+        "quantity": line["quantity"],
+        "unitPrice": money(line["unitPrice"], line["currency"]),
+        "lineTotal": money(line["lineTotal"], line["currency"]),
+        "tax": money(line["tax"], line["currency"]),
+        "refundedQuantity": line.get("refundedQuantity", 0),
+    }
+
+
+Mutation = Callable[[Document], Sequence[Event] | None]
+"""Changes an order document in place and returns the events announcing the change, or
+None when there is nothing to do (the transition is a no-op)."""
+
+
+def update_order(
+    store: DocumentStore, customer_id: str, order_id: str, mutate: Mutation
+) -> tuple[Document, bool]:
+    """Read the order, apply `mutate`, and replace it (If-Match its ETag) together with the
+    events in one outbox batch; on a lost race (412) read again and re-apply.
+
+    Returns the stored order and whether it changed. `mutate` may raise (InvalidTransition,
+    OrderRuleViolation); nothing is written then.
+    """
+    container = orders_container(store)
+    for _ in range(_TRANSITION_ATTEMPTS):
+        document = get_order(store, customer_id, order_id)
+        etag = str(document["_etag"])
+        events = mutate(document)
+        if events is None:
+            return document, False
+        document["updatedAt"] = now_stamp()
+        try:
+            results = write_with_events(
+                container,
+                customer_id,
+                [BatchOp("replace", document=document, if_match=etag)],
+                events,
+            )
+        except BatchFailed as exc:
+            if exc.index == 0 and isinstance(exc.cause, PreconditionFailed | NotFound):
+                continue
+            raise
+        return results[0], True
+    raise OrderRuleViolation(
+        409, "Conflict", "the order kept changing while it was updated; retry", "order-busy"
+    )
+
+
+def add_history(document: Document, status: str, reason: str | None = None) -> None:
+    """Record a status change on the order."""
+    entry: dict[str, Any] = {"status": status, "at": now_stamp()}
+    if reason:
+        entry["reason"] = reason
+    document.setdefault("history", []).append(entry)
+    document["status"] = status
+
+
+def encode_cursor(continuation: str | None) -> str | None:
+    """An opaque API cursor for a store continuation."""
+    if continuation is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps({"c": continuation}).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    """The store continuation of an API cursor; ValueError when it is not one of ours."""
+    if cursor is None:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        continuation = data["c"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("the cursor is not one this API returned") from None
+    if not isinstance(continuation, str):
+        raise ValueError("the cursor is not one this API returned")
+    return continuation
+
+
+def list_orders(
+    store: DocumentStore,
+    *,
+    customer_id: str | None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
+) -> tuple[list[Document], str | None]:
+    """Orders newest first: one customer's (single partition) or, for admins, everyone's
+    (`customer_id=None`, cross-partition), optionally of one status."""
+    filters = [Filter("type", "eq", ORDER_TYPE)]
+    if status is not None:
+        filters.append(Filter("status", "eq", status))
+    page = orders_container(store).query(
+        Query(filters=filters, order_by=(Order("createdAt", descending=True),), limit=limit),
+        partition_key=customer_id,
+        continuation=decode_cursor(cursor),
+    )
+    return page.items, encode_cursor(page.continuation)
