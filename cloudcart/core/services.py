@@ -19,8 +19,16 @@ if TYPE_CHECKING:
     from cloudcart.core.documents.port import DocumentStore
     from cloudcart.core.messages.port import MessagePublisher
     from cloudcart.identity.tokens import TokenValidator
+    from cloudcart.integrations.payments.port import PaymentGateway
 
 T = TypeVar("T")
+
+# Each gateway module exposes `from_settings(settings, services) -> PaymentGateway` (the test
+# gateway keeps its payments in the documents port).
+_PAYMENT_GATEWAYS = {
+    "test": "cloudcart.integrations.payments.test_gateway",
+    "stripe": "cloudcart.integrations.payments.stripe_gateway",
+}
 
 # Each adapter module exposes `from_settings(settings) -> <port>`.
 _ADAPTER_MODULES = {
@@ -43,7 +51,9 @@ class Services:
         instead of building them from settings: tests inject a broker with their own
         topology this way."""
         self.settings = settings
-        self._lock = threading.Lock()
+        # Re-entrant: building one adapter may need another (the test gateway stores its
+        # payments in the documents port).
+        self._lock = threading.RLock()
         self._built: dict[str, Any] = dict(adapters or {})
 
     def _get(self, key: str, build: Any) -> Any:
@@ -93,6 +103,16 @@ class Services:
             "SearchIndex",
             self._get("search", lambda: self._adapter("search", self.settings.search_adapter)),
         )
+
+    @property
+    def payments(self) -> PaymentGateway:
+        """The payment gateway chosen by `CLOUDCART_PAYMENTS_PROVIDER`."""
+
+        def build() -> Any:
+            module = import_module(_PAYMENT_GATEWAYS[self.settings.payments_provider])
+            return module.from_settings(self.settings, self)
+
+        return cast("PaymentGateway", self._get("payments", build))
 
     @property
     def token_validator(self) -> TokenValidator:

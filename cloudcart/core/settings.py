@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         description="Azure AI Search service endpoint (https://<name>.search.windows.net); "
         "reached with the app's managed identity.",
     )
+    search_index_name: str = Field(
+        "products",
+        validation_alias=_env("SEARCH_INDEX_NAME"),
+        description="Name of the Azure AI Search index (created by `cloudcart search init`).",
+    )
 
     # --- messages port -----------------------------------------------------------------
     messages_adapter: Adapter = Field(
@@ -171,6 +176,85 @@ class Settings(BaseSettings):
         validation_alias=_env("OUTBOX_SWEEP_SCHEDULE"),
         description="NCRONTAB (six fields) of the timer that relays outbox events the change "
         "feed missed.",
+    )
+
+    # --- payments ----------------------------------------------------------------------
+    payments_provider: Literal["test", "stripe"] = Field(
+        "test",
+        validation_alias=_env("CLOUDCART_PAYMENTS_PROVIDER"),
+        description="`test` (the embedded test gateway: test cards, signed webhooks to this "
+        "app) or `stripe` (PaymentIntents and Refunds).",
+    )
+    test_gateway_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("TEST_GATEWAY_WEBHOOK_SECRET"),
+        description="HMAC secret the test gateway signs its webhooks with; generated into the "
+        "data folder on first use when unset.",
+    )
+    test_gateway_duplicate_webhooks: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        validation_alias=_env("TEST_GATEWAY_DUPLICATE_WEBHOOKS"),
+        description="Probability that the test gateway delivers a webhook twice, as real "
+        "gateways sometimes do.",
+    )
+    test_gateway_webhook_max_delay_ms: int = Field(
+        250,
+        ge=0,
+        le=10_000,
+        validation_alias=_env("TEST_GATEWAY_WEBHOOK_MAX_DELAY_MS"),
+        description="The test gateway delays each webhook by a random 0..n ms, so it can race "
+        "the checkout response.",
+    )
+    stripe_secret_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("STRIPE_SECRET_KEY"),
+        description="Stripe secret API key (a Key Vault reference in Azure).",
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("STRIPE_WEBHOOK_SECRET"),
+        description="Signing secret (`whsec_...`) of the Stripe webhook endpoint "
+        "`/api/webhooks/payments/stripe` (a Key Vault reference in Azure).",
+    )
+    stripe_api_base: str | None = Field(
+        None,
+        validation_alias=_env("STRIPE_API_BASE"),
+        description="Overrides https://api.stripe.com; tests point it at a loopback fake.",
+    )
+
+    # --- orders ------------------------------------------------------------------------
+    payment_window_minutes: float = Field(
+        30,
+        gt=0,
+        validation_alias=_env("PAYMENT_WINDOW_MINUTES"),
+        description="How long an unpaid order keeps its stock reserved before the expiry "
+        "timer cancels it (fractions allowed, for tests).",
+    )
+    order_expiry_schedule: str = Field(
+        "0 */1 * * * *",
+        validation_alias=_env("ORDER_EXPIRY_SCHEDULE"),
+        description="NCRONTAB (six fields) of the timer that cancels unpaid orders past their "
+        "payment window and releases their stock.",
+    )
+    return_window_days: int = Field(
+        30,
+        ge=0,
+        validation_alias=_env("RETURN_WINDOW_DAYS"),
+        description="Days after delivery during which a customer may request a return.",
+    )
+    order_tax_rules: str = Field(
+        '{"IN": {"rate": 18, "inclusive": true}}',
+        validation_alias=_env("ORDER_TAX_RULES"),
+        description="JSON object of tax rules by shipping country (ISO 3166 alpha-2): "
+        '`{"IN": {"rate": 18, "inclusive": true}}`; countries not listed pay no tax.',
+    )
+    order_shipping_rates: str = Field(
+        '{"standard": 0, "express": 9900}',
+        validation_alias=_env("ORDER_SHIPPING_RATES"),
+        description="JSON object of shipping methods and their price in minor units of the "
+        "order currency.",
     )
 
     # --- identity ----------------------------------------------------------------------

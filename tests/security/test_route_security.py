@@ -25,6 +25,7 @@ PUBLIC_OPERATIONS = {
     ("GET", "/api/search"): "anonymous storefront product search",
     ("GET", "/api/search/suggest"): "anonymous storefront typeahead",
     ("GET", "/api/health"): "liveness probe",
+    ("POST", "/api/webhooks/payments/{provider}"): "authenticated by the gateway's signature",
     ("GET", "/api/ready"): "readiness probe (names adapters, never data)",
     ("GET", "/auth/login"): "starts the browser sign-in (redirects to the identity provider)",
     ("GET", "/auth/callback"): "the identity provider's redirect back (state + PKCE checked)",

@@ -44,6 +44,13 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
         "sessions", "/id", 1 * DAY, "Web sign-in sessions and pending sign-in flows (TTL)."
     ),
     ContainerSpec("audit", "/actorId", 400 * DAY, "Audit trail of admin and privacy actions."),
+    ContainerSpec(
+        "payments",
+        "/paymentId",
+        -1,
+        "Test gateway payments and refunds (embedded only).",
+        embedded_only=True,
+    ),
 )
 
 _BY_NAME = {spec.name: spec for spec in CONTAINERS}

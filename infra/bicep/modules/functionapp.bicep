@@ -134,7 +134,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     EVENTS_TOPIC: 'events'
     OPS_TOPIC: 'ops'
     OUTBOX_SWEEP_SCHEDULE: '0 */1 * * * *'
-    PAYMENT_WINDOW_MINUTES: '30'
+    PAYMENT_WINDOW_MINUTES: '30.0'
     ORDER_EXPIRY_SCHEDULE: '0 */1 * * * *'
     RETURN_WINDOW_DAYS: '30'
     ORDER_TAX_RULES: '{"IN": {"rate": 18, "inclusive": true}}'

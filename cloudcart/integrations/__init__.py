@@ -1,0 +1,1 @@
+"""Partner integrations: payment gateways and, later, inventory, fulfilment, CRM, accounting."""

@@ -1,0 +1,137 @@
+"""The payment gateway port: what orders may ask of a payment provider.
+
+Money is always integer minor units (paise, cents) with an ISO 4217 currency code in
+upper case. Two adapters implement it: the embedded test gateway (test cards, signed
+webhooks sent to this app) and Stripe (PaymentIntents and Refunds).
+
+Orders use the order id as the idempotency key of `create_payment`, so a retried checkout
+never creates a second payment; refunds use keys such as `f"{order_id}:refund:{n}"`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from cloudcart.core.errors import CloudcartError
+
+PaymentStatus = Literal["requires_confirmation", "processing", "succeeded", "failed", "cancelled"]
+"""Where a payment stands. `succeeded`, `failed` and `cancelled` are final."""
+
+RefundStatus = Literal["pending", "succeeded", "failed"]
+
+PaymentEventType = Literal[
+    "payment.succeeded", "payment.failed", "payment.cancelled", "refund.succeeded", "refund.failed"
+]
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A payment as the gateway sees it.
+
+    `client_secret` is what a storefront needs to confirm the payment with the provider's
+    client SDK (Stripe); `confirm_url` is where a client confirms with the embedded test
+    gateway (None for real gateways).
+    """
+
+    provider: str
+    payment_id: str
+    order_id: str
+    amount: int
+    currency: str
+    status: PaymentStatus
+    client_secret: str | None = None
+    failure_reason: str | None = None
+    confirm_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Refund:
+    """A refund of (part of) a payment."""
+
+    provider: str
+    refund_id: str
+    payment_id: str
+    amount: int
+    currency: str
+    status: RefundStatus
+
+
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A verified webhook, normalised. `event_id` is the provider's id, stable across
+    redeliveries, so consumers can deduplicate on it."""
+
+    provider: str
+    event_id: str
+    type: PaymentEventType
+    payment_id: str
+    order_id: str
+    amount: int
+    currency: str
+    failure_reason: str | None = None
+    refund_id: str | None = None
+
+
+class PaymentError(CloudcartError):
+    """A gateway call failed (unknown payment, provider error, idempotency misuse)."""
+
+
+class PaymentNotFound(PaymentError):
+    """The gateway has no payment with that id."""
+
+
+class IdempotencyMismatch(PaymentError):
+    """An idempotency key was reused with different parameters."""
+
+
+class InvalidWebhook(CloudcartError):
+    """A webhook failed verification (signature, timestamp) or could not be understood."""
+
+
+class PaymentDeclined(CloudcartError):
+    """The gateway declined a payment synchronously (the test gateway never does: declines
+    arrive as `failed` payments and `payment.failed` webhooks)."""
+
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    """A payment provider. Every mutating call takes an idempotency key: the same key
+    returns the same result, never a second charge or refund."""
+
+    provider: str
+
+    def create_payment(
+        self, *, order_id: str, customer_id: str, amount: int, currency: str, idempotency_key: str
+    ) -> Payment:
+        """Create a payment awaiting the customer's confirmation."""
+        ...
+
+    def get_payment(self, payment_id: str) -> Payment:
+        """The payment's current state. Raises PaymentNotFound."""
+        ...
+
+    def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> Payment:
+        """Cancel a payment that has not succeeded. Raises PaymentNotFound, PaymentError."""
+        ...
+
+    def refund(
+        self, payment_id: str, *, amount: int, idempotency_key: str, reason: str | None = None
+    ) -> Refund:
+        """Refund `amount` (minor units) of a succeeded payment, fully or partly."""
+        ...
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+        """Verify a webhook's signature and timestamp, then normalise it.
+
+        Raises InvalidWebhook when verification fails, or its subclass IgnoredWebhook for
+        a correctly signed event of a type this port does not model (the route answers 200
+        to those so the provider stops retrying).
+        """
+        ...
+
+
+class IgnoredWebhook(InvalidWebhook):
+    """A correctly signed webhook of an event type Cloudcart does not act on; the route
+    answers 200 so the provider stops retrying."""
