@@ -149,7 +149,7 @@ def count_operations() -> dict[str, Any]:
 
 def throughput(buyers: int, checkouts: int) -> dict[str, Any]:
     """Checkouts/s and latency over HTTP against a `cloudcart serve` process."""
-    from tests.e2e.test_orders_e2e import Shop, _start, _stop
+    from tests.e2e.test_orders_e2e import Shop, _start
 
     with tempfile.TemporaryDirectory() as tmp:
         server = _start(Path(tmp), "bench", {"TEST_GATEWAY_DUPLICATE_WEBHOOKS": "0"})
@@ -182,7 +182,7 @@ def throughput(buyers: int, checkouts: int) -> dict[str, Any]:
             client.close()
             shop.http.close()
         finally:
-            _stop(server)
+            server.stop()
     latencies = sorted(t for t, _ in results)
     ok = sum(1 for _, s in results if s == 201)
     return {

@@ -18,6 +18,7 @@ from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
+from cloudcart.catalog.media import media_urls
 from cloudcart.catalog.models import (
     CATEGORY_ID_PATTERN,
     SKU_PATTERN,
@@ -42,6 +43,7 @@ from cloudcart.catalog.service import (
     etag_matches,
     public_product,
 )
+from cloudcart.core.services import Services
 from cloudcart.identity.dependencies import Admin
 
 PRODUCT_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300"
@@ -261,7 +263,14 @@ def list_products(
     except CatalogError as exc:
         raise _problem(exc) from exc
     response.headers["Cache-Control"] = LIST_CACHE_CONTROL
-    return {"items": [public_product(d) for d in items], "nextCursor": next_cursor}
+    return {"items": [_storefront_product(d, services) for d in items], "nextCursor": next_cursor}
+
+
+def _storefront_product(document: dict[str, Any], services: Services) -> dict[str, Any]:
+    # Read URLs (signed or CDN) replace blob names for clients; events keep the blob names.
+    payload = public_product(document)
+    payload["media"] = media_urls(document, services)
+    return payload
 
 
 @public_router.get(
@@ -291,6 +300,7 @@ def get_product(
     if product.document["status"] != "active":
         raise _problem(ProductNotFound(f"product {product_id!r} does not exist"))
     payload = product.public
+    payload["media"] = media_urls(product.document, services)
     stock = service.availability(v["sku"] for v in payload["variants"])
     for variant in payload["variants"]:
         available = stock[variant["sku"]]
