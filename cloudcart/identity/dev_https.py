@@ -8,16 +8,14 @@ The web sign-in client trusts exactly that certificate file and nothing else.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import os
-import secrets
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cloudcart.core.files import create_private_file_once
 from cloudcart.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,21 +37,6 @@ def cert_paths(settings: Settings) -> tuple[Path, Path]:
 def https_base_url(settings: Settings) -> str:
     """`https://127.0.0.1:<DEV_IDP_HTTPS_PORT>`: where MSAL reaches the embedded provider."""
     return f"https://{HOST}:{settings.dev_idp_https_port}"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    # Temp file then link(): link never replaces, so concurrent first runs agree on one file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def ensure_certificate(settings: Settings) -> tuple[Path, Path]:
@@ -124,8 +107,8 @@ def ensure_certificate(settings: Settings) -> tuple[Path, Path]:
         # Key first: a certificate without its key would be reused but unusable.
         key_path.unlink(missing_ok=True)
         cert_path.unlink(missing_ok=True)
-        _write_private(key_path, key_pem)
-        _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+        create_private_file_once(key_path, lambda: key_pem)
+        create_private_file_once(cert_path, lambda: cert.public_bytes(serialization.Encoding.PEM))
         return cert_path, key_path
 
 

@@ -9,7 +9,6 @@ expose. The token validator reads this provider's public keys in-process
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from cloudcart.api.deps import SettingsDep
 from cloudcart.api.problems import Problem
+from cloudcart.core.files import create_private_file_once
 from cloudcart.core.settings import Adapter, Settings
 
 if TYPE_CHECKING:
@@ -82,29 +82,17 @@ def _load_or_create_private_key(path: Path) -> rsa.RSAPrivateKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def new_key_pem() -> bytes:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
+        return key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        # Write a private temp file, then hard-link it into place: link() never replaces an
-        # existing file, so when two processes start together exactly one key wins and the
-        # loser reads the winner's key (os.replace would let them silently diverge).
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(pem)
-                out.flush()
-                os.fsync(out.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+    # Race-safe: when two processes start together, both end up with the same key.
+    pem = create_private_file_once(path, new_key_pem)
+    loaded = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(loaded, rsa.RSAPrivateKey):
         raise ValueError(f"{path} does not hold an RSA private key")
     return loaded

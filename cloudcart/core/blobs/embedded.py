@@ -36,6 +36,7 @@ from urllib.parse import quote, urlencode
 
 from cloudcart.core.blobs.port import Blob, BlobProperties, BlobStore, SignedUrl
 from cloudcart.core.errors import BlobError, BlobNotFound
+from cloudcart.core.files import create_private_file_once
 from cloudcart.core.settings import Settings
 
 Permission = Literal["r", "w"]
@@ -396,19 +397,7 @@ class LocalBlobStore:
 def _load_or_create_key(data_dir: Path) -> bytes:
     """The signing key in `data_dir/keys/blob-signing.key`, created (0600) on first use."""
     key_path = data_dir / _KEY_FILE
-    if not key_path.exists():
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=key_path.parent, prefix=".blob-signing-")
-        try:
-            # mkstemp already creates the file 0600.
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(_b64url(secrets.token_bytes(32)))
-            # os.link fails if another process created the key first; then we use theirs,
-            # so concurrent first starts agree on one key.
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp_name, key_path)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
+    create_private_file_once(key_path, lambda: _b64url(secrets.token_bytes(32)).encode())
     key = key_path.read_text(encoding="ascii").strip()
     if not key:
         raise BlobError(f"blob signing key file {key_path} is empty")

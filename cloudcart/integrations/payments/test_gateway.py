@@ -23,10 +23,8 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import random
 import secrets
-import tempfile
 import threading
 import time
 import urllib.error
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, cast, get_args
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import BatchOp, Document, DocumentStore, Filter, PatchOp
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.files import create_private_file_once
 from cloudcart.integrations.payments.port import (
     IdempotencyMismatch,
     InvalidWebhook,
@@ -145,17 +144,7 @@ def load_or_create_secret(data_dir: Path) -> bytes:
     """The webhook secret in `data_dir/keys/test-gateway-webhook.key`, created (0600) on
     first use; concurrent first starts agree on one key."""
     path = data_dir / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".test-gateway-")  # 0600
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_hex(32))
-            # link() fails when another process won the race; then its key is used.
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+    create_private_file_once(path, lambda: secrets.token_hex(32).encode())
     key = path.read_text(encoding="ascii").strip()
     if not key:
         raise PaymentError(f"test gateway webhook key file {path} is empty")
