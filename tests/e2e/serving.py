@@ -63,11 +63,13 @@ class ServeProcess:
         """Where the HTTP API answers."""
         return f"http://127.0.0.1:{self.port}"
 
-    def log(self) -> str:
-        """Everything the server printed so far (all its runs)."""
+    def log(self, tail: int | None = None) -> str:
+        """What the server printed so far (all its runs); only the last `tail` characters
+        if given, to keep failure messages readable."""
         if not self.log_path.exists():
             return ""
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return text if tail is None else text[-tail:]
 
     def start(self) -> ServeProcess:
         """Start the server and wait until `/api/health` answers 200."""

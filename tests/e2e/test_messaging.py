@@ -8,14 +8,9 @@ own data folder, and the SIGKILL test kills it for real.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,96 +21,22 @@ from cloudcart.core.documents.embedded import SqliteDocumentStore
 from cloudcart.core.events import Event
 from cloudcart.core.messages.embedded import SqliteBroker
 from cloudcart.core.messages.topology import TOPOLOGY
-from cloudcart.core.settings import Settings
+from tests.e2e.serving import ServeProcess, admin_token, serve
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = 30.0
 POLL = 0.05
+LOG_TAIL = 6000
 PINGS = "/api/admin/diagnostics/pings"
 DEAD_LETTERS = "/api/admin/dead-letters"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    data_dir: Path
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-6000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-def start_server(data_dir: Path, log_path: Path) -> Server:
-    """`cloudcart serve` on a free port over `data_dir`, once it answers /api/health."""
-    port = _free_port()
-    # The child must not read the developer's Cloudcart settings.
-    env = {k: v for k, v in os.environ.items() if k not in Settings.env_names().values()}
-    env["PYTHONUNBUFFERED"] = "1"
-    # serve also starts the dev identity provider's https listener; never on a fixed port.
-    env["DEV_IDP_HTTPS_PORT"] = str(_free_port())
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cloudcart.local.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, data_dir, log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"cloudcart serve exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.base_url}/api/health", timeout=1.0).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(POLL)
-    server.stop()
-    pytest.fail(f"cloudcart serve did not become healthy:\n{server.log()}")
-
-
-def admin_client(server: Server) -> httpx.Client:
-    token = httpx.post(
-        f"{server.base_url}/dev/idp/token",
-        data={"sub": "e2e-ops", "roles": "Admin"},
-        timeout=10.0,
-    )
-    assert token.status_code == 200, token.text
+def admin_client(server: ServeProcess) -> httpx.Client:
+    """An httpx client on `server` with a fresh admin token from its identity provider."""
+    token = admin_token(server.base_url, sub="e2e-ops")
     return httpx.Client(
         base_url=server.base_url,
-        headers={"authorization": f"Bearer {token.json()['access_token']}"},
+        headers={"authorization": f"Bearer {token}"},
         timeout=10.0,
     )
 
@@ -165,17 +86,13 @@ def outbox_document(data_dir: Path, event_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("messaging")
-    srv = start_server(folder / "data", folder / "serve.log")
-    try:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    with serve(tmp_path_factory.mktemp("messaging")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[httpx.Client]:
+def client(server: ServeProcess) -> Iterator[httpx.Client]:
     with admin_client(server) as c:
         yield c
 
@@ -228,7 +145,9 @@ def test_a_poison_message_is_dead_lettered_and_processed_once_after_resubmit(
     assert letters_of_ping() == []
 
 
-def test_duplicate_publishes_have_no_second_effect(client: httpx.Client, server: Server) -> None:
+def test_duplicate_publishes_have_no_second_effect(
+    client: httpx.Client, server: ServeProcess
+) -> None:
     ping = send_ping(client)
     wait_for("the ping to be processed", lambda: ping_state(client, ping["pingId"]), processed)
     event = Event.model_validate(outbox_document(server.data_dir, ping["eventId"])["event"])
@@ -256,7 +175,7 @@ def test_duplicate_publishes_have_no_second_effect(client: httpx.Client, server:
 
 
 def test_the_relay_marks_the_outbox_event_with_relayed_at_and_a_ttl(
-    client: httpx.Client, server: Server
+    client: httpx.Client, server: ServeProcess
 ) -> None:
     ping = send_ping(client)
     wait_for("the ping to be processed", lambda: ping_state(client, ping["pingId"]), processed)
@@ -272,25 +191,21 @@ def test_the_relay_marks_the_outbox_event_with_relayed_at_and_a_ttl(
 
 
 def test_sigkill_while_a_handler_runs_loses_nothing(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    log_path = tmp_path / "serve.log"
-    first = start_server(data_dir, log_path)
+    server = ServeProcess(data_dir=tmp_path / "data", log_path=tmp_path / "serve.log")
     try:
-        with admin_client(first) as c:
+        server.start()
+        with admin_client(server) as c:
             ping = send_ping(c, holdMs=4000)
             wait_for(
                 "the handler to start",
                 lambda: ping_state(c, ping["pingId"]),
                 lambda s: s["attempts"] == 1,
             )
-        first.process.send_signal(signal.SIGKILL)
-        first.process.wait(timeout=10)
-    finally:
-        first.stop()
+        server.kill()
 
-    second = start_server(data_dir, log_path)
-    try:
-        with admin_client(second) as c:
+        # Same ServeProcess, so the same data folder (and log) as the killed run.
+        server.start()
+        with admin_client(server) as c:
             state = ping_state(c, ping["pingId"])
             assert (state["status"], state["effects"]) == ("pending", 0)
             # Redelivered once the 5 s lock runs out, then held 4 s again.
@@ -302,6 +217,6 @@ def test_sigkill_while_a_handler_runs_loses_nothing(tmp_path: Path) -> None:
             )
             time.sleep(0.3)
             state = ping_state(c, ping["pingId"])
-            assert (state["attempts"], state["effects"]) == (2, 1), second.log()
+            assert (state["attempts"], state["effects"]) == (2, 1), server.log(tail=LOG_TAIL)
     finally:
-        second.stop()
+        server.stop()
