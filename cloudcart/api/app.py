@@ -309,7 +309,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.identity import web_login
     from cloudcart.integrations.payments import routes as payment_routes
     from cloudcart.ops import dead_letters, diagnostics
+    from cloudcart.orders import privacy as orders_privacy
     from cloudcart.orders import routes as orders_routes
+
+    # The orders area's export/erasure contributors, for the customers routes mounted here.
+    orders_privacy.register()
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)

@@ -283,6 +283,26 @@ def test_customers_cannot_touch_each_others_orders(shop: Shop) -> None:
     assert shop.order("alice-e2e", oid)["status"] == "pending_payment"
 
 
+def test_erasure_keeps_the_order_for_accounting_without_the_address(shop: Shop) -> None:
+    shop.product("ERASE-1", 2)
+    placed = shop.buy("erased-e2e", "ERASE-1", 1)
+    r = shop.http.delete("/api/me", headers=shop.headers("erased-e2e"))
+    assert r.status_code == 204, r.text
+    found: dict[str, Any] | None = None
+    cursor: str | None = None
+    while found is None:
+        params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = shop.http.get("/api/admin/orders", params=params, headers=shop.admin).json()
+        found = next((o for o in page["items"] if o["orderId"] == placed["orderId"]), None)
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert found is not None, "the anonymised order must be kept"
+    assert found["total"] == placed["total"]
+    assert found["lines"][0]["sku"] == "ERASE-1"
+    assert found["shippingAddress"] == {"country": "IN", "anonymized": True}
+
+
 def test_zz_reconciliation_adds_up(shop: Shop) -> None:
     time.sleep(1.0)  # let the last duplicated webhooks land
     # The real command line, on the server's data folder.
