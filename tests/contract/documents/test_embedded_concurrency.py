@@ -71,19 +71,46 @@ def _new_store(tmp_path: Path, available: int) -> SqliteDocumentStore:
 
 
 def test_threads_never_oversell(tmp_path: Path) -> None:
-    store = _new_store(tmp_path, available=400)
-    won = _threads(store, count=8, qty=1)
-    stock = store.container("inventory").read(SKU, SKU)
-    assert sum(won) == 400
+    # Lock-step rounds: in every round all threads try one reservation at the same moment,
+    # so they compete by construction (a free-running loop may let one thread win it all).
+    threads, rounds, units = 8, 20, 100
+    store = _new_store(tmp_path, available=units)
+    inventory = store.container("inventory")
+    barrier = threading.Barrier(threads)
+    won = [0] * threads
+    lost = [0] * threads
+
+    def run(i: int) -> None:
+        store.check()  # open this thread's connection before the race starts
+        for _ in range(rounds):
+            barrier.wait()
+            try:
+                inventory.patch(
+                    SKU,
+                    SKU,
+                    [PatchOp("incr", "available", -1), PatchOp("incr", "reserved", 1)],
+                    condition=[Filter("available", "ge", 1)],
+                )
+                won[i] += 1
+            except PreconditionFailed:
+                lost[i] += 1
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    stock = inventory.read(SKU, SKU)
+    assert sum(won) == units
+    assert sum(lost) == threads * rounds - units
     assert stock["available"] == 0
-    assert stock["reserved"] == 400
-    assert sum(1 for w in won if w > 0) >= 2  # the threads really competed
-    store.close()
+    assert stock["reserved"] == units
 
 
 def test_processes_and_threads_never_oversell(tmp_path: Path) -> None:
-    # 601 units in lots of 3: exactly 200 reservations fit, 1 unit must remain.
-    store = _new_store(tmp_path, available=601)
+    # 6001 units in lots of 3: exactly 2000 reservations fit, 1 unit must remain. Enough
+    # work that the race lasts long after every process has passed the start barrier.
+    store = _new_store(tmp_path, available=6001)
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[int] = ctx.Queue()
     # Every process waits here, so the children (slow to spawn) race the parent for real.
@@ -100,10 +127,10 @@ def test_processes_and_threads_never_oversell(tmp_path: Path) -> None:
         w.join(timeout=60)
         assert w.exitcode == 0
     stock = store.container("inventory").read(SKU, SKU)
-    assert here + sum(totals) == 200
+    assert here + sum(totals) == 2000
     assert sum(totals) > 0  # the other processes really took part
     assert stock["available"] == 1
-    assert stock["reserved"] == 600
+    assert stock["reserved"] == 6000
     store.close()
 
 
