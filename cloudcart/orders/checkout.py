@@ -6,10 +6,11 @@ Write path (what the checkout benchmark counts):
    the customer's `orders` partition. A Conflict means another request owns the key:
    a different body answers 422; otherwise wait for its outcome (bounded) and answer
    the same thing, or 409 `checkout-in-progress` when it takes too long.
-2. one conditional patch per SKU on `inventory` (`available >= qty`), released again if a
-   later step fails;
+2. one conditional replace of the record naming this attempt and its lines (SKU,
+   quantity), then one batch per SKU on `inventory`: a `reserve:{attempt}` marker and the
+   conditional patch (`available >= qty`), released again if a later step fails;
 3. ONE transactional batch in the customer's partition: the order (`pending_payment`),
-   the idempotency record completed (If-Match the ETag of step 1, so a taken-over record
+   the idempotency record completed (If-Match the ETag of step 2, so a taken-over record
    cannot be completed twice) and `order.placed` + `inventory.reserved` in the outbox;
 4. the gateway payment, `idempotency_key = order id`, then one patch storing it and the
    response on the order. Replays answer that stored response byte for byte.
@@ -17,10 +18,13 @@ Write path (what the checkout benchmark counts):
 If the gateway call fails the order stays `pending_payment` without a payment and the
 client gets 503: retrying with the SAME Idempotency-Key resumes at step 4 (the gateway's
 own idempotency on the order id means never two payments); if nobody retries, the expiry
-timer cancels the order and releases its stock. Business failures (empty cart, out of
-stock, unknown shipping method) are stored on the record, so the same key keeps
-answering the same problem; a new attempt needs a new key. Step 5 (outside the
-contract) empties the cart.
+timer cancels the order and releases its stock. A crash between steps 2 and 3 leaves the
+record `in_progress` with its reservation: a retry after the lease takes the key over and
+first releases it; otherwise the expiry timer (`recover_abandoned_checkouts`) releases it
+and marks the record `abandoned`, and a retry with that key starts afresh. Business
+failures (empty cart, out of stock, unknown shipping method) are stored on the record,
+so the same key keeps answering the same problem; a new attempt needs a new key.
+Step 5 (outside the contract) empties the cart.
 """
 
 from __future__ import annotations
@@ -30,19 +34,19 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Document, PatchOp
+from cloudcart.core.documents.port import BatchOp, Document, Filter, PatchOp, Query
 from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
 from cloudcart.orders.cart import CartError, Carts, offer
-from cloudcart.orders.inventory import OutOfStock, reserve_stock, unreserve
+from cloudcart.orders.inventory import OutOfStock, release_reservation, reserve_stock
 from cloudcart.orders.lifecycle import gateway
 from cloudcart.orders.models import CheckoutIn
 from cloudcart.orders.pricing import PricingError, price_lines
@@ -67,6 +71,18 @@ LEASE = timedelta(seconds=30)
 WAIT_SECONDS = 25.0
 """How long a concurrent retry waits for the owner's outcome before answering 409."""
 _POLL_SECONDS = 0.05
+ABANDON_GRACE = timedelta(seconds=60)
+"""How long after its lease ran out an `in_progress` checkout is declared crashed."""
+RECOVERY_BATCH = 100
+
+
+@dataclass
+class _Lease:
+    """The owner's view of its idempotency record (its ETag moves as the attempt records
+    its reservation)."""
+
+    record: Document
+    attempt: str = field(default_factory=lambda: new_id("att_"))
 
 
 @dataclass(frozen=True)
@@ -134,9 +150,14 @@ def _own(
     services: Services, customer_id: str, body: CheckoutIn, record: Document
 ) -> CheckoutResponse:
     container = orders_container(services.documents)
+    lease = _Lease(record)
     try:
-        order = _place(services, customer_id, body, record)
+        # A taken-over (or abandoned) record names the previous attempt's reservation:
+        # give it back before anything else, so no path below can leak it.
+        _release_recorded(services, record)
+        order = _place(services, customer_id, body, lease)
     except _Failure as failure:
+        record = lease.record
         stored = {
             **_clean(record),
             "status": "failed",
@@ -148,7 +169,15 @@ def _own(
             logger.warning("idempotency record %s changed under its owner", record["id"])
         return failure.response
     except BaseException:
-        # Unexpected: free the key so a retry starts again (stock was compensated).
+        # Unexpected: give back this attempt's stock and free the key so a retry starts
+        # again. If the stock cannot be given back the record stays `in_progress` with its
+        # reservation, and the expiry timer's recovery releases it once the lease is over.
+        record = lease.record
+        try:
+            _release_recorded(services, record)
+        except Exception:
+            logger.exception("checkout %s left its reservation to recovery", record["id"])
+            raise
         with contextlib.suppress(PreconditionFailed, NotFound):
             container.delete(str(record["id"]), customer_id, if_match=str(record["_etag"]))
         raise
@@ -159,6 +188,15 @@ def _own(
 
 def _clean(document: Document) -> Document:
     return {k: v for k, v in document.items() if not k.startswith("_")}
+
+
+def _release_recorded(services: Services, record: Document) -> int:
+    """Release the reservation recorded on an idempotency record (idempotent)."""
+    reservation = record.get("reservation")
+    if not isinstance(reservation, dict):
+        return 0
+    skus = [str(line["sku"]) for line in reservation.get("lines", [])]
+    return release_reservation(services.documents, str(reservation["attempt"]), skus)
 
 
 def _follow(
@@ -191,8 +229,10 @@ def _follow(
                 return CheckoutResponse(201, order["checkoutResponse"])
             if expired:
                 return attach_payment(services, order)
-        elif expired:
-            taken = {**_clean(record), "leaseUntil": _lease_until()}
+        elif expired or status == "abandoned":
+            # A crashed owner (lease over) or one the recovery timer released: start
+            # again under this key; `_own` first releases what the record says is held.
+            taken = {**_clean(record), "status": "in_progress", "leaseUntil": _lease_until()}
             try:
                 mine = container.replace(taken, if_match=str(record["_etag"]))
             except (PreconditionFailed, NotFound):
@@ -213,7 +253,7 @@ def _follow(
         time.sleep(_POLL_SECONDS)
 
 
-def _place(services: Services, customer_id: str, body: CheckoutIn, record: Document) -> Document:
+def _place(services: Services, customer_id: str, body: CheckoutIn, lease: _Lease) -> Document:
     store = services.documents
     settings = services.settings
     cart = Carts(store, customer_id).load()
@@ -251,8 +291,22 @@ def _place(services: Services, customer_id: str, body: CheckoutIn, record: Docum
     quantities: dict[str, int] = {}
     for line in lines:
         quantities[line["sku"]] = quantities.get(line["sku"], 0) + int(line["quantity"])
+    # Record what this attempt is about to reserve BEFORE touching stock (If-Match: a
+    # record taken over meanwhile stops us here), so a crash from now on leaves enough on
+    # the record for the next attempt or the recovery timer to release it exactly.
+    lease.record = orders_container(store).replace(
+        {
+            **_clean(lease.record),
+            "reservation": {
+                "attempt": lease.attempt,
+                "lines": [{"sku": s, "quantity": q} for s, q in quantities.items()],
+            },
+        },
+        if_match=str(lease.record["_etag"]),
+    )
+    record = lease.record
     try:
-        reserve_stock(store, quantities)
+        reserve_stock(store, lease.attempt, quantities)
     except OutOfStock as exc:
         raise _Failure(
             409,
@@ -316,19 +370,16 @@ def _place(services: Services, customer_id: str, body: CheckoutIn, record: Docum
             },
         ),
     ]
-    try:
-        results = write_with_events(
-            orders_container(store),
-            customer_id,
-            [
-                BatchOp("create", document=order),
-                BatchOp("replace", document=completed, if_match=str(record["_etag"])),
-            ],
-            events,
-        )
-    except BaseException:
-        unreserve(store, quantities.items())
-        raise
+    # A failure here is released by `_own` from the record's reservation.
+    results = write_with_events(
+        orders_container(store),
+        customer_id,
+        [
+            BatchOp("create", document=order),
+            BatchOp("replace", document=completed, if_match=str(record["_etag"])),
+        ],
+        events,
+    )
     return results[0]
 
 
@@ -420,3 +471,59 @@ def _record_for(order: Document) -> str | None:
     return (
         order.get("idempotencyRecord") if isinstance(order.get("idempotencyRecord"), str) else None
     )
+
+
+def recover_abandoned_checkouts(
+    services: Services, *, grace: timedelta = ABANDON_GRACE, limit: int = RECOVERY_BATCH
+) -> int:
+    """Release the stock of checkouts that crashed between reserving and placing the order.
+
+    Finds idempotency records still `in_progress` whose lease ran out more than `grace`
+    ago (no order: the order and the record's completion are one batch), releases exactly
+    the reservations their attempt made (the `reserve:{attempt}` markers tell which, so a
+    second run moves nothing) and marks them `abandoned` If-Match, so a retry that took
+    the key over meanwhile keeps it. A retry with the same key after that starts afresh.
+    Returns how many records were abandoned now.
+    """
+    container = orders_container(services.documents)
+    page = container.query(
+        Query(
+            filters=(
+                Filter("type", "eq", IDEMPOTENCY_TYPE),
+                Filter("status", "eq", "in_progress"),
+                Filter("leaseUntil", "lt", timestamp(utcnow() - grace)),
+            ),
+            limit=limit,
+        )
+    )
+    abandoned = 0
+    for record in page.items:
+        rid, customer_id = str(record["id"]), str(record["customerId"])
+        try:
+            if _has_order(services, customer_id, rid):
+                logger.warning("idempotency record %s is in progress but has an order", rid)
+                continue
+            released = _release_recorded(services, record)
+            container.replace(
+                {**_clean(record), "status": "abandoned", "abandonedAt": now_stamp()},
+                if_match=str(record["_etag"]),
+            )
+        except (PreconditionFailed, NotFound):
+            continue  # a retry took the key over (it releases the old attempt itself)
+        except Exception:
+            logger.exception("could not recover checkout %s", rid)
+            continue
+        logger.warning("abandoned crashed checkout %s (released %d SKU(s))", rid, released)
+        abandoned += 1
+    return abandoned
+
+
+def _has_order(services: Services, customer_id: str, rid: str) -> bool:
+    page = orders_container(services.documents).query(
+        Query(
+            filters=(Filter("type", "eq", ORDER_TYPE), Filter("idempotencyRecord", "eq", rid)),
+            limit=1,
+        ),
+        partition_key=customer_id,
+    )
+    return bool(page.items)

@@ -8,6 +8,10 @@ the gateway: a payment that already succeeded (its webhook still on the way) is 
 as paid instead. A payment that succeeds after the cancellation is refunded
 automatically when its webhook arrives (`mark_paid`).
 
+The same timer runs `recover_abandoned_checkouts`: a checkout that crashed after
+reserving stock and before placing its order has no order to expire, so its idempotency
+record (still `in_progress`, lease long over) is what names the stock to give back.
+
 Register `bp` in function_app.py: `app.register_functions(expiry.bp)`.
 """
 
@@ -22,6 +26,7 @@ from cloudcart.core import runtime
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import Filter, Query
 from cloudcart.core.outbox import timestamp
+from cloudcart.orders.checkout import recover_abandoned_checkouts
 from cloudcart.orders.lifecycle import cancel_order, gateway, mark_paid
 from cloudcart.orders.service import ORDER_TYPE, orders_container
 from cloudcart.orders.state import InvalidTransition
@@ -93,7 +98,12 @@ def _paid_at_gateway(services: Services, order: dict[str, object]) -> bool:
 @bp.function_name("order_expiry")
 @bp.timer_trigger(schedule="%ORDER_EXPIRY_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def order_expiry(timer: func.TimerRequest) -> None:
-    """Cancel unpaid orders whose payment window closed and release their stock."""
-    count = expire_orders(runtime.services())
+    """Cancel unpaid orders whose payment window closed and release their stock; release
+    the stock of crashed checkouts."""
+    services = runtime.services()
+    count = expire_orders(services)
     if count:
         logger.info("expired %d unpaid order(s)", count)
+    recovered = recover_abandoned_checkouts(services)
+    if recovered:
+        logger.warning("released the stock of %d crashed checkout(s)", recovered)
