@@ -82,6 +82,13 @@ def main() -> None:
         (tmp_path / "floor_app.py").write_text(FLOOR_MODULE, encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k not in _settings_env_names()}
         env["CLOUDCART_DATA_DIR"] = str(tmp_path / "data")
+        # Both sides run from compiled bytecode, as installed packages do: without this a
+        # PYTHONDONTWRITEBYTECODE environment makes our sources compile on every run while
+        # the framework's site-packages are precompiled. The cache lives in the temp folder,
+        # never in the checkout. (Shipping compiled bytecode in the deployment package is
+        # what makes this true on Azure too: see docs/architecture.md.)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
         # Adapters are built lazily on first use, so no Azure endpoint is needed to import.
         azure_env = {
             **env,
