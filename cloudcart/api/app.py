@@ -27,6 +27,7 @@ from cloudcart.api.responses import COMMON_PROBLEM_RESPONSES, ProblemDocument, p
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
+    DomainError,
     NotFound,
     PreconditionFailed,
     Unavailable,
@@ -180,9 +181,9 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-def _domain_problem(exc: Exception) -> Problem | None:
+def _port_problem(exc: Exception) -> Problem | None:
     if isinstance(exc, BatchFailed):
-        return _domain_problem(exc.cause)
+        return _port_problem(exc.cause)
     if isinstance(exc, NotFound):
         return Problem(404, "Not Found", "The requested resource does not exist.")
     if isinstance(exc, Conflict):
@@ -203,14 +204,28 @@ def _domain_problem(exc: Exception) -> Problem | None:
     return None
 
 
-async def _on_domain_error(request: Request, exc: Exception) -> Response:
-    problem = _domain_problem(exc)
+async def _on_port_error(request: Request, exc: Exception) -> Response:
+    problem = _port_problem(exc)
     if problem is None:
         # A BatchFailed whose cause has no mapping: as unexpected as any other bug.
         logger.error("unmapped error in %s %s", request.method, request.url.path, exc_info=exc)
         return _internal_error_response()
     if problem.status >= 500:
         logger.warning("backing service unavailable: %r", exc)
+    return problem_response(problem, request)
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    # Every business area's refusals (catalog, media, cart, orders) become problems here,
+    # from the document each error describes, so routes just let them propagate.
+    assert isinstance(exc, DomainError)
+    problem = Problem(
+        exc.status,
+        exc.title,
+        exc.problem_detail(),
+        type_=exc.problem_type,
+        extra=exc.problem_extra(),
+    )
     return problem_response(problem, request)
 
 
@@ -287,11 +302,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Problem: _on_problem,
         RequestValidationError: _on_validation_error,
         StarletteHTTPException: _on_http_exception,
-        NotFound: _on_domain_error,
-        Conflict: _on_domain_error,
-        PreconditionFailed: _on_domain_error,
-        BatchFailed: _on_domain_error,
-        Unavailable: _on_domain_error,
+        NotFound: _on_port_error,
+        Conflict: _on_port_error,
+        PreconditionFailed: _on_port_error,
+        BatchFailed: _on_port_error,
+        Unavailable: _on_port_error,
+        DomainError: _on_domain_error,
         Exception: _on_unexpected_error,
     }
     for exc_type, handler in handlers.items():

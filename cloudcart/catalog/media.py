@@ -40,7 +40,7 @@ from cloudcart.core.documents.port import BatchOp, Container, Document
 from cloudcart.core.errors import (
     BatchFailed,
     BlobNotFound,
-    CloudcartError,
+    DomainError,
     NotFound,
     PreconditionFailed,
 )
@@ -94,20 +94,36 @@ MEDIA_UPLOADED = "media.uploaded"
 _WRITE_ATTEMPTS = 8
 
 
-class MediaError(CloudcartError):
-    """Base of the media errors; the router maps each to a problem document."""
+class MediaError(DomainError):
+    """Base of the media errors; each names its problem document (422 unless it says)."""
+
+    status = 422
+    title = "Media rejected"
+    problem_type = "media-rejected"
 
 
 class ProductNotFound(MediaError):
     """The product does not exist."""
 
+    status = 404
+    title = "Product not found"
+    problem_type = "product-not-found"
+
 
 class MediaNotFound(MediaError):
     """No upload with that media id was requested for this product."""
 
+    status = 404
+    title = "Media not found"
+    problem_type = "media-not-found"
+
 
 class UnsupportedMediaType(MediaError):
     """The declared content type is not one Cloudcart accepts for media."""
+
+    status = 415
+    title = "Unsupported media type"
+    problem_type = "unsupported-media-type"
 
 
 class MediaRejected(MediaError):
@@ -116,6 +132,10 @@ class MediaRejected(MediaError):
 
 class UploadMissing(MediaError):
     """`complete` was called before the client uploaded the blob."""
+
+    status = 409
+    title = "Upload missing"
+    problem_type = "upload-missing"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from pydantic.alias_generators import to_camel
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
-from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
 from cloudcart.catalog import media
 from cloudcart.identity.dependencies import Admin
@@ -93,18 +92,6 @@ class MediaOut(_CamelModel):
     )
 
 
-def _problem(exc: media.MediaError) -> Problem:
-    if isinstance(exc, media.ProductNotFound):
-        return Problem(404, "Product not found", str(exc), type_="product-not-found")
-    if isinstance(exc, media.MediaNotFound):
-        return Problem(404, "Media not found", str(exc), type_="media-not-found")
-    if isinstance(exc, media.UnsupportedMediaType):
-        return Problem(415, "Unsupported media type", str(exc), type_="unsupported-media-type")
-    if isinstance(exc, media.UploadMissing):
-        return Problem(409, "Upload missing", str(exc), type_="upload-missing")
-    return Problem(422, "Media rejected", str(exc), type_="media-rejected")
-
-
 def _media_out(services: ServicesDep, product_id: str, entry: dict[str, Any]) -> MediaOut:
     [public] = media.media_urls({"media": [entry]}, services)
     return MediaOut(
@@ -133,17 +120,14 @@ def create_media_upload(
     product_id: ProductId, body: MediaUploadIn, services: ServicesDep, _admin: Admin
 ) -> MediaUploadOut:
     """Declare an upload; the answer says where and how to PUT the bytes (valid 15 min)."""
-    try:
-        ticket = media.request_upload(
-            services,
-            product_id,
-            kind=body.kind,
-            content_type=body.content_type,
-            size=body.size,
-            file_name=body.file_name,
-        )
-    except media.MediaError as exc:
-        raise _problem(exc) from exc
+    ticket = media.request_upload(
+        services,
+        product_id,
+        kind=body.kind,
+        content_type=body.content_type,
+        size=body.size,
+        file_name=body.file_name,
+    )
     return MediaUploadOut(
         media_id=ticket.media_id,
         upload=UploadInstructions(
@@ -166,10 +150,7 @@ def complete_media_upload(
     product_id: ProductId, media_id: MediaId, services: ServicesDep, _admin: Admin
 ) -> MediaOut:
     """Check the uploaded blob (type, size, a real image) and attach it. Idempotent."""
-    try:
-        entry = media.complete_upload(
-            services, product_id, media_id, correlation_id=correlation_id.get()
-        )
-    except media.MediaError as exc:
-        raise _problem(exc) from exc
+    entry = media.complete_upload(
+        services, product_id, media_id, correlation_id=correlation_id.get()
+    )
     return _media_out(services, product_id, entry)

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
-from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
 from cloudcart.catalog.media import media_urls
 from cloudcart.catalog.models import (
@@ -34,10 +33,8 @@ from cloudcart.catalog.models import (
     SortOrder,
 )
 from cloudcart.catalog.service import (
-    CatalogError,
     CatalogService,
     ProductNotFound,
-    SkuTaken,
     StoredProduct,
     bare_etag,
     etag_matches,
@@ -58,13 +55,6 @@ public_router = APIRouter(prefix="/api/catalog", tags=["catalog"])
 
 def _service(services: ServicesDep) -> CatalogService:
     return CatalogService(services.documents, correlation_id=correlation_id.get())
-
-
-def _problem(exc: CatalogError) -> Problem:
-    extra: dict[str, Any] = {}
-    if isinstance(exc, SkuTaken):
-        extra = {"sku": exc.sku}
-    return Problem(exc.status, exc.title, str(exc), type_=exc.slug, extra=extra)
 
 
 def _admin_etag(product: StoredProduct) -> str:
@@ -96,10 +86,7 @@ def create_product(
 
     422 when the category does not exist; 409 when a SKU belongs to another product.
     """
-    try:
-        product = _service(services).create_product(body)
-    except CatalogError as exc:
-        raise _problem(exc) from exc
+    product = _service(services).create_product(body)
     response.headers["Location"] = f"/api/admin/products/{product.document['id']}"
     response.headers["ETag"] = _admin_etag(product)
     return product.public
@@ -118,10 +105,7 @@ def admin_get_product(
     _: Admin,
 ) -> dict[str, Any]:
     """The product whatever its status, with the `ETag` to send as If-Match on a write."""
-    try:
-        product = _service(services).get_product(product_id)
-    except CatalogError as exc:
-        raise _problem(exc) from exc
+    product = _service(services).get_product(product_id)
     response.headers["ETag"] = _admin_etag(product)
     return product.public
 
@@ -142,10 +126,7 @@ def update_product(
 ) -> dict[str, Any]:
     """Replace a product's content; publishes `product.updated` (or `product.archived`
     when the status becomes archived). With If-Match, 412 if it changed since."""
-    try:
-        product = _service(services).update_product(product_id, body, if_match=if_match)
-    except CatalogError as exc:
-        raise _problem(exc) from exc
+    product = _service(services).update_product(product_id, body, if_match=if_match)
     response.headers["ETag"] = _admin_etag(product)
     return product.public
 
@@ -165,10 +146,7 @@ def archive_product(
 ) -> dict[str, Any]:
     """Archive the product (kept for past orders, hidden from customers); publishes
     `product.archived`. Archiving an archived product is a no-op."""
-    try:
-        product = _service(services).archive_product(product_id, if_match=if_match)
-    except CatalogError as exc:
-        raise _problem(exc) from exc
+    product = _service(services).archive_product(product_id, if_match=if_match)
     response.headers["ETag"] = _admin_etag(product)
     return product.public
 
@@ -185,10 +163,7 @@ def create_category(
 ) -> dict[str, Any]:
     """Create a category under an existing parent (422 if the parent does not exist,
     409 if the id is taken)."""
-    try:
-        document = _service(services).create_category(body)
-    except CatalogError as exc:
-        raise _problem(exc) from exc
+    document = _service(services).create_category(body)
     response.headers["Location"] = "/api/catalog/categories"
     return {"id": document["id"], "name": document["name"], "parentId": document["parentId"]}
 
@@ -207,10 +182,7 @@ def set_inventory(
 ) -> dict[str, Any]:
     """Set the units available for a SKU of an existing product; publishes
     `inventory.changed`. Reservations (`reserved`) are left as they are."""
-    try:
-        document = _service(services).set_inventory(sku, body.available)
-    except CatalogError as exc:
-        raise _problem(exc) from exc
+    document = _service(services).set_inventory(sku, body.available)
     return {
         "sku": document["sku"],
         "productId": document["productId"],
@@ -256,12 +228,9 @@ def list_products(
 ) -> dict[str, Any]:
     """Active products, filtered by category (with descendants) and brand. 422 for an
     unknown category or sort; 400 for a cursor from another query."""
-    try:
-        items, next_cursor = _service(services).list_products(
-            category=category, brand=brand, sort=sort, limit=limit, cursor=cursor
-        )
-    except CatalogError as exc:
-        raise _problem(exc) from exc
+    items, next_cursor = _service(services).list_products(
+        category=category, brand=brand, sort=sort, limit=limit, cursor=cursor
+    )
     response.headers["Cache-Control"] = LIST_CACHE_CONTROL
     return {"items": [_storefront_product(d, services) for d in items], "nextCursor": next_cursor}
 
@@ -293,12 +262,9 @@ def get_product(
     If-None-Match names the current ETag. Draft and archived products are 404.
     """
     service = _service(services)
-    try:
-        product = service.get_product(product_id)
-    except CatalogError as exc:
-        raise _problem(exc) from exc
+    product = service.get_product(product_id)
     if product.document["status"] != "active":
-        raise _problem(ProductNotFound(f"product {product_id!r} does not exist"))
+        raise ProductNotFound(f"product {product_id!r} does not exist")
     payload = product.public
     payload["media"] = media_urls(product.document, services)
     stock = service.availability(v["sku"] for v in payload["variants"])

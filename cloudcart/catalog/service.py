@@ -43,8 +43,8 @@ from cloudcart.core.documents.port import (
 )
 from cloudcart.core.errors import (
     BatchFailed,
-    CloudcartError,
     Conflict,
+    DomainError,
     NotFound,
     PreconditionFailed,
 )
@@ -76,11 +76,11 @@ _SET_STOCK_ATTEMPTS = 5
 # --- errors -------------------------------------------------------------------------------
 
 
-class CatalogError(CloudcartError):
-    """A catalog request that cannot be carried out; `status` suggests the HTTP status."""
+class CatalogError(DomainError):
+    """A catalog request that cannot be carried out; the class names its problem document."""
 
     status = 422
-    slug = "catalog-error"
+    problem_type = "catalog-error"
     title = "Unprocessable Content"
 
 
@@ -88,21 +88,21 @@ class ProductNotFound(CatalogError):
     """No such product (or not visible to this caller)."""
 
     status = 404
-    slug = "product-not-found"
+    problem_type = "product-not-found"
     title = "Not Found"
 
 
 class UnknownCategory(CatalogError):
     """The category (or parent category) does not exist."""
 
-    slug = "unknown-category"
+    problem_type = "unknown-category"
 
 
 class CategoryExists(CatalogError):
     """A category with that id exists already."""
 
     status = 409
-    slug = "category-exists"
+    problem_type = "category-exists"
     title = "Conflict"
 
 
@@ -110,7 +110,7 @@ class SkuTaken(CatalogError):
     """A SKU belongs to another product."""
 
     status = 409
-    slug = "sku-taken"
+    problem_type = "sku-taken"
     title = "Conflict"
 
     def __init__(self, sku: str, owner: str) -> None:
@@ -118,12 +118,16 @@ class SkuTaken(CatalogError):
         self.sku = sku
         self.owner = owner
 
+    def problem_extra(self) -> dict[str, Any]:
+        """The SKU, so a client can point at the offending variant."""
+        return {"sku": self.sku}
+
 
 class SkuNotFound(CatalogError):
     """The SKU belongs to no product."""
 
     status = 404
-    slug = "sku-not-found"
+    problem_type = "sku-not-found"
     title = "Not Found"
 
 
@@ -131,7 +135,7 @@ class StaleProduct(CatalogError):
     """The product changed since the caller read it (If-Match did not hold)."""
 
     status = 412
-    slug = "stale-etag"
+    problem_type = "stale-etag"
     title = "Precondition Failed"
 
 
@@ -139,7 +143,7 @@ class InvalidCursor(CatalogError):
     """The cursor is malformed or belongs to a different query."""
 
     status = 400
-    slug = "invalid-cursor"
+    problem_type = "invalid-cursor"
     title = "Bad Request"
 
 

@@ -6,9 +6,35 @@ that escape into problem documents.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CloudcartError(Exception):
     """Base of every error Cloudcart raises on purpose."""
+
+
+class DomainError(CloudcartError):
+    """A request a business area refuses; it describes the problem document it becomes.
+
+    The API answers every DomainError that escapes a route with one handler
+    (`cloudcart.api.app`), so rooms raise these and never build problems themselves.
+    Subclasses set `status`, `title` and `problem_type` (a slug expanded under the problem
+    type base, e.g. `sku-taken`) as class attributes, or per instance when one class covers
+    several answers. Override `problem_detail` when the message must not be the problem's
+    detail (it may name internals) and `problem_extra` to add members to the document.
+    """
+
+    status: int = 422
+    title: str = "Unprocessable Content"
+    problem_type: str = "about:blank"
+
+    def problem_detail(self) -> str | None:
+        """The problem's `detail`: the exception's message unless a subclass says otherwise."""
+        return str(self)
+
+    def problem_extra(self) -> dict[str, Any]:
+        """Members added to the problem document (none by default)."""
+        return {}
 
 
 class DocumentError(CloudcartError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudcart.core.documents.port import Container, Document, DocumentStore
-from cloudcart.core.errors import CloudcartError, NotFound
+from cloudcart.core.errors import DomainError, NotFound
 from cloudcart.orders.models import MAX_QUANTITY
 from cloudcart.orders.service import now_stamp
 
@@ -25,15 +25,15 @@ CART_ID = "cart"
 ANON_PREFIX = "anon:"
 
 
-class CartError(CloudcartError):
-    """A cart request that cannot be carried out; `status`/`type` suggest the problem."""
+class CartError(DomainError):
+    """A cart request that cannot be carried out; the arguments are its problem document."""
 
     def __init__(self, status: int, title: str, detail: str, type_: str) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
-        self.type = type_
+        self.problem_type = type_
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,6 @@ Mount (cloudcart/api/app.py): `app.include_router(orders_routes.cart_router)`,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -46,7 +44,7 @@ from cloudcart.orders.service import (
     list_orders,
     public_order,
 )
-from cloudcart.orders.state import ORDER_STATUSES, InvalidTransition
+from cloudcart.orders.state import ORDER_STATUSES
 
 CART_HEADER = "X-Cart-Id"
 MAX_IDEMPOTENCY_KEY = 255
@@ -54,25 +52,6 @@ MAX_IDEMPOTENCY_KEY = 255
 cart_router = APIRouter(prefix="/api/cart", tags=["cart"])
 router = APIRouter(prefix="/api", tags=["orders"])
 admin_router = APIRouter(prefix="/api/admin/orders", tags=["admin: orders"])
-
-
-@contextmanager
-def _problems() -> Iterator[None]:
-    """Turn the orders room's errors into problem documents."""
-    try:
-        yield
-    except OrderNotFound:
-        raise Problem(404, "Not Found", "no such order", type_="order-not-found") from None
-    except InvalidTransition as exc:
-        raise Problem(
-            409,
-            "Conflict",
-            str(exc),
-            type_="invalid-transition",
-            extra={"from": exc.current, "to": exc.target},
-        ) from None
-    except (CartError, OrderRuleViolation) as exc:
-        raise Problem(exc.status, exc.title, exc.detail, type_=exc.type) from None
 
 
 # --- cart -------------------------------------------------------------------------------
@@ -133,11 +112,10 @@ def get_cart(
 ) -> dict[str, Any]:
     """The signed-in customer's cart, or the anonymous cart named by `X-Cart-Id`; prices and
     availability read from the catalog now."""
-    with _problems():
-        carts = _carts(services, caller, cart_id, response, create=False)
-        if carts is None:
-            return {"items": [], "subtotal": None, "updatedAt": None}
-        return carts.view(carts.load())
+    carts = _carts(services, caller, cart_id, response, create=False)
+    if carts is None:
+        return {"items": [], "subtotal": None, "updatedAt": None}
+    return carts.view(carts.load())
 
 
 @cart_router.post("/items", summary="Add to the cart", responses=_CART_ERRORS)
@@ -150,10 +128,9 @@ def add_cart_item(
 ) -> dict[str, Any]:
     """Add units of a SKU. Without a token or cart id a new anonymous cart is made and its id
     returned in `X-Cart-Id`."""
-    with _problems():
-        carts = _carts(services, caller, cart_id, response, create=True)
-        assert carts is not None
-        return carts.view(carts.add(body.sku, body.quantity))
+    carts = _carts(services, caller, cart_id, response, create=True)
+    assert carts is not None
+    return carts.view(carts.add(body.sku, body.quantity))
 
 
 @cart_router.patch("/items/{sku}", summary="Change a cart line", responses=_CART_ERRORS)
@@ -166,11 +143,10 @@ def set_cart_item(
     cart_id: CartIdHeader = None,
 ) -> dict[str, Any]:
     """Set the quantity of a SKU in the cart."""
-    with _problems():
-        carts = _carts(services, caller, cart_id, response, create=False)
-        if carts is None:
-            raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
-        return carts.view(carts.set_quantity(sku, body.quantity))
+    carts = _carts(services, caller, cart_id, response, create=False)
+    if carts is None:
+        raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
+    return carts.view(carts.set_quantity(sku, body.quantity))
 
 
 @cart_router.delete("/items/{sku}", summary="Remove a cart line", responses=_CART_ERRORS)
@@ -182,11 +158,10 @@ def delete_cart_item(
     cart_id: CartIdHeader = None,
 ) -> dict[str, Any]:
     """Remove a SKU from the cart."""
-    with _problems():
-        carts = _carts(services, caller, cart_id, response, create=False)
-        if carts is None:
-            raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
-        return carts.view(carts.remove(sku))
+    carts = _carts(services, caller, cart_id, response, create=False)
+    if carts is None:
+        raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
+    return carts.view(carts.remove(sku))
 
 
 # --- checkout and orders -----------------------------------------------------------------
@@ -252,8 +227,7 @@ def get_one_order(
     order_id: OrderIdPath, caller: CurrentCustomer, services: ServicesDep
 ) -> dict[str, Any]:
     """The order, if it is the caller's (404 otherwise)."""
-    with _problems():
-        return public_order(get_order(services.documents, caller.customer_id, order_id))
+    return public_order(get_order(services.documents, caller.customer_id, order_id))
 
 
 @router.post("/orders/{orderId}/cancel", summary="Cancel my order", responses=_ORDER_ERRORS)
@@ -264,12 +238,11 @@ def post_cancel(
     body: CancelIn | None = None,
 ) -> dict[str, Any]:
     """Cancel before shipment: stock released, a captured payment refunded."""
-    with _problems():
-        get_order(services.documents, caller.customer_id, order_id)
-        reason = body.reason if body else "requested_by_customer"
-        return public_order(
-            lifecycle.cancel_order(services, caller.customer_id, order_id, reason=reason)
-        )
+    get_order(services.documents, caller.customer_id, order_id)
+    reason = body.reason if body else "requested_by_customer"
+    return public_order(
+        lifecycle.cancel_order(services, caller.customer_id, order_id, reason=reason)
+    )
 
 
 @router.post(
@@ -280,12 +253,11 @@ def post_return(
 ) -> dict[str, Any]:
     """Ask to return lines of a delivered order within the return window."""
     lines = [line.model_dump() for line in body.lines]
-    with _problems():
-        return public_order(
-            lifecycle.request_return(
-                services, caller.customer_id, order_id, lines, body.reason, utcnow()
-            )
+    return public_order(
+        lifecycle.request_return(
+            services, caller.customer_id, order_id, lines, body.reason, utcnow()
         )
+    )
 
 
 # --- admin -----------------------------------------------------------------------------
@@ -330,17 +302,14 @@ def admin_refund(
 ) -> dict[str, Any]:
     """Refund lines (their price and tax) or an amount of a paid order; `refund.issued`.
     A `returned` order becomes `refunded`."""
-    with _problems():
-        order = _admin_order(services, order_id)
-        if not order.get("capturedAmount"):
-            raise OrderRuleViolation(
-                409, "Conflict", "the order has no captured payment", "not-paid"
-            )
-        lines = [line.model_dump() for line in body.lines] if body.lines else []
-        amount = lifecycle.refund_lines_amount(order, lines) if lines else int(body.amount or 0)
-        return public_order(
-            lifecycle.issue_refund(services, order, amount=amount, lines=lines, reason=body.reason)
-        )
+    order = _admin_order(services, order_id)
+    if not order.get("capturedAmount"):
+        raise OrderRuleViolation(409, "Conflict", "the order has no captured payment", "not-paid")
+    lines = [line.model_dump() for line in body.lines] if body.lines else []
+    amount = lifecycle.refund_lines_amount(order, lines) if lines else int(body.amount or 0)
+    return public_order(
+        lifecycle.issue_refund(services, order, amount=amount, lines=lines, reason=body.reason)
+    )
 
 
 @admin_router.post("/{orderId}/status", summary="Change an order's status", responses=_ADMIN_ERRORS)
@@ -349,8 +318,7 @@ def admin_status(
 ) -> dict[str, Any]:
     """Move an order along (shops without a fulfilment partner); the state machine
     refuses impossible steps with 409."""
-    with _problems():
-        order = _admin_order(services, order_id)
-        return public_order(
-            lifecycle.set_status(services, str(order["customerId"]), str(order["id"]), body.status)
-        )
+    order = _admin_order(services, order_id)
+    return public_order(
+        lifecycle.set_status(services, str(order["customerId"]), str(order["id"]), body.status)
+    )

@@ -34,7 +34,7 @@ from cloudcart.core.documents.port import (
     Order,
     Query,
 )
-from cloudcart.core.errors import BatchFailed, CloudcartError, NotFound, PreconditionFailed
+from cloudcart.core.errors import BatchFailed, DomainError, NotFound, PreconditionFailed
 from cloudcart.core.events import Event
 from cloudcart.core.outbox import timestamp, write_with_events
 
@@ -44,19 +44,28 @@ _TRANSITION_ATTEMPTS = 8
 MAX_RECORDED_PAYMENT_EVENTS = 50
 
 
-class OrderNotFound(CloudcartError):
+class OrderNotFound(DomainError):
     """No such order for this caller (or at all)."""
 
+    status = 404
+    title = "Not Found"
+    problem_type = "order-not-found"
 
-class OrderRuleViolation(CloudcartError):
-    """A request the order's state or rules forbid; `status` suggests the HTTP status."""
+    def problem_detail(self) -> str:
+        """The same words whoever asks: whether the id exists for another customer stays
+        unsaid."""
+        return "no such order"
+
+
+class OrderRuleViolation(DomainError):
+    """A request the order's state or rules forbid; the arguments are its problem document."""
 
     def __init__(self, status: int, title: str, detail: str, type_: str) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
-        self.type = type_
+        self.problem_type = type_
 
 
 def orders_container(store: DocumentStore) -> Container:

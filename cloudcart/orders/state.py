@@ -16,9 +16,9 @@ timer racing a webhook cannot apply an effect twice. Anything not in the table r
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from cloudcart.core.errors import CloudcartError
+from cloudcart.core.errors import DomainError
 
 OrderStatus = Literal[
     "pending_payment",
@@ -61,13 +61,21 @@ PAID_STATES: frozenset[str] = frozenset(
 """States in which the order's payment was captured."""
 
 
-class InvalidTransition(CloudcartError):
+class InvalidTransition(DomainError):
     """The order cannot go from `current` to `target`."""
+
+    status = 409
+    title = "Conflict"
+    problem_type = "invalid-transition"
 
     def __init__(self, current: str, target: str) -> None:
         super().__init__(f"an order cannot go from {current!r} to {target!r}")
         self.current = current
         self.target = target
+
+    def problem_extra(self) -> dict[str, Any]:
+        """Both states, so a client can tell which step was refused."""
+        return {"from": self.current, "to": self.target}
 
 
 def can_transition(current: str, target: str) -> bool:

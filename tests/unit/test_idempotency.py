@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,17 +19,7 @@ from cloudcart.core.idempotency import (
     processed_marker,
     processed_marker_id,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+from tests.fakes.clock import ManualClock
 
 
 @pytest.fixture
@@ -41,12 +31,12 @@ def store(tmp_path: Path) -> Iterator[SqliteDocumentStore]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def guard(store: SqliteDocumentStore, clock: Clock) -> SideEffectGuard:
+def guard(store: SqliteDocumentStore, clock: ManualClock) -> SideEffectGuard:
     return SideEffectGuard(store, "notify-email", lease=timedelta(minutes=5), clock=clock)
 
 
@@ -182,7 +172,7 @@ def test_failed_releases_the_claim(guard: SideEffectGuard) -> None:
     guard.failed("evt_unknown")  # nothing to release
 
 
-def test_an_expired_lease_can_be_retaken_once(guard: SideEffectGuard, clock: Clock) -> None:
+def test_an_expired_lease_can_be_retaken_once(guard: SideEffectGuard, clock: ManualClock) -> None:
     assert guard.begin("evt_1").state == "new"
     clock.advance(minutes=4, seconds=59)
     assert guard.begin("evt_1").state == "in_progress"

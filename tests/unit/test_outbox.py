@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from cloudcart.core.outbox import (
     write_with_events,
 )
 from cloudcart.core.services import Services
+from tests.fakes.clock import ManualClock
 from tests.fakes.publishers import FlakyPublisher
 
 TOPIC = "events"
@@ -39,19 +40,6 @@ TEST_TOPOLOGY = Topology(
         Topic("ops", subscriptions=(Subscription(SUBSCRIPTION),)),
     )
 )
-
-
-class Clock:
-    """A clock tests move by hand (the outbox's createdAt comes from the real clock)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
@@ -256,7 +244,7 @@ def test_failed_publish_raises_and_the_sweep_relays_later(
 ) -> None:
     events = _place_order(orders, "cus_1", "ord_1")
     flaky = FlakyPublisher(broker, failures=1)
-    clock = Clock()
+    clock = ManualClock(datetime.now(UTC))
 
     with pytest.raises(Unavailable):
         relay(_feed(orders), publisher=flaky, documents_store=store, topic=TOPIC)
@@ -280,7 +268,7 @@ def test_sweep_covers_every_outbox_container_up_to_its_limit(
         _place_order(store.container("orders"), customer, f"ord_{customer}")
     sku_event = new_event("stock.reserved", "sku_1", {})
     write_with_events(store.container("inventory"), "sku_1", [], [sku_event])
-    clock = Clock()
+    clock = ManualClock(datetime.now(UTC))
     clock.advance(minutes=5)
 
     assert sweep(store, broker, TOPIC, limit=3, clock=clock) == 3
@@ -295,7 +283,7 @@ def test_sweep_raises_when_publishing_fails(
     store: SqliteDocumentStore, broker: SqliteBroker
 ) -> None:
     _place_order(store.container("orders"), "cus_1", "ord_1")
-    clock = Clock()
+    clock = ManualClock(datetime.now(UTC))
     clock.advance(minutes=5)
     with pytest.raises(Unavailable):
         sweep(store, FlakyPublisher(broker, failures=5), TOPIC, clock=clock)

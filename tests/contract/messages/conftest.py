@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from cloudcart.core.messages.topology import (
     Topic,
     Topology,
 )
+from tests.fakes.clock import ManualClock
 
 TEST_TOPOLOGY = Topology(
     topics=(
@@ -45,22 +46,9 @@ TEST_TOPOLOGY = Topology(
 )
 
 
-class FakeClock:
-    """A clock tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
@@ -69,7 +57,7 @@ def broker_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def broker(broker_path: Path, clock: FakeClock) -> Iterator[SqliteBroker]:
+def broker(broker_path: Path, clock: ManualClock) -> Iterator[SqliteBroker]:
     b = SqliteBroker(broker_path, TEST_TOPOLOGY, clock=clock)
     yield b
     b.close()

@@ -25,8 +25,9 @@ from cloudcart.core.messages.port import (
     resubmitted_message_id,
 )
 from cloudcart.core.settings import Settings
+from tests.fakes.clock import ManualClock
 
-from .conftest import TEST_TOPOLOGY, FakeClock
+from .conftest import TEST_TOPOLOGY
 
 
 def event(
@@ -67,7 +68,7 @@ def test_topic_fans_out_a_copy_to_each_matching_subscription_only(broker: Sqlite
     assert ids(broker.receive("events", "audit", max_messages=10)) == ["e1", "e2", "e3", "e4"]
 
 
-def test_received_message_carries_every_field(broker: SqliteBroker, clock: FakeClock) -> None:
+def test_received_message_carries_every_field(broker: SqliteBroker, clock: ManualClock) -> None:
     broker.publish(
         "events",
         [
@@ -135,7 +136,7 @@ def test_publish_of_a_batch_is_all_or_nothing(broker: SqliteBroker) -> None:
 
 
 def test_duplicate_message_id_is_dropped_within_window_and_accepted_after(
-    broker: SqliteBroker, clock: FakeClock
+    broker: SqliteBroker, clock: ManualClock
 ) -> None:
     broker.publish("events", [event("d1"), event("d1")])
     clock.advance(minutes=9)
@@ -157,7 +158,7 @@ def test_entity_without_duplicate_detection_keeps_repeats(broker: SqliteBroker) 
 # --- scheduling and expiry -------------------------------------------------------------
 
 
-def test_scheduled_message_is_invisible_until_due(broker: SqliteBroker, clock: FakeClock) -> None:
+def test_scheduled_message_is_invisible_until_due(broker: SqliteBroker, clock: ManualClock) -> None:
     due = clock.now + timedelta(minutes=5)
     broker.publish(
         "emails",
@@ -182,7 +183,7 @@ def test_naive_schedule_time_is_rejected() -> None:
         OutboundMessage(body="x", message_id="n", scheduled_enqueue_time=datetime(2030, 1, 1))
 
 
-def test_message_past_its_ttl_is_not_delivered(broker: SqliteBroker, clock: FakeClock) -> None:
+def test_message_past_its_ttl_is_not_delivered(broker: SqliteBroker, clock: ManualClock) -> None:
     broker.publish("events", [event("t1")])
     clock.advance(days=1, seconds=1)
     assert broker.receive("events", "audit") == []
@@ -199,7 +200,7 @@ def test_locked_message_is_not_given_to_a_second_receiver(broker: SqliteBroker) 
 
 
 def test_expired_lock_redelivers_with_higher_delivery_count(
-    broker: SqliteBroker, clock: FakeClock
+    broker: SqliteBroker, clock: ManualClock
 ) -> None:
     broker.publish("emails", [OutboundMessage(body="x", message_id="l1")])
     [first] = broker.receive("emails", lock_duration=timedelta(seconds=5))
@@ -214,7 +215,9 @@ def test_expired_lock_redelivers_with_higher_delivery_count(
     assert broker.receive("emails") == []
 
 
-def test_lock_misuse_after_expiry_raises_lock_lost(broker: SqliteBroker, clock: FakeClock) -> None:
+def test_lock_misuse_after_expiry_raises_lock_lost(
+    broker: SqliteBroker, clock: ManualClock
+) -> None:
     broker.publish("emails", [OutboundMessage(body="x", message_id="l1")])
     [msg] = broker.receive("emails")
     clock.advance(seconds=31)
@@ -227,7 +230,7 @@ def test_lock_misuse_after_expiry_raises_lock_lost(broker: SqliteBroker, clock: 
         broker.complete("not-a-token")
 
 
-def test_renew_lock_extends_it(broker: SqliteBroker, clock: FakeClock) -> None:
+def test_renew_lock_extends_it(broker: SqliteBroker, clock: ManualClock) -> None:
     broker.publish("emails", [OutboundMessage(body="x", message_id="r1")])
     [msg] = broker.receive("emails")
     clock.advance(seconds=20)
@@ -264,7 +267,9 @@ def test_receive_returns_oldest_first_and_respects_max_messages(broker: SqliteBr
 # --- dead letters ----------------------------------------------------------------------
 
 
-def test_max_delivery_count_dead_letters_on_abandon(broker: SqliteBroker, clock: FakeClock) -> None:
+def test_max_delivery_count_dead_letters_on_abandon(
+    broker: SqliteBroker, clock: ManualClock
+) -> None:
     broker.publish("events", [event("m1")])
     for expected in (1, 2, 3):
         [msg] = broker.receive("events", "billing")
@@ -283,7 +288,7 @@ def test_max_delivery_count_dead_letters_on_abandon(broker: SqliteBroker, clock:
 
 
 def test_max_delivery_count_dead_letters_after_lock_expiry(
-    broker: SqliteBroker, clock: FakeClock
+    broker: SqliteBroker, clock: ManualClock
 ) -> None:
     broker.publish("emails", [OutboundMessage(body="x", message_id="e1")])
     for _ in range(2):  # the queue allows 2 deliveries
@@ -392,7 +397,7 @@ def test_list_dead_letters_is_oldest_first_and_limited(broker: SqliteBroker) -> 
 
 
 def test_messages_locks_and_dead_letters_survive_reopen(
-    broker_path: Path, clock: FakeClock
+    broker_path: Path, clock: ManualClock
 ) -> None:
     first = SqliteBroker(broker_path, TEST_TOPOLOGY, clock=clock)
     first.publish("events", [event("k1"), event("k2")])
