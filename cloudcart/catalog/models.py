@@ -261,19 +261,36 @@ class CategoryTree(CamelModel):
 
 
 class InventoryIn(CamelModel):
-    """The stock an admin sets for one SKU."""
+    """The stock an admin sets for one SKU: exactly one of `available` and `onHand`."""
 
-    available: int = Field(ge=0, le=10**9, description="Units available to order.")
+    available: int | None = Field(
+        None,
+        ge=0,
+        le=10**9,
+        description="Units available to order now; on hand becomes this plus what is reserved.",
+    )
+    on_hand: int | None = Field(
+        None, ge=0, le=10**9, description="Units in the warehouse that no paid order has taken."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> InventoryIn:
+        if (self.available is None) == (self.on_hand is None):
+            raise ValueError("give exactly one of available and onHand")
+        return self
 
 
 class Inventory(CamelModel):
-    """Stock of one SKU (`reserved` belongs to orders and is never set here)."""
+    """Stock of one SKU: `available = max(0, onHand - reserved)`; `reserved` belongs to
+    orders and is never set here; `shortfall` counts reserved units the warehouse lacks."""
 
     sku: str
     product_id: str
-    available: int
+    on_hand: int
     reserved: int
-    updated_at: str
+    available: int
+    shortfall: int
+    updated_at: str | None
 
 
 SortOrder = Literal["newest", "price_asc", "price_desc", "title"]

@@ -180,16 +180,23 @@ def set_inventory(
     services: ServicesDep,
     _: Admin,
 ) -> dict[str, Any]:
-    """Set the units available for a SKU of an existing product; publishes
-    `inventory.changed`. Reservations (`reserved`) are left as they are."""
-    document = _service(services).set_inventory(sku, body.available)
-    return {
-        "sku": document["sku"],
-        "productId": document["productId"],
-        "available": document["available"],
-        "reserved": document.get("reserved", 0),
-        "updatedAt": document["updatedAt"],
-    }
+    """Set the stock of a SKU of an existing product, as units `available` to order now or
+    units `onHand`; publishes `inventory.changed`. Reservations are left as they are."""
+    level = _service(services).set_inventory(sku, body.available, on_hand=body.on_hand)
+    return level.to_public()
+
+
+@admin_router.get(
+    "/inventory/{sku}",
+    response_model=Inventory,
+    responses=problem_responses(401, 403, 404),
+    summary="Read the stock of a SKU",
+)
+def get_inventory(
+    sku: Annotated[str, Path(pattern=SKU_PATTERN)], services: ServicesDep, _: Admin
+) -> dict[str, Any]:
+    """On hand, reserved, available and any shortfall of a SKU."""
+    return _service(services).get_inventory(sku).to_public()
 
 
 # --- public -------------------------------------------------------------------------------

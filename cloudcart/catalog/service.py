@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cloudcart import inventory
 from cloudcart.catalog.models import (
     CategoryIn,
     ProductIn,
@@ -38,7 +39,6 @@ from cloudcart.core.documents.port import (
     DocumentStore,
     Filter,
     Order,
-    PatchOp,
     Query,
 )
 from cloudcart.core.errors import (
@@ -51,6 +51,7 @@ from cloudcart.core.errors import (
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.inventory import SkuNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ CATEGORY_TYPE = "category"
 PRODUCT_CREATED = "product.created"
 PRODUCT_UPDATED = "product.updated"
 PRODUCT_ARCHIVED = "product.archived"
-INVENTORY_CHANGED = "inventory.changed"
 CATEGORY_CREATED = "category.created"
 
 _SORTS: dict[str, Order] = {
@@ -70,7 +70,6 @@ _SORTS: dict[str, Order] = {
     "price_desc": Order("minPrice.amount", descending=True),
     "title": Order("sortTitle"),
 }
-_SET_STOCK_ATTEMPTS = 5
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -121,14 +120,6 @@ class SkuTaken(CatalogError):
     def problem_extra(self) -> dict[str, Any]:
         """The SKU, so a client can point at the offending variant."""
         return {"sku": self.sku}
-
-
-class SkuNotFound(CatalogError):
-    """The SKU belongs to no product."""
-
-    status = 404
-    problem_type = "sku-not-found"
-    title = "Not Found"
 
 
 class StaleProduct(CatalogError):
@@ -264,10 +255,6 @@ class CatalogService:
     @property
     def _catalog(self) -> Container:
         return self.store.container("catalog")
-
-    @property
-    def _inventory(self) -> Container:
-        return self.store.container("inventory")
 
     # --- categories ---------------------------------------------------------------------
 
@@ -514,20 +501,14 @@ class CatalogService:
 
     def availability(self, skus: Iterable[str]) -> dict[str, int]:
         """Units available per SKU (0 for a SKU without stock)."""
-        found: dict[str, int] = {}
-        for sku in skus:
-            try:
-                found[sku] = int(self._inventory.read(sku, sku).get("available", 0))
-            except NotFound:
-                found[sku] = 0
-        return found
+        return inventory.available_units(self.store, skus)
 
-    # --- inventory ----------------------------------------------------------------------
+    # --- SKU claims and stock -----------------------------------------------------------
 
     def _claim_skus(self, product_id: str, skus: Sequence[str]) -> list[str]:
-        """Create the inventory documents of `skus` for the product; return those created
-        here (to release them if the product write fails). SkuTaken if another product owns
-        one; nothing stays claimed then."""
+        """Claim `skus` for the product in inventory; return those claimed here (to release
+        them if the product write fails). SkuTaken if another product owns one; nothing
+        stays claimed then."""
         claimed: list[str] = []
         try:
             for sku in skus:
@@ -539,36 +520,15 @@ class CatalogService:
         return claimed
 
     def _claim_sku(self, product_id: str, sku: str) -> bool:
-        document = {
-            "id": sku,
-            "sku": sku,
-            "productId": product_id,
-            "available": 0,
-            "reserved": 0,
-            "updatedAt": _now(),
-        }
-        try:
-            self._inventory.create(document)
-            return True
-        except Conflict:
-            pass
-        existing = self._inventory.read(sku, sku)
-        owner = existing.get("productId")
-        if owner == product_id:
-            return False
-        if isinstance(owner, str) and self._product_exists(owner):
-            raise SkuTaken(sku, owner)
+        outcome = inventory.claim_sku(self.store, product_id, sku)
+        if isinstance(outcome, bool):
+            return outcome
+        if self._product_exists(outcome):
+            raise SkuTaken(sku, outcome)
         # An orphaned claim (its product was never written): take it over, unless a
         # concurrent claimant got there first.
-        try:
-            self._inventory.patch(
-                sku,
-                sku,
-                [PatchOp("set", "productId", product_id), PatchOp("set", "updatedAt", _now())],
-                if_match=existing["_etag"],
-            )
-        except PreconditionFailed:
-            raise SkuTaken(sku, "another product") from None
+        if not inventory.take_over_orphan(self.store, sku, outcome, product_id):
+            raise SkuTaken(sku, "another product")
         return True
 
     def _product_exists(self, product_id: str) -> bool:
@@ -579,73 +539,33 @@ class CatalogService:
             return False
 
     def _release_skus(self, product_id: str, skus: Sequence[str]) -> None:
-        """Give SKUs a product no longer uses back, unless stock is reserved against them
-        (an order still needs that inventory document)."""
+        """Give SKUs a product no longer uses back, unless orders still need them."""
         for sku in skus:
             try:
-                current = self._inventory.read(sku, sku)
-                if current.get("productId") != product_id or current.get("reserved", 0):
-                    continue
-                self._inventory.delete(sku, sku, if_match=current["_etag"])
-            except (NotFound, PreconditionFailed):
-                continue
+                inventory.release_sku(self.store, product_id, sku)
             except Exception:  # best effort: an orphaned claim is taken over later
                 logger.warning("could not release SKU %s of %s", sku, product_id, exc_info=True)
 
-    def get_inventory(self, sku: str) -> Document:
-        """The inventory document of a SKU; SkuNotFound if no product has it."""
-        try:
-            document = self._inventory.read(sku, sku)
-        except NotFound:
-            raise SkuNotFound(f"SKU {sku!r} belongs to no product") from None
-        if not self._product_exists(str(document.get("productId"))):
+    def get_inventory(self, sku: str) -> inventory.StockLevel:
+        """The stock of a SKU; SkuNotFound if no product has it."""
+        level = inventory.stock_level(self.store, sku)
+        if level is None or not self._product_exists(level.product_id):
             raise SkuNotFound(f"SKU {sku!r} belongs to no product")
-        return document
+        return level
 
-    def set_inventory(self, sku: str, available: int) -> Document:
-        """Set the units available for a SKU (reserved is left alone) and announce it
-        (`inventory.changed`). Retries when an order's reservation races the write."""
-        if isinstance(available, bool) or not isinstance(available, int) or available < 0:
-            raise ValueError("available must be an int >= 0")
-        for _ in range(_SET_STOCK_ATTEMPTS):
-            current = self.get_inventory(sku)
-            event = new_event(
-                INVENTORY_CHANGED,
-                sku,
-                {"sku": sku, "productId": current["productId"], "available": available},
-                correlation_id=self.correlation_id,
-            )
-            try:
-                results = write_with_events(
-                    self._inventory,
-                    sku,
-                    [
-                        BatchOp(
-                            "patch",
-                            id=sku,
-                            patch=[
-                                PatchOp("set", "available", available),
-                                # `received` counts every unit ever put into stock, so
-                                # available + reserved + sold == received (orders'
-                                # reconciliation); exact because the write is If-Match.
-                                PatchOp(
-                                    "incr",
-                                    "received",
-                                    available - int(current.get("available", 0)),
-                                ),
-                                PatchOp("set", "updatedAt", _now()),
-                            ],
-                            if_match=current["_etag"],
-                        )
-                    ],
-                    [event],
-                )
-            except BatchFailed as exc:
-                if isinstance(exc.cause, PreconditionFailed | NotFound):
-                    continue
-                raise
-            return results[0]
-        raise StaleProduct(f"stock of {sku!r} kept changing; retry")
+    def set_inventory(
+        self, sku: str, available: int | None = None, *, on_hand: int | None = None
+    ) -> inventory.StockLevel:
+        """Set a SKU's stock: units `available` to order now (reservations are left as they
+        are) or units `on_hand`. Announced by `inventory.changed`."""
+        self.get_inventory(sku)
+        return inventory.set_stock(
+            self.store,
+            sku,
+            available=available,
+            on_hand=on_hand,
+            correlation_id=self.correlation_id,
+        )
 
 
 # --- cursors ------------------------------------------------------------------------------

@@ -70,6 +70,9 @@ MAX_BATCH_OPERATIONS = 100
 OUTBOX_CONTAINERS: tuple[str, ...] = tuple(spec.name for spec in CONTAINERS if spec.outbox)
 """Names of the containers that carry outbox events (`ContainerSpec.outbox`)."""
 
+OPS_EVENT_PREFIX = "ops."
+"""Event types with this prefix are operational alerts (see `relay`'s `ops_topic`)."""
+
 _PUBLISH_CHUNK = 100
 """Events per publish call in `sweep` (the port splits by size; this bounds one call)."""
 
@@ -188,8 +191,13 @@ def relay(
     topic: str,
     container: str | None = None,
     clock: Callable[[], datetime] = utcnow,
+    ops_topic: str | None = None,
 ) -> int:
     """Publish the unrelayed outbox events among `documents`, then mark them relayed.
+
+    Events go to `topic`, except operational ones (`ops.*`, such as
+    `ops.stock_shortfall`) which go to `ops_topic` when it is given, beside the alerts
+    the messaging layer raises there itself.
 
     `documents` is a change-feed page (any mapping works, e.g. `azure.functions.Document`);
     other documents and already relayed events are ignored. All events go out in one
@@ -221,7 +229,12 @@ def relay(
     if not pending:
         return 0
 
-    publisher.publish(topic, [event.to_message() for _, event in pending])
+    by_topic: dict[str, list[Event]] = {}
+    for _, event in pending:
+        target = ops_topic if ops_topic and event.type.startswith(OPS_EVENT_PREFIX) else topic
+        by_topic.setdefault(target, []).append(event)
+    for target, events in by_topic.items():
+        publisher.publish(target, [event.to_message() for event in events])
 
     relayed_at = timestamp(clock())
     for document, event in pending:
@@ -299,6 +312,7 @@ def sweep(
     limit: int = 500,
     containers: Sequence[str] = OUTBOX_CONTAINERS,
     clock: Callable[[], datetime] = utcnow,
+    ops_topic: str | None = None,
 ) -> int:
     """Relay outbox events the change feed has not relayed after `older_than_seconds`.
 
@@ -323,6 +337,7 @@ def sweep(
                 topic=topic,
                 container=name,
                 clock=clock,
+                ops_topic=ops_topic,
             )
     if relayed:
         logger.info("outbox sweep relayed %d event(s)", relayed)

@@ -372,6 +372,105 @@ class Settings(BaseSettings):
         "only talks to https authorities).",
     )
 
+    # --- partner integrations ------------------------------------------------------------
+    fulfilment_partner_url: str | None = Field(
+        None,
+        validation_alias=_env("FULFILMENT_PARTNER_URL"),
+        description="Base URL of the fulfilment partner's API; unset turns the fulfilment "
+        "connector off (paid orders wait at `paid` for an admin). `cloudcart serve` points it "
+        "at the local fulfilment simulator.",
+    )
+    fulfilment_partner_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("FULFILMENT_PARTNER_API_KEY"),
+        description="API key sent to the fulfilment partner (a Key Vault reference on Azure).",
+    )
+    fulfilment_partner_token_url: str | None = Field(
+        None,
+        validation_alias=_env("FULFILMENT_PARTNER_TOKEN_URL"),
+        description="OAuth2 token endpoint; with a client id and secret the connector uses the "
+        "client-credentials grant instead of an API key.",
+    )
+    fulfilment_partner_client_id: str | None = Field(
+        None,
+        validation_alias=_env("FULFILMENT_PARTNER_CLIENT_ID"),
+        description="OAuth2 client id for the fulfilment partner.",
+    )
+    fulfilment_partner_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("FULFILMENT_PARTNER_CLIENT_SECRET"),
+        description="OAuth2 client secret for the fulfilment partner (a Key Vault reference).",
+    )
+    fulfilment_partner_scope: str | None = Field(
+        None,
+        validation_alias=_env("FULFILMENT_PARTNER_SCOPE"),
+        description="OAuth2 scope requested for the fulfilment partner, if it needs one.",
+    )
+    inventory_partner_url: str | None = Field(
+        None,
+        validation_alias=_env("INVENTORY_PARTNER_URL"),
+        description="Base URL of the warehouse management system's API; unset turns the "
+        "inventory connector off. `cloudcart serve` points it at the local WMS simulator.",
+    )
+    inventory_partner_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("INVENTORY_PARTNER_API_KEY"),
+        description="API key sent to the WMS (a Key Vault reference on Azure).",
+    )
+    inventory_partner_token_url: str | None = Field(
+        None,
+        validation_alias=_env("INVENTORY_PARTNER_TOKEN_URL"),
+        description="OAuth2 token endpoint of the WMS (client-credentials grant).",
+    )
+    inventory_partner_client_id: str | None = Field(
+        None,
+        validation_alias=_env("INVENTORY_PARTNER_CLIENT_ID"),
+        description="OAuth2 client id for the WMS.",
+    )
+    inventory_partner_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("INVENTORY_PARTNER_CLIENT_SECRET"),
+        description="OAuth2 client secret for the WMS (a Key Vault reference).",
+    )
+    inventory_partner_scope: str | None = Field(
+        None,
+        validation_alias=_env("INVENTORY_PARTNER_SCOPE"),
+        description="OAuth2 scope requested for the WMS, if it needs one.",
+    )
+    partner_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        validation_alias=_env("PARTNER_TIMEOUT_SECONDS"),
+        description="Timeout of one HTTP call to a partner (connect and read).",
+    )
+    partner_max_attempts: int = Field(
+        4,
+        ge=1,
+        le=20,
+        validation_alias=_env("PARTNER_MAX_ATTEMPTS"),
+        description="Attempts of one partner call within one message delivery (429, 5xx and "
+        "connection errors are retried with backoff); then the message is abandoned and "
+        "Service Bus redelivers it.",
+    )
+    partner_max_retry_wait_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        validation_alias=_env("PARTNER_MAX_RETRY_WAIT_SECONDS"),
+        description="Longest wait between two attempts, Retry-After included.",
+    )
+    fulfilment_updates_queue: str = Field(
+        "fulfilment-updates",
+        validation_alias=_env("FULFILMENT_UPDATES_QUEUE"),
+        description="Service Bus queue the fulfilment partner sends its updates to.",
+    )
+    inventory_updates_queue: str = Field(
+        "inventory-updates",
+        validation_alias=_env("INVENTORY_UPDATES_QUEUE"),
+        description="Service Bus queue the WMS sends its stock figures to.",
+    )
+
     @property
     def metadata_urls(self) -> list[str]:
         """The trusted issuers' metadata URLs as a list."""

@@ -2,9 +2,8 @@
 
 One Cosmos DB change-feed function per container that carries outbox events
 (`OUTBOX_CONTAINERS`), each with its own lease prefix in the shared `leases` container, and
-a timer that sweeps up events the change feed did not relay. The lead registers `bp` in
-function_app.py; locally the trigger host drives the same functions from the embedded
-store.
+a timer that sweeps up events the change feed did not relay. function_app.py registers
+`bp`; locally the trigger host drives the same functions from the embedded store.
 
 A relay function that raises makes the change-feed trigger retry the page, so a failed
 publish loses nothing; a repeated publish is dropped by the topic's duplicate detection.
@@ -41,6 +40,7 @@ def _make_relay(container: str) -> Callable[[func.DocumentList], None]:
             documents_store=services.documents,
             topic=services.settings.events_topic,
             container=container,
+            ops_topic=services.settings.ops_topic,
         )
         if count:
             logger.info("relayed %d outbox event(s) from %s", count, container)
@@ -72,7 +72,12 @@ for _container in OUTBOX_CONTAINERS:
 def outbox_sweep(timer: func.TimerRequest) -> None:
     """Relay outbox events older than a minute that the change feed has not relayed."""
     services = runtime.services()
-    count = sweep(services.documents, services.messages, services.settings.events_topic)
+    count = sweep(
+        services.documents,
+        services.messages,
+        services.settings.events_topic,
+        ops_topic=services.settings.ops_topic,
+    )
     if count:
         # Worth a warning: the change feed should have relayed these already.
         logger.warning("outbox sweep relayed %d event(s) the change feed missed", count)

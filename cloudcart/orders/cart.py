@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from cloudcart import inventory
 from cloudcart.core.documents.port import Container, Document, DocumentStore
 from cloudcart.core.errors import DomainError, NotFound
 from cloudcart.orders.models import MAX_QUANTITY
@@ -51,11 +52,13 @@ class Offer:
 
 def offer(store: DocumentStore, sku: str) -> Offer:
     """The current price and stock of a SKU; CartError 404 if no product sells it."""
+    stock = inventory.stock_level(store, sku)
+    if stock is None:
+        raise CartError(404, "Not Found", f"no product sells SKU {sku!r}", "unknown-sku")
+    product_id = stock.product_id
     try:
-        stock = store.container("inventory").read(sku, sku)
-        product_id = str(stock["productId"])
         product = store.container("catalog").read(product_id, product_id)
-    except (NotFound, KeyError):
+    except NotFound:
         raise CartError(404, "Not Found", f"no product sells SKU {sku!r}", "unknown-sku") from None
     for variant in product.get("variants", []):
         if variant.get("sku") == sku:
@@ -65,7 +68,7 @@ def offer(store: DocumentStore, sku: str) -> Offer:
                 title=str(product.get("title", "")),
                 unit_price=int(variant["price"]["amount"]),
                 currency=str(variant["price"]["currency"]),
-                available=int(stock.get("available", 0)),
+                available=stock.available,
                 active=product.get("status") == "active",
             )
     raise CartError(404, "Not Found", f"no product sells SKU {sku!r}", "unknown-sku")

@@ -45,8 +45,8 @@ from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.inventory import OutOfStock, release_reservation, reserve_stock
 from cloudcart.orders.cart import CartError, Carts, offer
-from cloudcart.orders.inventory import OutOfStock, release_reservation, reserve_stock
 from cloudcart.orders.lifecycle import gateway
 from cloudcart.orders.models import CheckoutIn
 from cloudcart.orders.pricing import PricingError, price_lines

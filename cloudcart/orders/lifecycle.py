@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from cloudcart.core.documents.port import Document
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.idempotency import SideEffectGuard
-from cloudcart.orders.inventory import move_stock
+from cloudcart.inventory import move_order_stock
 from cloudcart.orders.pricing import line_refund_amount
 from cloudcart.orders.service import (
     MAX_RECORDED_PAYMENT_EVENTS,
@@ -70,13 +70,13 @@ def settle_stock(services: Services, document: Document) -> None:
     state = document.get("stock", "reserved")
     order_id = str(document["id"])
     if state == "released":
-        move_stock(store, order_id, "release", _lines(document))
+        move_order_stock(store, order_id, "release", _lines(document))
     elif state == "sold":
-        move_stock(store, order_id, "sell", _lines(document))
+        move_order_stock(store, order_id, "sell", _lines(document))
     elif state == "restocked":
-        move_stock(store, order_id, "sell", _lines(document))
+        move_order_stock(store, order_id, "sell", _lines(document))
         restock = [(r["sku"], int(r["quantity"])) for r in document.get("restockLines", [])]
-        move_stock(store, order_id, "restock", restock)
+        move_order_stock(store, order_id, "restock", restock)
 
 
 def _remember_event(document: Document, event_id: str) -> bool:

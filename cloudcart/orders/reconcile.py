@@ -1,8 +1,8 @@
 """Reconciliation: does stock add up, and does money add up?
 
-Stock, per SKU: `available + reserved + sold == received` (`received` is moved only by
-the admin stock setter), no counter negative, and `reserved`/`sold` equal what the
-orders say they hold (an order's `stock` state: reserved, sold, released, restocked).
+Stock, per SKU: `onHand + sold == received` (`received` counts every unit ever put on
+hand), no counter negative, no shortfall, and `reserved`/`sold` equal what the orders
+say they hold (an order's `stock` state: reserved, sold, released, restocked).
 Money, per order: `refundedAmount` is the sum of its refund records, a paid order
 captured exactly its total, captured - refunded >= 0, and the gateway agrees that the
 payment succeeded exactly when the order says it captured money.
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cloudcart import inventory
 from cloudcart.core.documents.port import Container, Document, Filter, Query
 from cloudcart.orders.lifecycle import gateway
 from cloudcart.orders.service import ORDER_TYPE, orders_container
@@ -80,29 +81,41 @@ def reconcile(services: Services, *, check_gateway: bool = True) -> Report:
             elif state == "restocked":
                 expected_sold[sku] += qty - restock.get(sku, 0)
 
-    inventory = services.documents.container("inventory")
-    stock_docs = _all(inventory, [Filter("kind", "exists", False), Filter("type", "exists", False)])
-    for doc in stock_docs:
-        sku = str(doc["id"])
-        report.skus_checked += 1
-        available, reserved = int(doc.get("available", 0)), int(doc.get("reserved", 0))
-        sold = int(doc.get("sold", 0))
-        if min(available, reserved, sold) < 0:
-            report.problems.append(
-                f"{sku}: negative counter (available={available}, reserved={reserved}, sold={sold})"
-            )
-        if "received" in doc and available + reserved + sold != int(doc["received"]):
-            report.problems.append(
-                f"{sku}: available {available} + reserved {reserved} + sold {sold} != "
-                f"received {doc['received']}"
-            )
-        if reserved != expected_reserved.get(sku, 0):
-            report.problems.append(
-                f"{sku}: reserved {reserved} but orders hold {expected_reserved.get(sku, 0)}"
-            )
-        if sold != expected_sold.get(sku, 0):
-            report.problems.append(f"{sku}: sold {sold} but orders say {expected_sold.get(sku, 0)}")
+    for level in inventory.all_levels(services.documents):
+        _check_stock(level, report, expected_reserved, expected_sold)
     return report
+
+
+def _check_stock(
+    level: inventory.StockLevel,
+    report: Report,
+    expected_reserved: dict[str, int],
+    expected_sold: dict[str, int],
+) -> None:
+    sku = level.sku
+    report.skus_checked += 1
+    if min(level.reserved, level.sold) < 0 or (level.on_hand < 0 and not level.shortfall):
+        report.problems.append(
+            f"{sku}: negative counter (onHand={level.on_hand}, reserved={level.reserved}, "
+            f"sold={level.sold})"
+        )
+    if level.received is not None and level.on_hand + level.sold != level.received:
+        report.problems.append(
+            f"{sku}: on hand {level.on_hand} + sold {level.sold} != received {level.received}"
+        )
+    if level.reserved != expected_reserved.get(sku, 0):
+        report.problems.append(
+            f"{sku}: reserved {level.reserved} but orders hold {expected_reserved.get(sku, 0)}"
+        )
+    if level.sold != expected_sold.get(sku, 0):
+        report.problems.append(
+            f"{sku}: sold {level.sold} but orders say {expected_sold.get(sku, 0)}"
+        )
+    if level.shortfall:
+        report.problems.append(
+            f"{sku}: shortfall of {level.shortfall} (reserved {level.reserved}, "
+            f"on hand {level.on_hand})"
+        )
 
 
 def _check_order(

@@ -24,6 +24,7 @@ EVENTS_DOCS = ROOT / "docs" / "events"
 ENVELOPE = EVENTS_DOCS / "event.schema.json"
 TYPE_SCHEMAS = {
     "ops.dead_lettered": EVENTS_DOCS / "ops.dead_lettered.schema.json",
+    "ops.stock_shortfall": EVENTS_DOCS / "ops.stock_shortfall.schema.json",
     "diagnostics.pinged": EVENTS_DOCS / "diagnostics.pinged.schema.json",
     "customer.created": EVENTS_DOCS / "customer.created.schema.json",
     "customer.updated": EVENTS_DOCS / "customer.updated.schema.json",

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 import azure.functions as func
 
+from cloudcart import inventory
 from cloudcart.catalog.search.documents import to_search_document
 from cloudcart.core import runtime
 from cloudcart.core.documents.port import Container, Document, Filter, Query
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 SUBSCRIPTION = "search-indexer"
 PRODUCT_EVENTS = ("product.created", "product.updated", "product.archived")
-INVENTORY_CHANGED = "inventory.changed"
+INVENTORY_CHANGED = inventory.INVENTORY_CHANGED
 CATEGORIES_PARTITION = "categories"
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
@@ -93,14 +93,9 @@ def _read_category(catalog: Container, category_id: str) -> Document | None:
     return page.items[0] if page.items else None
 
 
-def _stock(inventory: Container, skus: list[str]) -> dict[str, Document]:
-    out: dict[str, Document] = {}
-    for sku in skus:
-        try:
-            out[sku] = inventory.read(sku, sku)
-        except NotFound:
-            continue
-    return out
+def _stock(services: Services, skus: list[str]) -> dict[str, dict[str, int]]:
+    levels = inventory.stock_levels(services.documents, skus)
+    return {sku: {"available": level.available} for sku, level in levels.items()}
 
 
 def _skus(product: Document) -> list[str]:
@@ -116,8 +111,7 @@ def sync_product(services: Services, product_id: str) -> bool:
         services.search.delete([product_id])
         return False
     category = _read_category(catalog, str(product.get("categoryId", "")))
-    inventory = _stock(services.documents.container("inventory"), _skus(product))
-    document = to_search_document(product, inventory, category)
+    document = to_search_document(product, _stock(services, _skus(product)), category)
     if document is None:
         services.search.delete([product_id])
         return False
@@ -142,10 +136,9 @@ def reindex_all(services: Services) -> int:
         str(c["id"]): c
         for c in _all(catalog, Query(filters=[Filter("type", "eq", "category")], limit=500))
     }
-    stock: dict[str, Any] = {
-        str(d["sku"]): d
-        for d in _all(services.documents.container("inventory"), Query(limit=1000))
-        if "sku" in d
+    stock = {
+        level.sku: {"available": level.available}
+        for level in inventory.all_levels(services.documents)
     }
     documents = []
     for product in _all(catalog, Query(filters=[Filter("type", "eq", "product")], limit=500)):

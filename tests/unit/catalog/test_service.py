@@ -112,11 +112,32 @@ def test_set_inventory_keeps_reserved_and_announces(
     doc = inventory.read("OPPO-A92-128-BLK", "OPPO-A92-128-BLK")
     inventory.replace(dict(doc, reserved=3))
     result = catalog.set_inventory("OPPO-A92-128-BLK", 17)
-    assert (result["available"], result["reserved"]) == (17, 3)
+    assert (result.available, result.reserved, result.on_hand) == (17, 3, 20)
     events = outbox_events(services, "inventory", "OPPO-A92-128-BLK")
     assert [(e["type"], e["data"]) for e in events] == [
-        ("inventory.changed", {"sku": "OPPO-A92-128-BLK", "productId": pid, "available": 17})
+        (
+            "inventory.changed",
+            {
+                "sku": "OPPO-A92-128-BLK",
+                "productId": pid,
+                "available": 17,
+                "onHand": 20,
+                "reserved": 3,
+                "move": "set",
+                "quantity": 20,
+                "reference": "admin",
+            },
+        )
     ]
+    assert catalog.set_inventory("OPPO-A92-128-BLK", on_hand=2).to_public() == {
+        "sku": "OPPO-A92-128-BLK",
+        "productId": pid,
+        "onHand": 2,
+        "reserved": 3,
+        "available": 0,
+        "shortfall": 1,
+        "updatedAt": catalog.get_inventory("OPPO-A92-128-BLK").updated_at,
+    }
     with pytest.raises(SkuNotFound):
         catalog.set_inventory("NOPE", 1)
 

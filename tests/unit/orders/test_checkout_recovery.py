@@ -10,9 +10,9 @@ import pytest
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.services import Services
+from cloudcart.inventory import ReservationWithdrawn, release_reservation, reserve_stock
 from cloudcart.orders import checkout as checkout_module
 from cloudcart.orders.checkout import checkout, record_id, recover_abandoned_checkouts
-from cloudcart.orders.inventory import ReservationWithdrawn, release_reservation, reserve_stock
 from cloudcart.orders.models import CheckoutIn
 from cloudcart.orders.reconcile import reconcile
 from tests.unit.orders.conftest import ADDRESS, Shop

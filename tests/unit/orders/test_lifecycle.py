@@ -157,7 +157,7 @@ def test_reconcile_reports_drift(shop: Shop) -> None:
     inv = shop.services.documents.container("inventory")
     from cloudcart.core.documents.port import PatchOp
 
-    inv.patch("SKU-1", "SKU-1", [PatchOp("incr", "available", 1)])
+    inv.patch("SKU-1", "SKU-1", [PatchOp("incr", "onHand", 1)])
     report = reconcile(shop.services)
     assert not report.ok and any("received" in p for p in report.problems)
 

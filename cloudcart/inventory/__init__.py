@@ -1,0 +1,61 @@
+"""Inventory: the one owner of stock (the `inventory` container).
+
+Other packages read stock and move it only through the functions re-exported here; every
+move is announced by `inventory.changed` in the same batch (see `stock`).
+"""
+
+from cloudcart.inventory.stock import (
+    INVENTORY,
+    INVENTORY_CHANGED,
+    STOCK_SHORTFALL,
+    OrderMove,
+    OutOfStock,
+    PartnerCount,
+    ReservationWithdrawn,
+    SkuNotFound,
+    StockBusy,
+    StockLevel,
+    all_levels,
+    apply_partner_count,
+    available_units,
+    claim_sku,
+    level_of,
+    move_order_stock,
+    owner_of,
+    record_partner_figure,
+    release_reservation,
+    release_sku,
+    reserve_stock,
+    set_stock,
+    stock_level,
+    stock_levels,
+    take_over_orphan,
+)
+
+__all__ = [
+    "INVENTORY",
+    "INVENTORY_CHANGED",
+    "STOCK_SHORTFALL",
+    "OrderMove",
+    "OutOfStock",
+    "PartnerCount",
+    "ReservationWithdrawn",
+    "SkuNotFound",
+    "StockBusy",
+    "StockLevel",
+    "all_levels",
+    "apply_partner_count",
+    "available_units",
+    "claim_sku",
+    "level_of",
+    "move_order_stock",
+    "owner_of",
+    "record_partner_figure",
+    "release_reservation",
+    "release_sku",
+    "reserve_stock",
+    "set_stock",
+    "stock_level",
+    "stock_levels",
+    "take_over_orphan",
+]
