@@ -11,6 +11,7 @@ import azure.functions as func
 from cloudcart.api.app import create_app
 from cloudcart.catalog import thumbnails
 from cloudcart.catalog.search import indexer
+from cloudcart.integrations.partners import functions as partners
 from cloudcart.ops import diagnostics, outbox_relay
 from cloudcart.orders import expiry
 
@@ -23,3 +24,4 @@ app.register_functions(diagnostics.bp)
 app.register_functions(thumbnails.bp)
 app.register_functions(indexer.bp)
 app.register_functions(expiry.bp)
+app.register_functions(partners.bp)

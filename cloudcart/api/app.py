@@ -323,6 +323,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.customers import routes as customer_routes
     from cloudcart.identity import routes as identity_routes
     from cloudcart.identity import web_login
+    from cloudcart.integrations.partners import routes as partner_routes
     from cloudcart.integrations.payments import routes as payment_routes
     from cloudcart.ops import dead_letters, diagnostics
     from cloudcart.orders import privacy as orders_privacy
@@ -343,6 +344,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders_routes.router)
     app.include_router(orders_routes.admin_router)
     app.include_router(payment_routes.router)
+    app.include_router(partner_routes.router)
     app.include_router(dead_letters.router)
     app.include_router(diagnostics.router)
     if settings.identity_adapter == Adapter.embedded:

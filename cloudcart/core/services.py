@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from cloudcart.core.documents.port import DocumentStore
     from cloudcart.core.messages.port import MessagePublisher
     from cloudcart.identity.tokens import TokenValidator
+    from cloudcart.integrations.partners.port import FulfilmentPartner, InventoryPartner
     from cloudcart.integrations.payments.port import PaymentGateway
 
 T = TypeVar("T")
@@ -113,6 +114,26 @@ class Services:
             return module.from_settings(self.settings, self)
 
         return cast("PaymentGateway", self._get("payments", build))
+
+    @property
+    def fulfilment_partner(self) -> FulfilmentPartner | None:
+        """The fulfilment partner's API, or None when `FULFILMENT_PARTNER_URL` is unset."""
+
+        def build() -> Any:
+            module = import_module("cloudcart.integrations.partners.http")
+            return module.fulfilment_partner_from_settings(self.settings)
+
+        return cast("FulfilmentPartner | None", self._get("fulfilment_partner", build))
+
+    @property
+    def inventory_partner(self) -> InventoryPartner | None:
+        """The WMS's API, or None when `INVENTORY_PARTNER_URL` is unset."""
+
+        def build() -> Any:
+            module = import_module("cloudcart.integrations.partners.http")
+            return module.inventory_partner_from_settings(self.settings)
+
+        return cast("InventoryPartner | None", self._get("inventory_partner", build))
 
     @property
     def token_validator(self) -> TokenValidator:

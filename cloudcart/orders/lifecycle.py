@@ -51,13 +51,20 @@ def _lines(document: Document) -> list[tuple[str, int]]:
     return [(line["sku"], int(line["quantity"])) for line in document["lines"]]
 
 
-def _event(document: Document, type_: str, data: dict[str, Any]) -> Event:
+def order_event(document: Document, type_: str, data: dict[str, Any]) -> Event:
+    """An event about an order; `data` always carries the order and customer ids."""
     base = {"orderId": document["id"], "customerId": document["customerId"]}
     return new_event(type_, document["id"], {**base, **data})
 
 
-def _released_event(document: Document, lines: Sequence[tuple[str, int]], reason: str) -> Event:
-    return _event(
+def status_changed_event(document: Document, before: str, after: str) -> Event:
+    """`order.status_changed` for one step of the state machine."""
+    return order_event(document, "order.status_changed", {"from": before, "to": after})
+
+
+def released_event(document: Document, lines: Sequence[tuple[str, int]], reason: str) -> Event:
+    """`inventory.released` for units of an order going back to stock."""
+    return order_event(
         document,
         "inventory.released",
         {"reason": reason, "lines": [{"sku": s, "quantity": q} for s, q in lines]},
@@ -99,7 +106,7 @@ def _release_to(document: Document, reason: str) -> list[Event]:
         document["restockLines"] = [{"sku": s, "quantity": q} for s, q in lines]
     else:
         return []
-    return [_released_event(document, lines, reason)]
+    return [released_event(document, lines, reason)]
 
 
 # --- payment outcomes ---------------------------------------------------------------------
@@ -136,7 +143,7 @@ def mark_paid(
         add_history(document, "paid")
         document["stock"] = "sold"
         return [
-            _event(
+            order_event(
                 document,
                 "order.paid",
                 {
@@ -184,7 +191,7 @@ def mark_payment_failed(
         add_history(document, target, reason)
         event_type = "order.payment_failed" if target == "payment_failed" else "order.cancelled"
         return [
-            _event(document, event_type, {"reason": reason or target}),
+            order_event(document, event_type, {"reason": reason or target}),
             *_release_to(document, target),
         ]
 
@@ -209,7 +216,7 @@ def cancel_order(services: Services, customer_id: str, order_id: str, *, reason:
         next_status(status, "cancelled")
         add_history(document, "cancelled", reason)
         return [
-            _event(document, "order.cancelled", {"reason": reason}),
+            order_event(document, "order.cancelled", {"reason": reason}),
             *_release_to(document, reason),
         ]
 
@@ -337,7 +344,7 @@ def issue_refund(
         if current["status"] == "returned":
             add_history(current, "refunded", reason)
         return [
-            _event(
+            order_event(
                 current,
                 "refund.issued",
                 {
@@ -390,7 +397,7 @@ def request_return(
             "reason": reason,
             "requestedAt": now_stamp(),
         }
-        return [_event(document, "return.requested", {"lines": list(lines), "reason": reason})]
+        return [order_event(document, "return.requested", {"lines": list(lines), "reason": reason})]
 
     document, _ = update_order(services.documents, customer_id, order_id, mutate)
     return document
@@ -422,12 +429,12 @@ def set_status(services: Services, customer_id: str, order_id: str, target: str)
             document["stock"] = "restocked"
             document["restockLines"] = returned
             events.append(
-                _released_event(
+                released_event(
                     document, [(r["sku"], int(r["quantity"])) for r in returned], "returned"
                 )
             )
         add_history(document, target)
-        events.insert(0, _event(document, "order.status_changed", {"from": status, "to": target}))
+        events.insert(0, status_changed_event(document, status, target))
         return events
 
     document, _ = update_order(services.documents, customer_id, order_id, mutate)

@@ -296,6 +296,13 @@ def admin_list(
     }
 
 
+@admin_router.get("/{orderId}", summary="One order (any customer)", responses=_ADMIN_ERRORS)
+def admin_get(order_id: OrderIdPath, _: Admin, services: ServicesDep) -> dict[str, Any]:
+    """An order with its customer id, fulfilments and timeline."""
+    order = _admin_order(services, order_id)
+    return {**public_order(order), "customerId": order["customerId"]}
+
+
 @admin_router.post("/{orderId}/refunds", summary="Refund an order", responses=_ADMIN_ERRORS)
 def admin_refund(
     order_id: OrderIdPath, body: RefundIn, _: Admin, services: ServicesDep

@@ -34,7 +34,13 @@ from cloudcart.core.documents.port import (
     Order,
     Query,
 )
-from cloudcart.core.errors import BatchFailed, DomainError, NotFound, PreconditionFailed
+from cloudcart.core.errors import (
+    BatchFailed,
+    Conflict,
+    DomainError,
+    NotFound,
+    PreconditionFailed,
+)
 from cloudcart.core.events import Event
 from cloudcart.core.outbox import timestamp, write_with_events
 
@@ -80,10 +86,16 @@ def now_stamp() -> str:
 
 def find_order(store: DocumentStore, order_id: str) -> Document | None:
     """The order with that id in any partition, or None (one cross-partition query)."""
-    page = orders_container(store).query(
-        Query(filters=(Filter("type", "eq", ORDER_TYPE), Filter("id", "eq", order_id)), limit=1)
-    )
-    return page.items[0] if page.items else None
+    query = Query(filters=(Filter("type", "eq", ORDER_TYPE), Filter("id", "eq", order_id)), limit=1)
+    continuation: str | None = None
+    while True:
+        # A cross-partition query may answer an empty page with a continuation.
+        page = orders_container(store).query(query, continuation=continuation)
+        if page.items:
+            return page.items[0]
+        continuation = page.continuation
+        if not continuation:
+            return None
 
 
 def get_order(store: DocumentStore, customer_id: str, order_id: str) -> Document:
@@ -138,7 +150,67 @@ def public_order(document: Document) -> dict[str, Any]:
         "createdAt": document["createdAt"],
         "updatedAt": document["updatedAt"],
         "history": document.get("history", []),
+        "timeline": [{"status": h["status"], "at": h["at"]} for h in document.get("history", [])],
+        "fulfilments": public_fulfilments(document),
+        "partiallyShipped": partially_shipped(document),
     }
+
+
+def shipped_quantities(document: Document) -> dict[str, int]:
+    """Units shipped per SKU across the order's parcels."""
+    shipped: dict[str, int] = {}
+    for shipment in document.get("shipments", []):
+        for line in shipment.get("lines") or []:
+            shipped[line["sku"]] = shipped.get(line["sku"], 0) + int(line["quantity"])
+    return shipped
+
+
+def unshipped_lines(document: Document) -> list[dict[str, Any]]:
+    """`{"sku", "quantity"}` of the order's units no parcel has carried yet."""
+    shipped = shipped_quantities(document)
+    remaining = []
+    for line in document["lines"]:
+        left = int(line["quantity"]) - shipped.get(line["sku"], 0)
+        if left > 0:
+            remaining.append({"sku": line["sku"], "quantity": left})
+    return remaining
+
+
+def partially_shipped(document: Document) -> bool:
+    """Some units have shipped and some have not."""
+    return bool(shipped_quantities(document)) and bool(unshipped_lines(document))
+
+
+def public_fulfilments(document: Document) -> list[dict[str, Any]]:
+    """One entry per parcel the partner shipped, then one for the units still waiting at
+    the partner (while a fulfilment request is open)."""
+    items = [
+        {
+            "id": s["shipmentId"],
+            "status": s["status"],
+            "carrier": s.get("carrier"),
+            "trackingNumber": s.get("trackingNumber"),
+            "trackingUrl": s.get("trackingUrl"),
+            "lines": s.get("lines") or [],
+            "updatedAt": s["updatedAt"],
+        }
+        for s in document.get("shipments", [])
+    ]
+    request = document.get("fulfilment")
+    remaining = unshipped_lines(document)
+    if request and (remaining or not items):
+        items.append(
+            {
+                "id": request["requestId"],
+                "status": request["status"],
+                "carrier": None,
+                "trackingNumber": None,
+                "trackingUrl": None,
+                "lines": remaining,
+                "updatedAt": request["updatedAt"],
+            }
+        )
+    return items
 
 
 def public_line(line: dict[str, Any]) -> dict[str, Any]:
@@ -161,13 +233,20 @@ None when there is nothing to do (the transition is a no-op)."""
 
 
 def update_order(
-    store: DocumentStore, customer_id: str, order_id: str, mutate: Mutation
+    store: DocumentStore,
+    customer_id: str,
+    order_id: str,
+    mutate: Mutation,
+    *,
+    markers: Sequence[BatchOp] = (),
 ) -> tuple[Document, bool]:
     """Read the order, apply `mutate`, and replace it (If-Match its ETag) together with the
     events in one outbox batch; on a lost race (412) read again and re-apply.
 
-    Returns the stored order and whether it changed. `mutate` may raise (InvalidTransition,
-    OrderRuleViolation); nothing is written then.
+    `markers` are processed-message markers (`cloudcart.core.idempotency`) written first
+    in the same batch: when one exists already the message was applied before, and the
+    order is returned unchanged. Returns the stored order and whether it changed. `mutate`
+    may raise (InvalidTransition, OrderRuleViolation); nothing is written then.
     """
     container = orders_container(store)
     for _ in range(_TRANSITION_ATTEMPTS):
@@ -181,14 +260,16 @@ def update_order(
             results = write_with_events(
                 container,
                 customer_id,
-                [BatchOp("replace", document=document, if_match=etag)],
+                [*markers, BatchOp("replace", document=document, if_match=etag)],
                 events,
             )
         except BatchFailed as exc:
-            if exc.index == 0 and isinstance(exc.cause, PreconditionFailed | NotFound):
+            if exc.index < len(markers) and isinstance(exc.cause, Conflict):
+                return get_order(store, customer_id, order_id), False
+            if exc.index == len(markers) and isinstance(exc.cause, PreconditionFailed | NotFound):
                 continue
             raise
-        return results[0], True
+        return results[len(markers)], True
     raise OrderRuleViolation(
         409, "Conflict", "the order kept changing while it was updated; retry", "order-busy"
     )

@@ -85,6 +85,36 @@ param enableMediaCdn bool = false
 @description('Only when enableMediaCdn is false: a CDN URL you run yourself, mapped to the root of the media container. Empty: product media get signed read URLs.')
 param mediaCdnBaseUrl string = ''
 
+// --- partner connectors (docs/partners/onboarding.md) ----------------------------------
+@description('Base URL of the fulfilment partner\'s API; empty leaves paid orders to the shop.')
+param fulfilmentPartnerUrl string = ''
+@description('OAuth2 token endpoint of the fulfilment partner (client-credentials grant).')
+param fulfilmentPartnerTokenUrl string = ''
+@description('OAuth2 client id for the fulfilment partner.')
+param fulfilmentPartnerClientId string = ''
+@description('OAuth2 scope for the fulfilment partner, if it needs one.')
+param fulfilmentPartnerScope string = ''
+@secure()
+@description('API key of the fulfilment partner (stored in Key Vault).')
+param fulfilmentPartnerApiKey string = ''
+@secure()
+@description('OAuth2 client secret for the fulfilment partner (stored in Key Vault).')
+param fulfilmentPartnerClientSecret string = ''
+@description('Base URL of the WMS API; empty turns the inventory connector off.')
+param inventoryPartnerUrl string = ''
+@description('OAuth2 token endpoint of the WMS.')
+param inventoryPartnerTokenUrl string = ''
+@description('OAuth2 client id for the WMS.')
+param inventoryPartnerClientId string = ''
+@description('OAuth2 scope for the WMS, if it needs one.')
+param inventoryPartnerScope string = ''
+@secure()
+@description('API key of the WMS (stored in Key Vault).')
+param inventoryPartnerApiKey string = ''
+@secure()
+@description('OAuth2 client secret for the WMS (stored in Key Vault).')
+param inventoryPartnerClientSecret string = ''
+
 // --- third-party secrets: stored in Key Vault, referenced from app settings -----------
 @secure()
 @description('SendGrid API key (empty: set it later, see docs/deploy.md).')
@@ -170,6 +200,10 @@ module keyVault 'modules/keyvault.bicep' = {
     stripeSecretKey: stripeSecretKey
     stripeWebhookSecret: stripeWebhookSecret
     webAuthClientSecret: webAuthClientSecret
+    fulfilmentPartnerApiKey: fulfilmentPartnerApiKey
+    fulfilmentPartnerClientSecret: fulfilmentPartnerClientSecret
+    inventoryPartnerApiKey: inventoryPartnerApiKey
+    inventoryPartnerClientSecret: inventoryPartnerClientSecret
   }
 }
 
@@ -225,6 +259,20 @@ module functionApp 'modules/functionapp.bicep' = {
     webAuthAuthority: webAuthAuthority
     webAuthScopes: webAuthScopes
     webAllowedOrigins: webAllowedOrigins
+    partners: {
+      fulfilment: {
+        url: fulfilmentPartnerUrl
+        tokenUrl: fulfilmentPartnerTokenUrl
+        clientId: fulfilmentPartnerClientId
+        scope: fulfilmentPartnerScope
+      }
+      inventory: {
+        url: inventoryPartnerUrl
+        tokenUrl: inventoryPartnerTokenUrl
+        clientId: inventoryPartnerClientId
+        scope: inventoryPartnerScope
+      }
+    }
   }
 }
 

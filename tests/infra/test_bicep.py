@@ -43,6 +43,9 @@ OPTIONAL: dict[str, str] = {
     "TEST_GATEWAY_DUPLICATE_WEBHOOKS": "embedded test gateway only (Azure uses Stripe)",
     "TEST_GATEWAY_WEBHOOK_MAX_DELAY_MS": "embedded test gateway only (Azure uses Stripe)",
     "STRIPE_API_BASE": "tests only: points the Stripe library at a loopback fake",
+    "PARTNER_TIMEOUT_SECONDS": "default 10 s suits partner APIs",
+    "PARTNER_MAX_ATTEMPTS": "default 4 attempts per delivery; Service Bus redelivers after",
+    "PARTNER_MAX_RETRY_WAIT_SECONDS": "default 10 s cap on one wait, Retry-After included",
 }
 
 # Emulator credentials: setting them in Azure would bypass managed identity.

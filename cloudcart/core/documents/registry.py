@@ -43,6 +43,9 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec(
         "sessions", "/id", 1 * DAY, "Web sign-in sessions and pending sign-in flows (TTL)."
     ),
+    ContainerSpec(
+        "integrations", "/partner", -1, "Partner links' status (last success, last failure)."
+    ),
     ContainerSpec("audit", "/actorId", 400 * DAY, "Audit trail of admin and privacy actions."),
     ContainerSpec(
         "payments",

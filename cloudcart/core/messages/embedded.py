@@ -32,6 +32,7 @@ from cloudcart.core.messages.port import (
     RESUBMITTED_FROM_PROPERTY,
     DeadLetter,
     DeadLetterNotFound,
+    EntityCounts,
     LockLost,
     OutboundMessage,
     PropertyValue,
@@ -479,6 +480,26 @@ class SqliteBroker:
             content_type=c["content_type"],
             session_id=c["session_id"],
         )
+
+    # --- MessageCounts -----------------------------------------------------------------
+
+    def counts(self, entity: str, subscription: str | None = None) -> EntityCounts:
+        """Messages waiting or locked, and dead letters, of a queue or subscription."""
+        _, _, stored = self._queue_or_subscription(entity, subscription)
+        with self._lock:
+            if self._db is None:
+                raise Unavailable("the message broker is closed")
+            now = self._now()
+            active = self._db.execute(
+                "SELECT COUNT(*) FROM messages WHERE entity = ? AND subscription = ? "
+                "AND (lock_token IS NOT NULL OR visible_at <= ?) AND expires_at > ?",
+                (entity, stored, now, now),
+            ).fetchone()[0]
+            dead = self._db.execute(
+                "SELECT COUNT(*) FROM dead_letters WHERE entity = ? AND subscription = ?",
+                (entity, stored),
+            ).fetchone()[0]
+        return EntityCounts(active=int(active), dead_lettered=int(dead))
 
     def list_dead_letters(
         self, entity: str, subscription: str | None = None, limit: int = 100

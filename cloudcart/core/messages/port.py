@@ -251,3 +251,21 @@ class DeadLetterAdmin(Protocol):
     def purge(self, dead_letter_id: str) -> None:
         """Delete a dead letter for good. Raises DeadLetterNotFound."""
         ...
+
+
+@dataclass(frozen=True)
+class EntityCounts:
+    """How many messages a queue or subscription holds."""
+
+    active: int
+    """Waiting or being processed (scheduled messages excluded)."""
+    dead_lettered: int
+
+
+@runtime_checkable
+class MessageCounts(Protocol):
+    """Message counts of a queue or a topic's subscription (admin status pages)."""
+
+    def counts(self, entity: str, subscription: str | None = None) -> EntityCounts:
+        """The counts of a queue, or of one subscription of a topic. Raises UnknownEntity."""
+        ...

@@ -23,6 +23,7 @@ from cloudcart.core.messages.port import (
     RESUBMITTED_FROM_PROPERTY,
     DeadLetter,
     DeadLetterNotFound,
+    EntityCounts,
     MessageTooLarge,
     OutboundMessage,
     PropertyValue,
@@ -111,8 +112,14 @@ class ServiceBusPublisher:
         max_batch_size_in_bytes: int | None = None,
         credential: Any = None,
         clock: Callable[[], datetime] = utcnow,
+        admin_client: Any = None,
+        namespace: str | None = None,
     ) -> None:
+        """`admin_client` is a `ServiceBusAdministrationClient` for `counts` (built on
+        first use from `namespace` and `credential` when not given)."""
         self._client = client
+        self._admin = admin_client
+        self._namespace = namespace
         self.topology = topology
         self._max_batch = max_batch_size_in_bytes
         self._credential = credential
@@ -254,6 +261,42 @@ class ServiceBusPublisher:
             session_id=message.session_id,
         )
 
+    # --- MessageCounts -----------------------------------------------------------------
+
+    def _admin_client(self) -> Any:
+        if self._admin is None:
+            if not self._namespace or self._credential is None:
+                raise Unavailable("message counts need the namespace and the app's identity")
+            from azure.servicebus.management import ServiceBusAdministrationClient
+
+            # Runtime properties need the `Azure Service Bus Data Owner` role (Manage).
+            self._admin = ServiceBusAdministrationClient(
+                fully_qualified_namespace=self._namespace, credential=self._credential
+            )
+        return self._admin
+
+    def counts(self, entity: str, subscription: str | None = None) -> EntityCounts:
+        """Active and dead-lettered message counts from the namespace's runtime properties."""
+        is_topic = self.topology.is_topic(entity)
+        if is_topic != (subscription is not None):
+            raise UnknownEntity(f"{entity!r}: name a subscription of a topic, and none of a queue")
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        admin = self._admin_client()
+        try:
+            if subscription is not None:
+                props = admin.get_subscription_runtime_properties(entity, subscription)
+            else:
+                props = admin.get_queue_runtime_properties(entity)
+        except ResourceNotFoundError as exc:
+            raise UnknownEntity(f"Service Bus has no entity {entity!r}") from exc
+        except AzureError as exc:
+            raise Unavailable(f"Service Bus counts of {entity!r} failed: {exc}") from exc
+        return EntityCounts(
+            active=int(props.active_message_count or 0),
+            dead_lettered=int(props.dead_letter_message_count or 0),
+        )
+
     def list_dead_letters(
         self, entity: str, subscription: str | None = None, limit: int = 100
     ) -> list[DeadLetter]:
@@ -360,4 +403,6 @@ def from_settings(settings: Settings) -> ServiceBusPublisher:
     client = ServiceBusClient(
         fully_qualified_namespace=settings.servicebus_namespace, credential=credential
     )
-    return ServiceBusPublisher(client, TOPOLOGY, credential=credential)
+    return ServiceBusPublisher(
+        client, TOPOLOGY, credential=credential, namespace=settings.servicebus_namespace
+    )

@@ -269,6 +269,14 @@ TOPOLOGY = Topology(
                         )
                     ),
                 ),
+                # The fulfilment connector: a paid order (or one released from hold) goes
+                # to the fulfilment partner; a cancelled one is withdrawn there.
+                Subscription(
+                    "fulfilment",
+                    SubjectIn(("order.paid", "order.status_changed", "order.cancelled")),
+                ),
+                # The inventory connector tells the warehouse (WMS) about every stock move.
+                Subscription("inventory-sync", SubjectIn(("inventory.changed",))),
                 # Makes image thumbnails after an upload completes.
                 Subscription("media-thumbnails", SubjectIn(("media.uploaded",))),
                 # The pipeline canary (cloudcart/ops/diagnostics.py): few deliveries and a
@@ -290,6 +298,12 @@ TOPOLOGY = Topology(
             duplicate_detection_window=timedelta(minutes=10),
             default_message_ttl=timedelta(days=7),
         ),
+    ),
+    queues=(
+        # Partners' inbound messages (docs/partners/): one queue per partner, so each can be
+        # given send rights on its own queue only.
+        Queue("fulfilment-updates"),
+        Queue("inventory-updates"),
     ),
 )
 """The app's topology. Bicep and the trigger decorators are checked against it."""

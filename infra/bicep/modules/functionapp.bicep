@@ -41,6 +41,9 @@ param webAuthAuthority string
 param webAuthScopes string
 param webAllowedOrigins string
 
+@description('Partner APIs: `{ fulfilment: { url, tokenUrl, clientId, scope }, inventory: {...} }`; an empty url turns that connector off.')
+param partners object
+
 // Settings' default index name; the postprovision hook creates the index under this name.
 var searchIndexName = 'products'
 
@@ -139,6 +142,23 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     RETURN_WINDOW_DAYS: '30'
     ORDER_TAX_RULES: '{"IN": {"rate": 18, "inclusive": true}}'
     ORDER_SHIPPING_RATES: '{"standard": 0, "express": 9900}'
+
+    // Partner connectors (docs/partners/). The queue names are the topology's; the
+    // inbound triggers bind to them through these settings.
+    FULFILMENT_UPDATES_QUEUE: 'fulfilment-updates'
+    INVENTORY_UPDATES_QUEUE: 'inventory-updates'
+    FULFILMENT_PARTNER_URL: partners.fulfilment.url
+    FULFILMENT_PARTNER_TOKEN_URL: partners.fulfilment.tokenUrl
+    FULFILMENT_PARTNER_CLIENT_ID: partners.fulfilment.clientId
+    FULFILMENT_PARTNER_SCOPE: partners.fulfilment.scope
+    FULFILMENT_PARTNER_API_KEY: keyVaultReferences.FULFILMENT_PARTNER_API_KEY
+    FULFILMENT_PARTNER_CLIENT_SECRET: keyVaultReferences.FULFILMENT_PARTNER_CLIENT_SECRET
+    INVENTORY_PARTNER_URL: partners.inventory.url
+    INVENTORY_PARTNER_TOKEN_URL: partners.inventory.tokenUrl
+    INVENTORY_PARTNER_CLIENT_ID: partners.inventory.clientId
+    INVENTORY_PARTNER_SCOPE: partners.inventory.scope
+    INVENTORY_PARTNER_API_KEY: keyVaultReferences.INVENTORY_PARTNER_API_KEY
+    INVENTORY_PARTNER_CLIENT_SECRET: keyVaultReferences.INVENTORY_PARTNER_CLIENT_SECRET
 
     CLOUDCART_SEARCH_ADAPTER: 'azure'
     SEARCH_ENDPOINT: searchEndpoint

@@ -15,6 +15,15 @@ param stripeWebhookSecret string
 @secure()
 param webAuthClientSecret string
 
+@secure()
+param fulfilmentPartnerApiKey string = ''
+@secure()
+param fulfilmentPartnerClientSecret string = ''
+@secure()
+param inventoryPartnerApiKey string = ''
+@secure()
+param inventoryPartnerClientSecret string = ''
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -61,6 +70,24 @@ resource webAuthClientSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01
   properties: { value: webAuthClientSecret, contentType: 'text/plain' }
 }
 
+// Partner credentials: written only when given. A reference to a secret that is not
+// there reaches the app as the literal reference, which the partner adapters treat as
+// unset (and log), so provisioning without partners never breaks the app.
+var partnerSecrets = [
+  { setting: 'FULFILMENT_PARTNER_API_KEY', name: 'fulfilment-partner-api-key', value: fulfilmentPartnerApiKey }
+  { setting: 'FULFILMENT_PARTNER_CLIENT_SECRET', name: 'fulfilment-partner-client-secret', value: fulfilmentPartnerClientSecret }
+  { setting: 'INVENTORY_PARTNER_API_KEY', name: 'inventory-partner-api-key', value: inventoryPartnerApiKey }
+  { setting: 'INVENTORY_PARTNER_CLIENT_SECRET', name: 'inventory-partner-client-secret', value: inventoryPartnerClientSecret }
+]
+
+resource partnerSecretResources 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
+  for p in partnerSecrets: if (!empty(p.value)) {
+    parent: vault
+    name: p.name
+    properties: { value: p.value, contentType: 'text/plain' }
+  }
+]
+
 // Versionless references: a new secret version is picked up without a redeploy.
 var secretsUri = '${vault.properties.vaultUri}secrets'
 
@@ -72,4 +99,8 @@ output appSettingReferences object = {
   STRIPE_SECRET_KEY: '@Microsoft.KeyVault(SecretUri=${secretsUri}/stripe-secret-key/)'
   STRIPE_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/stripe-webhook-secret/)'
   WEB_AUTH_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/web-auth-client-secret/)'
+  FULFILMENT_PARTNER_API_KEY: '@Microsoft.KeyVault(SecretUri=${secretsUri}/fulfilment-partner-api-key/)'
+  FULFILMENT_PARTNER_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/fulfilment-partner-client-secret/)'
+  INVENTORY_PARTNER_API_KEY: '@Microsoft.KeyVault(SecretUri=${secretsUri}/inventory-partner-api-key/)'
+  INVENTORY_PARTNER_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/inventory-partner-client-secret/)'
 }
