@@ -355,6 +355,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from cloudcart.local import dev_blobs
 
         app.include_router(dev_blobs.router)
+    if settings.messages_adapter == Adapter.embedded:
+        from cloudcart.local import dev_partners
+
+        app.include_router(dev_partners.router)
     if settings.payments_provider == "test":
         from cloudcart.integrations.payments import dev_routes as dev_payments
 

@@ -95,6 +95,14 @@ def serve(
             help="Serve only HTTP: do not run the Service Bus, change-feed and timer functions.",
         ),
     ] = False,
+    no_partners: Annotated[
+        bool,
+        typer.Option(
+            "--no-partners",
+            help="Do not start the fulfilment and WMS simulators (their connectors stay off "
+            "unless FULFILMENT_PARTNER_URL / INVENTORY_PARTNER_URL point at real partners).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the shop: the HTTP API under uvicorn plus the app's triggers.
 
@@ -108,6 +116,13 @@ def serve(
     # server, so unless configured the public base URL follows --host/--port.
     os.environ.setdefault("CLOUDCART_PUBLIC_BASE_URL", f"http://{host}:{port}")
     settings = _settings(data_dir)
+    simulators = None
+    if not no_partners and settings.messages_adapter == Adapter.embedded:
+        from cloudcart.local.partners import wiring
+
+        # Before the app is built: it reads the partner URLs the simulators are given.
+        simulators = wiring.start(settings)
+        settings = _settings(data_dir)
     # The very objects Azure runs: its FastAPI app (on the process-wide services, shared with
     # the trigger functions) and its function list.
     function_app = _function_app()
@@ -116,6 +131,8 @@ def serve(
     if settings.documents_adapter == Adapter.embedded:
         # Bicep creates the containers in Azure; locally the store starts empty.
         services.documents.ensure_containers()
+    if simulators is not None:
+        wiring.ready()
     if demo:
         _seed_and_index(services)
     trigger_host: TriggerHost | None = None
@@ -143,6 +160,8 @@ def serve(
             trigger_host.stop(TRIGGER_HOST_STOP_TIMEOUT_SECONDS)  # no-op after the lifespan
         if idp_https is not None:
             idp_https.stop()
+        if simulators is not None:
+            wiring.stop()
 
 
 def _seed_and_index(services: Any) -> None:
@@ -216,9 +235,11 @@ def show_settings(
 from cloudcart.catalog.search.cli import search_app  # noqa: E402
 from cloudcart.local.cli_dlq import dlq_app  # noqa: E402
 from cloudcart.local.cli_orders import reconcile_command  # noqa: E402
+from cloudcart.local.cli_partners import partners_app  # noqa: E402
 
 cli.add_typer(dlq_app, name="dlq")
 cli.add_typer(search_app, name="search")
+cli.add_typer(partners_app, name="partners")
 cli.command(name="reconcile")(reconcile_command)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from cloudcart.core.documents.port import BatchOp, Document
-from cloudcart.core.errors import DomainError
+from cloudcart.core.errors import DomainError, NotFound
 from cloudcart.core.events import Event
 from cloudcart.core.idempotency import processed_marker
 from cloudcart.orders.lifecycle import (
@@ -41,7 +41,9 @@ from cloudcart.orders.lifecycle import (
 from cloudcart.orders.service import (
     add_history,
     find_order,
+    get_order,
     now_stamp,
+    orders_container,
     unshipped_lines,
     update_order,
 )
@@ -358,18 +360,34 @@ def apply_update(services: Services, update: PartnerUpdate) -> Document:
     def mutate(document: Document) -> list[Event] | None:
         return _apply(document, update)
 
-    document, _ = update_order(
-        services.documents,
-        customer_id,
-        update.order_id,
-        mutate,
-        markers=_markers(update, customer_id),
-    )
+    markers = _markers(update, customer_id)
+    try:
+        document, _ = update_order(
+            services.documents, customer_id, update.order_id, mutate, markers=markers
+        )
+    except DomainError:
+        # A repeat of an update already applied may no longer fit the order's state (a
+        # second `return.received` after the refund): the markers tell a repeat apart.
+        if not _applied_before(services, customer_id, markers):
+            raise
+        document = get_order(services.documents, customer_id, update.order_id)
     if update.kind == "return_received":
         # Also on a repeat: a crash after the order write must still end in a refund.
         settle_stock(services, document)
         document = _refund_received(services, document)
     return document
+
+
+def _applied_before(services: Services, customer_id: str, markers: Sequence[BatchOp]) -> bool:
+    container = orders_container(services.documents)
+    for marker in markers:
+        assert marker.document is not None
+        try:
+            container.read(str(marker.document["id"]), customer_id)
+            return True
+        except NotFound:
+            continue
+    return False
 
 
 def _refund_received(services: Services, document: Document) -> Document:

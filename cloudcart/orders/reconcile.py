@@ -6,6 +6,9 @@ say they hold (an order's `stock` state: reserved, sold, released, restocked).
 Money, per order: `refundedAmount` is the sum of its refund records, a paid order
 captured exactly its total, captured - refunded >= 0, and the gateway agrees that the
 payment succeeded exactly when the order says it captured money.
+Partners: every order paid more than 5 minutes ago has a fulfilment request the partner
+accepted (held and cancelled orders are not `paid`), and each SKU's on-hand figure equals
+the WMS's last known one.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cloudcart import inventory
+from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import Container, Document, Filter, Query
+from cloudcart.core.outbox import timestamp
 from cloudcart.orders.lifecycle import gateway
 from cloudcart.orders.service import ORDER_TYPE, orders_container
 from cloudcart.orders.state import PAID_STATES
@@ -62,14 +68,22 @@ def _all(container: Container, filters: list[Filter]) -> Iterator[Document]:
             return
 
 
-def reconcile(services: Services, *, check_gateway: bool = True) -> Report:
-    """Check every SKU's counters and every order's money; never writes."""
+FULFILMENT_GRACE = timedelta(minutes=5)
+"""How long a paid order may wait for the fulfilment partner's acceptance."""
+
+
+def reconcile(
+    services: Services, *, check_gateway: bool = True, now: datetime | None = None
+) -> Report:
+    """Check every SKU's counters and every order's money and fulfilment; never writes."""
+    cutoff = timestamp((now or utcnow()) - FULFILMENT_GRACE)
     report = Report()
     expected_reserved: dict[str, int] = defaultdict(int)
     expected_sold: dict[str, int] = defaultdict(int)
     for order in _all(orders_container(services.documents), [Filter("type", "eq", ORDER_TYPE)]):
         report.orders_checked += 1
         _check_order(services, order, report, check_gateway=check_gateway)
+        _check_fulfilment(order, report, cutoff)
         state = order.get("stock", "reserved")
         restock = {r["sku"]: int(r["quantity"]) for r in order.get("restockLines", [])}
         for line in order["lines"]:
@@ -111,10 +125,28 @@ def _check_stock(
         report.problems.append(
             f"{sku}: sold {level.sold} but orders say {expected_sold.get(sku, 0)}"
         )
+    if level.partner_on_hand is not None and level.partner_on_hand != level.on_hand:
+        report.problems.append(
+            f"{sku}: on hand {level.on_hand} but the WMS last said {level.partner_on_hand}"
+        )
     if level.shortfall:
         report.problems.append(
             f"{sku}: shortfall of {level.shortfall} (reserved {level.reserved}, "
             f"on hand {level.on_hand})"
+        )
+
+
+def _check_fulfilment(order: Document, report: Report, cutoff: str) -> None:
+    if order["status"] != "paid":
+        return  # fulfilling or later, held, cancelled, or not paid yet
+    paid_at = next((h["at"] for h in order.get("history", []) if h["status"] == "paid"), None)
+    if paid_at is None or str(paid_at) >= cutoff:
+        return
+    request = order.get("fulfilment") or {}
+    if request.get("status") != "accepted":
+        report.problems.append(
+            f"order {order['id']}: paid at {paid_at} but no fulfilment request was accepted "
+            f"(request: {request.get('status', 'none')})"
         )
 
 

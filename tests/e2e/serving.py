@@ -55,6 +55,8 @@ class ServeProcess:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     demo: bool = False
+    partners: bool = True
+    """Start the partner simulators (`--no-partners` when False)."""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -87,6 +89,8 @@ class ServeProcess:
         ]
         if self.demo:
             args.append("--demo")
+        if not self.partners:
+            args.append("--no-partners")
         env = clean_env({"DEV_IDP_HTTPS_PORT": str(free_port()), **self.env})
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(

@@ -33,8 +33,13 @@ CHECKOUT = {"shippingAddress": ADDRESS, "shippingMethod": "standard"}
 def _start(tmp_path: Path, name: str, extra_env: dict[str, str]) -> ServeProcess:
     # Every webhook is delivered twice, so each test also proves duplicates change nothing.
     env = {"CLOUDCART_LOG_LEVEL": "WARNING", "TEST_GATEWAY_DUPLICATE_WEBHOOKS": "1"}
+    # A shop without a fulfilment partner: admins move paid orders along by hand (the
+    # partner flow has its own suite, test_partners_e2e).
     server = ServeProcess(
-        data_dir=tmp_path / name, log_path=tmp_path / f"{name}.log", env={**env, **extra_env}
+        data_dir=tmp_path / name,
+        log_path=tmp_path / f"{name}.log",
+        env={**env, **extra_env},
+        partners=False,
     )
     return server.start()
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 CONTAINER = "integrations"
 SUCCESS_WRITE_INTERVAL_SECONDS = 5.0
 
-_last_success_write: dict[str, float] = {}
+_last_success_write: dict[tuple[int, str], float] = {}
 _lock = threading.Lock()
 
 
@@ -62,10 +62,11 @@ def _upsert(store: DocumentStore, partner: str, fields: dict[str, Any]) -> None:
 def record_success(store: DocumentStore, partner: PartnerName, direction: str) -> None:
     """Note that a call to (or a message from) the partner just worked."""
     now = time.monotonic()
+    key = (id(store), partner)  # per store: a process may serve several (tests do)
     with _lock:
-        if now - _last_success_write.get(partner, -1e9) < SUCCESS_WRITE_INTERVAL_SECONDS:
+        if now - _last_success_write.get(key, -1e9) < SUCCESS_WRITE_INTERVAL_SECONDS:
             return
-        _last_success_write[partner] = now
+        _last_success_write[key] = now
     try:
         _upsert(
             store,

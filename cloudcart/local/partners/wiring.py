@@ -1,0 +1,88 @@
+"""Running the partner simulators beside `cloudcart serve`.
+
+`start(settings)` starts a simulator for each partner whose URL is not configured, points
+the partner's settings (environment variables) at it, with an API key kept in the data
+folder so the adapters authenticate as they would against a real partner, and returns
+them. The simulators send their inbound messages through the process's messages port once
+`ready()` is called (after the app that owns the port is built), so a message left from a
+previous run never reaches a port built on the old settings. Never used on Azure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from typing import Any
+
+from cloudcart.core.files import create_private_file_once
+from cloudcart.core.settings import Settings
+from cloudcart.local.partners.fulfilment import FulfilmentSimulator
+from cloudcart.local.partners.server import PartnerSimulator, publisher_sender
+from cloudcart.local.partners.warehouse import WarehouseSimulator
+
+logger = logging.getLogger(__name__)
+
+READY_TIMEOUT_SECONDS = 60.0
+
+running: dict[str, PartnerSimulator] = {}
+"""The simulators of this process by partner name (`fulfilment`, `inventory`)."""
+
+_ready = threading.Event()
+
+
+def _send(queue: str, body: dict[str, Any], message_id: str) -> None:
+    if not _ready.wait(READY_TIMEOUT_SECONDS):
+        raise RuntimeError("the messages port is not ready yet")
+    from cloudcart.core import runtime
+
+    publisher_sender(runtime.services().messages)(queue, body, message_id)
+
+
+def _api_key(settings: Settings) -> str:
+    path = settings.data_dir / "keys" / "partner-simulators.key"
+    return create_private_file_once(path, lambda: secrets.token_urlsafe(32).encode()).decode()
+
+
+def start(settings: Settings) -> dict[str, PartnerSimulator]:
+    """Start the simulators of the partners that have no configured URL; sets
+    `FULFILMENT_PARTNER_URL` / `INVENTORY_PARTNER_URL` and their API keys in the
+    environment (call `get_settings.cache_clear()` after)."""
+    folder = settings.data_dir
+    key = _api_key(settings)
+    if not settings.fulfilment_partner_url:
+        fulfilment = FulfilmentSimulator(
+            folder, _send, settings.fulfilment_updates_queue, api_key=key
+        ).start()
+        running["fulfilment"] = fulfilment
+        os.environ["FULFILMENT_PARTNER_URL"] = fulfilment.base_url
+        os.environ["FULFILMENT_PARTNER_API_KEY"] = key
+    if not settings.inventory_partner_url:
+        warehouse = WarehouseSimulator(
+            folder, _send, settings.inventory_updates_queue, api_key=key
+        ).start()
+        running["inventory"] = warehouse
+        os.environ["INVENTORY_PARTNER_URL"] = warehouse.base_url
+        os.environ["INVENTORY_PARTNER_API_KEY"] = key
+    for name, simulator in running.items():
+        logger.info("%s partner simulator on %s", name, simulator.base_url)
+    return dict(running)
+
+
+def new_message_id() -> str:
+    """A fresh message id for a message put on a queue by hand."""
+    return secrets.token_hex(12)
+
+
+def ready() -> None:
+    """Let the simulators send: the process's messages port is built on final settings."""
+    _ready.set()
+
+
+def stop() -> None:
+    """Stop every running simulator."""
+    for simulator in list(running.values()):
+        simulator.stop()
+    running.clear()
+    _ready.clear()
