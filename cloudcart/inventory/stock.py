@@ -322,6 +322,13 @@ class _Plan:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _received(document: Mapping[str, Any], on_hand: int) -> int:
+    """Units ever put on hand; a document from before it was counted has `onHand + sold`."""
+    if "received" in document:
+        return int(document["received"])
+    return on_hand + int(document.get("sold", 0) or 0)
+
+
 def _with_derived(document: Document) -> Document:
     on_hand, reserved = _counts(document)
     document["onHand"] = on_hand
@@ -460,9 +467,7 @@ def set_stock(
         old_on_hand, reserved = _counts(document)
         new_on_hand = target + reserved if available is not None else target
         document["onHand"] = new_on_hand
-        document["received"] = int(document.get("received", old_on_hand)) + (
-            new_on_hand - old_on_hand
-        )
+        document["received"] = _received(document, old_on_hand) + (new_on_hand - old_on_hand)
         return _Plan(document, "set", new_on_hand, "admin")
 
     level = _apply(store, sku, plan_for, correlation_id=correlation_id)
@@ -500,6 +505,8 @@ def reserve_stock(
     attempt was already released (its lease ran out and a retry or the recovery timer
     gave its stock back).
     """
+    if any(isinstance(q, bool) or not isinstance(q, int) or q < 1 for q in quantities.values()):
+        raise ValueError("reserved quantities are whole numbers >= 1")
     tried: list[str] = []
     try:
         for sku, quantity in quantities.items():
@@ -517,8 +524,20 @@ def _reserve_one(
 ) -> None:
     marker = _reserve_marker(sku, attempt_id, quantity, "reserved")
 
-    def plan_for(document: Document) -> _Plan:
+    def applied_before(container: Container) -> bool:
+        try:
+            state = container.read(marker["id"], sku).get("state")
+        except NotFound:
+            return False
+        if state == "reserved":
+            return True
+        raise ReservationWithdrawn(sku)
+
+    def plan_for(document: Document) -> _Plan | None:
         if level_of(document).available < quantity:
+            # Short, unless this very attempt holds the units already (a repeat).
+            if applied_before(_container(store)):
+                return None
             raise OutOfStock(sku, quantity)
         on_hand, reserved = _counts(document)
         document.update(onHand=on_hand, reserved=reserved + quantity)
@@ -529,11 +548,6 @@ def _reserve_one(
             reference,
             markers=[BatchOp("create", document=marker)],
         )
-
-    def applied_before(container: Container) -> bool:
-        if container.read(marker["id"], sku).get("state") == "reserved":
-            return True
-        raise ReservationWithdrawn(sku)
 
     try:
         _apply(store, sku, plan_for, on_marker_conflict=applied_before)
@@ -623,6 +637,10 @@ def _order_move_plan(
             sold += quantity
         else:
             on_hand += quantity
+            if quantity > sold:
+                # More units back than the SKU ever sold (counts from before sales were
+                # recorded): the surplus arrives as received stock.
+                document["received"] = _received(document, on_hand - quantity) + quantity - sold
             sold -= quantity
         document.update(onHand=on_hand, reserved=max(0, reserved), sold=max(0, sold))
         return _Plan(
@@ -707,9 +725,7 @@ def apply_partner_count(
             return None
         old_on_hand, _ = _counts(document)
         document["onHand"] = count.on_hand
-        document["received"] = int(document.get("received", old_on_hand)) + (
-            count.on_hand - old_on_hand
-        )
+        document["received"] = _received(document, old_on_hand) + (count.on_hand - old_on_hand)
         document["partner"] = {
             "onHand": count.on_hand,
             "sequence": count.sequence,

@@ -81,6 +81,15 @@ def outage(
     return {"partner": partner, "seconds": body.seconds}
 
 
+@router.post("/{partner}/latency")
+def latency(
+    partner: Annotated[Literal["fulfilment", "inventory"], Path()], body: OutageIn, _: Admin
+) -> dict[str, Any]:
+    """The simulator holds each answer for `seconds` after storing its effect."""
+    _simulator(partner).latency(body.seconds)
+    return {"partner": partner, "seconds": body.seconds}
+
+
 @router.put("/fulfilment/auto")
 def auto(body: AutoIn, _: Admin) -> dict[str, Any]:
     """Turn automatic shipping and delivery on or off (off: a test drives them)."""

@@ -251,6 +251,9 @@ class Topology:
         return isinstance(self.entity(name), Topic)
 
 
+PARTNER_LOCK = timedelta(seconds=15)
+"""Lock duration of the partner connectors' subscriptions and inbound queues."""
+
 TOPOLOGY = Topology(
     topics=(
         # Every domain event (`order.placed`, `order.paid`, ...), relayed from the outbox.
@@ -271,12 +274,17 @@ TOPOLOGY = Topology(
                 ),
                 # The fulfilment connector: a paid order (or one released from hold) goes
                 # to the fulfilment partner; a cancelled one is withdrawn there.
+                # Partner calls can be slow, and the host renews the lock while one runs;
+                # a short lock brings a crashed connector's message back within seconds.
                 Subscription(
                     "fulfilment",
                     SubjectIn(("order.paid", "order.status_changed", "order.cancelled")),
+                    lock_duration=PARTNER_LOCK,
                 ),
                 # The inventory connector tells the warehouse (WMS) about every stock move.
-                Subscription("inventory-sync", SubjectIn(("inventory.changed",))),
+                Subscription(
+                    "inventory-sync", SubjectIn(("inventory.changed",)), lock_duration=PARTNER_LOCK
+                ),
                 # Makes image thumbnails after an upload completes.
                 Subscription("media-thumbnails", SubjectIn(("media.uploaded",))),
                 # The pipeline canary (cloudcart/ops/diagnostics.py): few deliveries and a
@@ -294,7 +302,10 @@ TOPOLOGY = Topology(
         # Operational events (`ops.*`): alerts such as dead letters, job results.
         Topic(
             "ops",
-            subscriptions=(),
+            subscriptions=(
+                # Every operational event becomes an alert (cloudcart/ops/alerts.py).
+                Subscription("alerts", SubjectPrefix("ops.")),
+            ),
             duplicate_detection_window=timedelta(minutes=10),
             default_message_ttl=timedelta(days=7),
         ),
@@ -302,8 +313,8 @@ TOPOLOGY = Topology(
     queues=(
         # Partners' inbound messages (docs/partners/): one queue per partner, so each can be
         # given send rights on its own queue only.
-        Queue("fulfilment-updates"),
-        Queue("inventory-updates"),
+        Queue("fulfilment-updates", lock_duration=PARTNER_LOCK),
+        Queue("inventory-updates", lock_duration=PARTNER_LOCK),
     ),
 )
 """The app's topology. Bicep and the trigger decorators are checked against it."""

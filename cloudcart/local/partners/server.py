@@ -16,6 +16,7 @@ duplicate detection and the shop's consumers drop a repeat.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -207,6 +208,7 @@ class PartnerSimulator:
         self._requested_port = port
         self._lock = threading.RLock()
         self._outage_until = 0.0
+        self._latency = 0.0
         self._send_retry_at = 0.0
         self._send_failures = 0
         self._wake = threading.Event()
@@ -322,6 +324,12 @@ class PartnerSimulator:
         """Answer 503 with `Retry-After: 1` to every /v1 route for `seconds` (0 ends it)."""
         with self._lock:
             self._outage_until = time.monotonic() + seconds
+
+    def latency(self, seconds: float) -> None:
+        """Hold every /v1 answer for `seconds` after its effect is stored (0 ends it), as a
+        slow partner would: a client that dies meanwhile never learns the outcome."""
+        with self._lock:
+            self._latency = max(0.0, seconds)
 
     def pending_messages(self) -> list[dict[str, Any]]:
         """Messages not sent yet, in the order they will go (for diagnostics and tests)."""
@@ -509,11 +517,19 @@ class PartnerSimulator:
                             {"WWW-Authenticate": 'ApiKey header="X-Api-Key"'},
                         )
                     )
-            return await call_next(request)
+            response = await call_next(request)
+            if self._latency and request.url.path.startswith("/v1/"):
+                await asyncio.sleep(self._latency)
+            return response
 
         @app.post("/sim/outage")
         def _outage(body: OutageBody) -> dict[str, Any]:
             self.outage(body.seconds)
+            return {"seconds": body.seconds}
+
+        @app.post("/sim/latency")
+        def _latency(body: OutageBody) -> dict[str, Any]:
+            self.latency(body.seconds)
             return {"seconds": body.seconds}
 
         self._add_routes(app)

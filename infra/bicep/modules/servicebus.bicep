@@ -26,17 +26,18 @@ var topics = [
 // sqlFilter is `Subscription.sql_filter()` of the topology, resubmit routing included.
 var subscriptions = [
   { topic: 'events', name: 'search-indexer', sqlFilter: '((sys.Label IN (\'product.created\', \'product.updated\', \'product.archived\', \'inventory.changed\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'search-indexer\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
-  { topic: 'events', name: 'fulfilment', sqlFilter: '((sys.Label IN (\'order.paid\', \'order.status_changed\', \'order.cancelled\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'fulfilment\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
-  { topic: 'events', name: 'inventory-sync', sqlFilter: '((sys.Label IN (\'inventory.changed\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'inventory-sync\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
+  { topic: 'events', name: 'fulfilment', sqlFilter: '((sys.Label IN (\'order.paid\', \'order.status_changed\', \'order.cancelled\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'fulfilment\'', maxDeliveryCount: 10, lockDuration: 'PT15S' }
+  { topic: 'events', name: 'inventory-sync', sqlFilter: '((sys.Label IN (\'inventory.changed\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'inventory-sync\'', maxDeliveryCount: 10, lockDuration: 'PT15S' }
   { topic: 'events', name: 'media-thumbnails', sqlFilter: '((sys.Label IN (\'media.uploaded\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'media-thumbnails\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
   { topic: 'events', name: 'diagnostics', sqlFilter: '((sys.Label IN (\'diagnostics.pinged\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'diagnostics\'', maxDeliveryCount: 3, lockDuration: 'PT5S' }
+  { topic: 'ops', name: 'alerts', sqlFilter: '((sys.Label LIKE \'ops.%\') AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'alerts\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
 ]
 
 // One entry per queue: { name, maxDeliveryCount, lockDuration, requiresDuplicateDetection,
 // duplicateDetectionHistoryTimeWindow, defaultMessageTimeToLive }.
 var queues = [
-  { name: 'fulfilment-updates', maxDeliveryCount: 10, lockDuration: 'PT1M', requiresDuplicateDetection: true, duplicateDetectionHistoryTimeWindow: 'PT10M', defaultMessageTimeToLive: 'P14D' }
-  { name: 'inventory-updates', maxDeliveryCount: 10, lockDuration: 'PT1M', requiresDuplicateDetection: true, duplicateDetectionHistoryTimeWindow: 'PT10M', defaultMessageTimeToLive: 'P14D' }
+  { name: 'fulfilment-updates', maxDeliveryCount: 10, lockDuration: 'PT15S', requiresDuplicateDetection: true, duplicateDetectionHistoryTimeWindow: 'PT10M', defaultMessageTimeToLive: 'P14D' }
+  { name: 'inventory-updates', maxDeliveryCount: 10, lockDuration: 'PT15S', requiresDuplicateDetection: true, duplicateDetectionHistoryTimeWindow: 'PT10M', defaultMessageTimeToLive: 'P14D' }
 ]
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
