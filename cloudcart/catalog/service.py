@@ -51,7 +51,7 @@ from cloudcart.core.errors import (
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
-from cloudcart.inventory import SkuNotFound
+from cloudcart.inventory import SkuNotFound as SkuNotFound  # re-exported: raised by this service
 
 logger = logging.getLogger(__name__)
 
