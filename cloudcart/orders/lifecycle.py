@@ -213,6 +213,13 @@ def cancel_order(services: Services, customer_id: str, order_id: str, *, reason:
             return None
         if status not in CANCELLABLE:
             raise InvalidTransition(status, "cancelled")
+        if any(s.get("status") != "failed" for s in document.get("shipments", [])):
+            raise OrderRuleViolation(
+                409,
+                "Conflict",
+                "part of this order has shipped; return it once delivered instead",
+                "already-shipped",
+            )
         next_status(status, "cancelled")
         add_history(document, "cancelled", reason)
         return [

@@ -5,6 +5,7 @@ runs the same functions on the embedded broker."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import azure.functions as func
 from pydantic import ValidationError
@@ -12,11 +13,35 @@ from pydantic import ValidationError
 from cloudcart.core import runtime
 from cloudcart.core.events import Event
 from cloudcart.core.messages.port import InvalidMessage
+from cloudcart.core.messages.topology import TOPOLOGY, Topic
+from cloudcart.core.settings import get_settings
 from cloudcart.integrations.partners import connectors, inbound
+from cloudcart.integrations.partners.port import PartnerUnavailable
 
 logger = logging.getLogger(__name__)
 
+FULFILMENT_SUBSCRIPTION = "fulfilment"
+INVENTORY_SUBSCRIPTION = "inventory-sync"
+
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
+
+
+def _last_delivery(message: func.ServiceBusMessage, subscription: str) -> bool:
+    declared = TOPOLOGY.entity(get_settings().events_topic)
+    assert isinstance(declared, Topic)
+    limit = declared.subscription(subscription).max_delivery_count
+    return (message.delivery_count or 0) >= limit
+
+
+def _call(message: func.ServiceBusMessage, subscription: str, call: Callable[[], str]) -> str:
+    """Run a connector; on the last delivery, a partner still down dead-letters the message
+    with the partner's answer as the reason (instead of a bare MaxDeliveryCountExceeded)."""
+    try:
+        return call()
+    except PartnerUnavailable as exc:
+        if _last_delivery(message, subscription):
+            raise InvalidMessage("PartnerUnavailable", str(exc)) from exc
+        raise
 
 
 def _event(message: func.ServiceBusMessage) -> Event:
@@ -30,13 +55,17 @@ def _event(message: func.ServiceBusMessage) -> Event:
 @bp.service_bus_topic_trigger(
     arg_name="message",
     topic_name="%EVENTS_TOPIC%",
-    subscription_name="fulfilment",
+    subscription_name=FULFILMENT_SUBSCRIPTION,
     connection="ServiceBus",
 )
 def fulfilment_connector(message: func.ServiceBusMessage) -> None:
     """Paid orders to the fulfilment partner; cancelled ones withdrawn there."""
     event = _event(message)
-    outcome = connectors.handle_fulfilment_event(runtime.services(), event)
+    outcome = _call(
+        message,
+        FULFILMENT_SUBSCRIPTION,
+        lambda: connectors.handle_fulfilment_event(runtime.services(), event),
+    )
     logger.info("fulfilment connector: %s %s", event.type, outcome)
 
 
@@ -44,12 +73,17 @@ def fulfilment_connector(message: func.ServiceBusMessage) -> None:
 @bp.service_bus_topic_trigger(
     arg_name="message",
     topic_name="%EVENTS_TOPIC%",
-    subscription_name="inventory-sync",
+    subscription_name=INVENTORY_SUBSCRIPTION,
     connection="ServiceBus",
 )
 def inventory_connector(message: func.ServiceBusMessage) -> None:
     """Every stock move to the WMS."""
-    connectors.handle_inventory_event(runtime.services(), _event(message))
+    event = _event(message)
+    _call(
+        message,
+        INVENTORY_SUBSCRIPTION,
+        lambda: connectors.handle_inventory_event(runtime.services(), event),
+    )
 
 
 @bp.function_name("fulfilment_updates")

@@ -382,3 +382,38 @@ def test_inventory_connector_tells_the_wms_each_move_once(
     assert outcomes == ["sent"] * 6
     stock = shop.services.documents.container("inventory").read("SKU-1", "SKU-1")
     assert stock["partner"]["onHand"] == wms.on_hand["SKU-1"] == stock["onHand"] == 3
+
+
+def test_last_delivery_dead_letters_with_the_partners_answer() -> None:
+    from azure.functions.servicebus import ServiceBusMessage
+
+    from cloudcart.integrations.partners import functions
+
+    def down() -> str:
+        raise PartnerUnavailable("fulfilment partner answered 503 (attempt 4 of 4)")
+
+    def message(deliveries: int) -> ServiceBusMessage:
+        return ServiceBusMessage(
+            body=b"{}",
+            delivery_count=deliveries,
+            message_id="m1",
+            application_properties={},
+            user_properties={},
+        )
+
+    early = message(3)
+    with pytest.raises(PartnerUnavailable):
+        functions._call(early, functions.FULFILMENT_SUBSCRIPTION, down)
+    last = message(10)
+    with pytest.raises(InvalidMessage) as caught:
+        functions._call(last, functions.FULFILMENT_SUBSCRIPTION, down)
+    assert caught.value.reason == "PartnerUnavailable" and "503" in caught.value.description
+
+
+def test_an_order_with_a_parcel_on_its_way_cannot_be_cancelled(shop: Shop) -> None:
+    order_id = _paid(shop)
+    _send(shop, _shipped(order_id, "c1", "P1", 1))
+    r = shop.client.post(f"/api/orders/{order_id}/cancel", headers=shop.headers("asha"))
+    assert r.status_code == 409, r.text
+    assert r.json()["type"].endswith("/already-shipped")
+    assert _order(shop, "asha", order_id)["status"] == "fulfilling"
