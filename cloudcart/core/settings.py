@@ -437,6 +437,69 @@ class Settings(BaseSettings):
         validation_alias=_env("INVENTORY_PARTNER_SCOPE"),
         description="OAuth2 scope requested for the WMS, if it needs one.",
     )
+    accounting_partner_url: str | None = Field(
+        None,
+        validation_alias=_env("ACCOUNTING_PARTNER_URL"),
+        description="Base URL of the accounting system's API; unset turns its connector "
+        "off. `cloudcart serve` points it at the local simulator.",
+    )
+    accounting_partner_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("ACCOUNTING_PARTNER_API_KEY"),
+        description="API key of the accounting system's API (a Key Vault reference on Azure).",
+    )
+    accounting_partner_token_url: str | None = Field(
+        None,
+        validation_alias=_env("ACCOUNTING_PARTNER_TOKEN_URL"),
+        description="OAuth2 token endpoint for the accounting system's API "
+        "(client-credentials grant).",
+    )
+    accounting_partner_client_id: str | None = Field(
+        None,
+        validation_alias=_env("ACCOUNTING_PARTNER_CLIENT_ID"),
+        description="OAuth2 client id for the accounting system's API.",
+    )
+    accounting_partner_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("ACCOUNTING_PARTNER_CLIENT_SECRET"),
+        description="OAuth2 client secret for the accounting system's API (a Key Vault reference).",
+    )
+    accounting_partner_scope: str | None = Field(
+        None,
+        validation_alias=_env("ACCOUNTING_PARTNER_SCOPE"),
+        description="OAuth2 scope for the accounting system's API, if it needs one.",
+    )
+    crm_partner_url: str | None = Field(
+        None,
+        validation_alias=_env("CRM_PARTNER_URL"),
+        description="Base URL of the CRM's contacts API; unset turns its connector off. "
+        "`cloudcart serve` points it at the local simulator.",
+    )
+    crm_partner_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("CRM_PARTNER_API_KEY"),
+        description="API key of the CRM's contacts API (a Key Vault reference on Azure).",
+    )
+    crm_partner_token_url: str | None = Field(
+        None,
+        validation_alias=_env("CRM_PARTNER_TOKEN_URL"),
+        description="OAuth2 token endpoint for the CRM's contacts API (client-credentials grant).",
+    )
+    crm_partner_client_id: str | None = Field(
+        None,
+        validation_alias=_env("CRM_PARTNER_CLIENT_ID"),
+        description="OAuth2 client id for the CRM's contacts API.",
+    )
+    crm_partner_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("CRM_PARTNER_CLIENT_SECRET"),
+        description="OAuth2 client secret for the CRM's contacts API (a Key Vault reference).",
+    )
+    crm_partner_scope: str | None = Field(
+        None,
+        validation_alias=_env("CRM_PARTNER_SCOPE"),
+        description="OAuth2 scope for the CRM's contacts API, if it needs one.",
+    )
     partner_timeout_seconds: float = Field(
         10.0,
         gt=0,

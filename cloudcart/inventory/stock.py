@@ -355,6 +355,7 @@ def _events(
         "sku": level.sku,
         "productId": level.product_id,
         "available": level.available,
+        "availableBefore": before.available,
         "onHand": level.on_hand,
         "reserved": level.reserved,
         "move": plan.move,

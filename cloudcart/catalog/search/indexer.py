@@ -59,11 +59,26 @@ def product_id_of(event: Event) -> str | None:
     return None
 
 
+def stock_flip(event: Event) -> bool:
+    """Whether a stock event may change what search shows: only `inStock` per variant is
+    indexed, so a move that leaves the SKU available (or unavailable) changes nothing.
+    Events without both figures count as a flip."""
+    data = event.data
+    before, after = data.get("availableBefore"), data.get("available")
+    if not isinstance(before, int) or not isinstance(after, int):
+        return True
+    return (before > 0) != (after > 0)
+
+
 def handle_event(services: Services, event: Event) -> str | None:
     """Sync the product an event is about; returns its id (None when ignored)."""
     product_id = product_id_of(event)
     if product_id is None:
         log.info("search indexer ignores %s", event.type)
+        return None
+    if event.type == INVENTORY_CHANGED and not stock_flip(event):
+        # Most moves (a sale of one of many units) leave `inStock` as it is; skipping them
+        # keeps indexing off the hot path of every order and stock count.
         return None
     sync_product(services, product_id)
     return product_id

@@ -7,8 +7,10 @@ each attempt with a timeout, and retries connection errors, timeouts, 408, 429 a
 with exponential backoff and full jitter, honouring `Retry-After`. When the attempts run
 out it raises `PartnerUnavailable`; any other 4xx raises `PartnerRejected` at once.
 
-`HttpFulfilmentPartner` and `HttpInventoryPartner` map the ports' dataclasses to the
-partner API's camelCase JSON and back.
+`HttpFulfilmentPartner`, `HttpInventoryPartner`, `HttpAccountingPartner` and
+`HttpCrmPartner` map the ports' dataclasses to the partner API's camelCase JSON and back.
+The PUT and DELETE calls of the CRM pass their operation's key explicitly, so they carry
+the same header on every retry as a POST does.
 """
 
 from __future__ import annotations
@@ -37,10 +39,14 @@ from tenacity import (
 from cloudcart.core.settings import Settings
 from cloudcart.integrations.partners.port import (
     CancelOutcome,
+    Contact,
     FulfilmentAccepted,
     FulfilmentRequest,
+    JournalEntry,
+    OrderStats,
     PartnerName,
     PartnerRejected,
+    PartnerTrialBalance,
     PartnerUnavailable,
     StockFigure,
     StockMove,
@@ -493,6 +499,121 @@ def _figure(answer: dict[str, Any], label: str) -> StockFigure:
     )
 
 
+class HttpAccountingPartner:
+    """`AccountingPartner` over the journal-import API (`/v1/journal-entries`,
+    `/v1/trial-balance`)."""
+
+    def __init__(self, client: PartnerHttpClient) -> None:
+        self.client = client
+
+    def post_entry(self, entry: JournalEntry, *, idempotency_key: str) -> str:
+        """POST /v1/journal-entries; returns the journal id (a replayed key answers the id
+        of the first import). An unbalanced or malformed entry raises PartnerRejected."""
+        body = {
+            "entryId": entry.entry_id,
+            "at": entry.at,
+            "currency": entry.currency,
+            "sourceEvent": entry.source_event,
+            "lines": [
+                {"account": line.account, "debit": line.debit, "credit": line.credit}
+                for line in entry.lines
+            ],
+        }
+        path = "/v1/journal-entries"
+        response = self.client.request("POST", path, json=body, idempotency_key=idempotency_key)
+        label = f"POST {path}"
+        journal_id: str = _field(_json_object(response, label), "journalId", str, label)
+        return journal_id
+
+    def trial_balance(self, currency: str) -> PartnerTrialBalance:
+        """GET /v1/trial-balance?currency=...; a currency the books never saw has no
+        accounts."""
+        path = "/v1/trial-balance"
+        label = f"GET {path}"
+        response = self.client.request("GET", path, params={"currency": currency})
+        answer = _json_object(response, label)
+        answered = _field(answer, "currency", str, label)
+        if answered != currency:
+            # Comparing books in the wrong currency would report differences that are not.
+            raise PartnerUnavailable(f"{label}: asked for {currency}, answered {answered}")
+        accounts: dict[str, tuple[int, int]] = {}
+        for item in _field(answer, "accounts", list, label):
+            if not isinstance(item, dict):
+                raise PartnerUnavailable(f"{label}: an account is not a JSON object")
+            account = _field(item, "account", str, label)
+            if account in accounts:
+                raise PartnerUnavailable(f"{label}: account {account!r} appears twice")
+            accounts[account] = (
+                _field(item, "debit", int, label),
+                _field(item, "credit", int, label),
+            )
+        return PartnerTrialBalance(currency=answered, accounts=accounts)
+
+    def close(self) -> None:
+        """Close the underlying client."""
+        self.client.close()
+
+
+MARKETING_CHANNELS = ("email", "sms", "whatsapp")
+"""The channels the CRM is always told about; an unlisted one means no consent."""
+
+
+class HttpCrmPartner:
+    """`CrmPartner` over the contacts API (`/v1/contacts/{customerId}`)."""
+
+    def __init__(self, client: PartnerHttpClient) -> None:
+        self.client = client
+
+    def upsert_contact(self, contact: Contact, *, idempotency_key: str) -> None:
+        """PUT /v1/contacts/{customerId}: create or replace the contact (the CRM keeps the
+        order figures). Channels missing from `contact.marketing` are sent as False."""
+        body = {
+            "customerId": contact.customer_id,
+            "email": contact.email,
+            "name": contact.name,
+            "phone": contact.phone,
+            "marketing": {
+                **dict.fromkeys(MARKETING_CHANNELS, False),
+                **contact.marketing,
+            },
+            "attributes": dict(contact.attributes),
+        }
+        self.client.request(
+            "PUT", _contact_path(contact.customer_id), json=body, idempotency_key=idempotency_key
+        )
+
+    def update_order_stats(
+        self, customer_id: str, stats: OrderStats, *, idempotency_key: str
+    ) -> None:
+        """PUT /v1/contacts/{customerId}/orders; PartnerRejected(404) when the CRM has no
+        such contact."""
+        body = {
+            "orderCount": stats.order_count,
+            "lifetimeValue": stats.lifetime_value,
+            "currency": stats.currency,
+            "lastOrderId": stats.last_order_id,
+            "lastOrderAt": stats.last_order_at,
+            "lastOrderStatus": stats.last_order_status,
+        }
+        path = _contact_path(customer_id) + "/orders"
+        self.client.request("PUT", path, json=body, idempotency_key=idempotency_key)
+
+    def delete_contact(self, customer_id: str, *, idempotency_key: str) -> None:
+        """DELETE /v1/contacts/{customerId}; a contact the CRM does not hold (404) counts
+        as deleted, so erasing twice, or before the contact was ever sent, succeeds."""
+        self.client.request(
+            "DELETE", _contact_path(customer_id), idempotency_key=idempotency_key, accept=(404,)
+        )
+
+    def close(self) -> None:
+        """Close the underlying client."""
+        self.client.close()
+
+
+def _contact_path(customer_id: str) -> str:
+    return f"/v1/contacts/{quote(customer_id, safe='')}"
+
+
 # --- wiring -------------------------------------------------------------------------------
 
 
@@ -590,3 +711,25 @@ def inventory_partner_from_settings(
     """The WMS adapter, or None when INVENTORY_PARTNER_URL is unset."""
     client = client_from_settings(settings, "inventory", transport=transport, sleep=sleep)
     return None if client is None else HttpInventoryPartner(client)
+
+
+def accounting_partner_from_settings(
+    settings: Settings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HttpAccountingPartner | None:
+    """The accounting adapter, or None when ACCOUNTING_PARTNER_URL is unset."""
+    client = client_from_settings(settings, "accounting", transport=transport, sleep=sleep)
+    return None if client is None else HttpAccountingPartner(client)
+
+
+def crm_partner_from_settings(
+    settings: Settings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HttpCrmPartner | None:
+    """The CRM adapter, or None when CRM_PARTNER_URL is unset."""
+    client = client_from_settings(settings, "crm", transport=transport, sleep=sleep)
+    return None if client is None else HttpCrmPartner(client)

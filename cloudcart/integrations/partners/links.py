@@ -40,13 +40,15 @@ class LinkEntities:
 
     subscription: str
     """The connector's subscription of the events topic (outbound)."""
-    queue_setting: str
-    """The Settings field naming the partner's inbound queue."""
+    queue_setting: str | None = None
+    """The Settings field naming the partner's inbound queue, if it sends messages."""
 
 
 LINKS: dict[PartnerName, LinkEntities] = {
     "fulfilment": LinkEntities("fulfilment", "fulfilment_updates_queue"),
     "inventory": LinkEntities("inventory-sync", "inventory_updates_queue"),
+    "accounting": LinkEntities("accounting"),
+    "crm": LinkEntities("crm"),
 }
 
 
@@ -135,9 +137,11 @@ def link_status(services: Services) -> list[dict[str, Any]]:
             "subscription": entities.subscription,
             **_counts(services, settings.events_topic, entities.subscription),
         }
-        queue = str(getattr(settings, entities.queue_setting))
-        inbound = {"queue": queue, **_counts(services, queue, None)}
-        known = [c for c in (outbound, inbound) if c["waiting"] is not None]
+        inbound: dict[str, Any] | None = None
+        if entities.queue_setting is not None:
+            queue = str(getattr(settings, entities.queue_setting))
+            inbound = {"queue": queue, **_counts(services, queue, None)}
+        known = [c for c in (outbound, inbound) if c is not None and c["waiting"] is not None]
         items.append(
             {
                 "partner": partner,

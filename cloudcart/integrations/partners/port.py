@@ -14,8 +14,8 @@ from typing import Any, Literal, Protocol
 
 from cloudcart.core.errors import CloudcartError
 
-PartnerName = Literal["fulfilment", "inventory"]
-PARTNERS: tuple[PartnerName, ...] = ("fulfilment", "inventory")
+PartnerName = Literal["fulfilment", "inventory", "accounting", "crm"]
+PARTNERS: tuple[PartnerName, ...] = ("fulfilment", "inventory", "accounting", "crm")
 
 StockMoveKind = Literal["set", "reserve", "release", "sale", "return", "adjust"]
 
@@ -126,4 +126,91 @@ class InventoryPartner(Protocol):
 
     def stock(self, sku: str) -> StockFigure | None:
         """The WMS's current figure for a SKU (None when it does not know the SKU)."""
+        ...
+
+
+@dataclass(frozen=True)
+class JournalLine:
+    """One line of a journal entry: a debit or a credit (the other is 0), minor units."""
+
+    account: str
+    debit: int
+    credit: int
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A balanced double-entry journal entry in one currency."""
+
+    entry_id: str
+    at: str
+    """When the fact it records happened (ISO 8601, UTC)."""
+    currency: str
+    source_event: str
+    """The type of the event it was posted from (`order.paid`, `refund.issued`, ...)."""
+    lines: tuple[JournalLine, ...]
+
+
+@dataclass(frozen=True)
+class PartnerTrialBalance:
+    """An accounting system's balances in one currency: account -> (debit, credit)."""
+
+    currency: str
+    accounts: Mapping[str, tuple[int, int]]
+
+
+class AccountingPartner(Protocol):
+    """An accounting system's journal-import API."""
+
+    def post_entry(self, entry: JournalEntry, *, idempotency_key: str) -> str:
+        """Import one journal entry; returns the partner's journal id. The same
+        `idempotency_key` is imported once."""
+        ...
+
+    def trial_balance(self, currency: str) -> PartnerTrialBalance:
+        """The partner's books in `currency`, account by account."""
+        ...
+
+
+@dataclass(frozen=True)
+class Contact:
+    """What the CRM holds about a customer. Marketing attributes only with consent."""
+
+    customer_id: str
+    email: str | None
+    name: str | None
+    phone: str | None
+    marketing: Mapping[str, bool]
+    """Per channel (`email`, `sms`, `whatsapp`): whether marketing is allowed."""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrderStats:
+    """A customer's orders as the CRM sees them."""
+
+    order_count: int
+    lifetime_value: int
+    currency: str | None
+    last_order_id: str | None
+    last_order_at: str | None
+    last_order_status: str | None
+
+
+class CrmPartner(Protocol):
+    """A CRM's contacts API."""
+
+    def upsert_contact(self, contact: Contact, *, idempotency_key: str) -> None:
+        """Create or replace the contact of `contact.customer_id`."""
+        ...
+
+    def update_order_stats(
+        self, customer_id: str, stats: OrderStats, *, idempotency_key: str
+    ) -> None:
+        """Set the contact's order count, lifetime value and last order."""
+        ...
+
+    def delete_contact(self, customer_id: str, *, idempotency_key: str) -> None:
+        """Delete the contact and everything the CRM holds about it (no error when it is
+        gone already)."""
         ...

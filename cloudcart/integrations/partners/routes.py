@@ -47,7 +47,7 @@ class PartnerLink(_Model):
     messages_waiting: int | None
     dead_letters: int | None
     outbound: LinkQueue
-    inbound: LinkQueue
+    inbound: LinkQueue | None = Field(description="Null for a partner that sends nothing.")
 
 
 class PartnerLinks(_Model):

@@ -1,23 +1,31 @@
-"""Local simulators of the partners: a fulfilment centre and a warehouse management system.
+"""Local simulators of the partners: a fulfilment centre, a warehouse management system,
+an accounting system and a CRM.
 
-Each speaks the partner API of docs/partners/api.md on its own loopback port, keeps its
-state in SQLite under `<data_dir>/partners/`, and sends the partner's inbound messages
-(`cloudcart.integrations.partners.messages`) through a `send(queue, body, message_id)`
-callable; `publisher_sender(publisher)` makes one from Cloudcart's messages port::
+Each speaks the partner API of docs/partners/api.md on its own loopback port and keeps its
+state in SQLite under `<data_dir>/partners/`. The fulfilment centre and the WMS send the
+partner's inbound messages (`cloudcart.integrations.partners.messages`) through a
+`send(queue, body, message_id)` callable; `publisher_sender(publisher)` makes one from
+Cloudcart's messages port. The accounting system and the CRM send nothing::
 
     send = publisher_sender(services.messages)
     fulfilment = FulfilmentSimulator(data_dir, send, "fulfilment-updates").start()
     warehouse = WarehouseSimulator(data_dir, send, "inventory-updates").start()
+    accounting = AccountingSimulator(data_dir).start()
+    crm = CrmSimulator(data_dir).start()
     ...  # FULFILMENT_PARTNER_URL = fulfilment.base_url, INVENTORY_PARTNER_URL = ...
-    fulfilment.stop()
-    warehouse.stop()
+    for simulator in (fulfilment, warehouse, accounting, crm):
+        simulator.stop()
 """
 
+from cloudcart.local.partners.accounting import AccountingSimulator
+from cloudcart.local.partners.crm import CrmSimulator
 from cloudcart.local.partners.fulfilment import FulfilmentSimulator
 from cloudcart.local.partners.server import PartnerSimulator, Sender, publisher_sender
 from cloudcart.local.partners.warehouse import WarehouseSimulator
 
 __all__ = [
+    "AccountingSimulator",
+    "CrmSimulator",
     "FulfilmentSimulator",
     "PartnerSimulator",
     "Sender",

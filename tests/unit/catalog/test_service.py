@@ -121,6 +121,7 @@ def test_set_inventory_keeps_reserved_and_announces(
                 "sku": "OPPO-A92-128-BLK",
                 "productId": pid,
                 "available": 17,
+                "availableBefore": 0,
                 "onHand": 20,
                 "reserved": 3,
                 "move": "set",

@@ -718,6 +718,7 @@ def test_every_move_writes_inventory_changed_matching_its_schema(
         "sku": SKU,
         "productId": PRODUCT,
         "available": found.available,
+        "availableBefore": 7,
         **expected,
     }
     assert (found.on_hand, found.reserved) == (expected["onHand"], expected["reserved"])
