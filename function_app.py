@@ -12,6 +12,7 @@ from cloudcart.api.app import create_app
 from cloudcart.catalog import thumbnails
 from cloudcart.catalog.search import indexer
 from cloudcart.integrations.partners import functions as partners
+from cloudcart.ledger import functions as ledger
 from cloudcart.ops import alerts, diagnostics, outbox_relay
 from cloudcart.orders import expiry
 
@@ -25,4 +26,5 @@ app.register_functions(thumbnails.bp)
 app.register_functions(indexer.bp)
 app.register_functions(expiry.bp)
 app.register_functions(partners.bp)
+app.register_functions(ledger.bp)
 app.register_functions(alerts.bp)

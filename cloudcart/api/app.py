@@ -325,6 +325,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.identity import web_login
     from cloudcart.integrations.partners import routes as partner_routes
     from cloudcart.integrations.payments import routes as payment_routes
+    from cloudcart.ledger import routes as ledger_routes
     from cloudcart.ops import dead_letters, diagnostics
     from cloudcart.orders import privacy as orders_privacy
     from cloudcart.orders import routes as orders_routes
@@ -345,6 +346,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders_routes.admin_router)
     app.include_router(payment_routes.router)
     app.include_router(partner_routes.router)
+    app.include_router(ledger_routes.router)
     app.include_router(dead_letters.router)
     app.include_router(diagnostics.router)
     if settings.identity_adapter == Adapter.embedded:

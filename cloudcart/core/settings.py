@@ -372,6 +372,21 @@ class Settings(BaseSettings):
         "only talks to https authorities).",
     )
 
+    # --- ledger --------------------------------------------------------------------------
+    ledger_accounts: str = Field(
+        "{}",
+        validation_alias=_env("LEDGER_ACCOUNTS"),
+        description="Chart of accounts: a JSON object of posting role -> account name "
+        "(roles: gateway_receivable, bank, sales_revenue, shipping_revenue, tax_payable, "
+        "refunds, payment_fees); roles left out keep their default names.",
+    )
+    ledger_currency: str = Field(
+        "INR",
+        pattern=r"^[A-Z]{3}$",
+        validation_alias=_env("LEDGER_CURRENCY"),
+        description="The currency a trial balance is in when the request names none.",
+    )
+
     # --- partner integrations ------------------------------------------------------------
     fulfilment_partner_url: str | None = Field(
         None,

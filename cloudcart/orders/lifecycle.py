@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from cloudcart.core.documents.port import Document
 from cloudcart.core.events import Event, new_event
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from cloudcart.integrations.payments.port import PaymentGateway
 
 logger = logging.getLogger(__name__)
+
+RefundKind = Literal["refund", "cancellation"]
+"""A refund the customer or an admin asked for, or one that reverses a cancelled order."""
 
 REFUNDS_CONSUMER = "orders-refunds"
 PAYMENT_CANCEL_CONSUMER = "orders-payment-cancel"
@@ -164,7 +167,9 @@ def mark_paid(
             logger.warning(
                 "payment of %s succeeded after it was %s; refunding", order_id, document["status"]
             )
-        document = refund_remaining(services, document, reason="payment_after_cancellation")
+        document = refund_remaining(
+            services, document, reason="payment_after_cancellation", kind="cancellation"
+        )
     return document
 
 
@@ -230,7 +235,7 @@ def cancel_order(services: Services, customer_id: str, order_id: str, *, reason:
     document, _ = update_order(services.documents, customer_id, order_id, mutate)
     settle_stock(services, document)
     if int(document.get("capturedAmount", 0)) > int(document.get("refundedAmount", 0)):
-        document = refund_remaining(services, document, reason=reason)
+        document = refund_remaining(services, document, reason=reason, kind="cancellation")
     elif document.get("payment") and not document.get("capturedAmount"):
         cancel_gateway_payment(services, document)
     return document
@@ -254,12 +259,14 @@ def cancel_gateway_payment(services: Services, document: Document) -> None:
 # --- refunds ------------------------------------------------------------------------------
 
 
-def refund_remaining(services: Services, document: Document, *, reason: str) -> Document:
+def refund_remaining(
+    services: Services, document: Document, *, reason: str, kind: RefundKind = "refund"
+) -> Document:
     """Refund whatever was captured and not yet refunded."""
     remaining = int(document.get("capturedAmount", 0)) - int(document.get("refundedAmount", 0))
     if remaining <= 0:
         return document
-    return issue_refund(services, document, amount=remaining, lines=[], reason=reason)
+    return issue_refund(services, document, amount=remaining, lines=[], reason=reason, kind=kind)
 
 
 def refund_lines_amount(document: Document, lines: Sequence[dict[str, Any]]) -> int:
@@ -296,6 +303,7 @@ def issue_refund(
     amount: int,
     lines: Sequence[dict[str, Any]],
     reason: str,
+    kind: RefundKind = "refund",
 ) -> Document:
     """Refund `amount` through the gateway (once per refund number, via SideEffectGuard)
     and record it on the order with `refund.issued`; `returned` orders become `refunded`."""
@@ -335,6 +343,7 @@ def issue_refund(
             "status": refund.status,
             "lines": list(lines),
             "reason": reason,
+            "kind": kind,
         }
         guard.done(message_id, result)
 
@@ -361,6 +370,7 @@ def issue_refund(
                     "currency": current["totals"]["currency"],
                     "lines": result.get("lines") or [],
                     "reason": reason,
+                    "kind": result.get("kind", kind),
                 },
             )
         ]

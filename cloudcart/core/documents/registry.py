@@ -44,6 +44,13 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
         "sessions", "/id", 1 * DAY, "Web sign-in sessions and pending sign-in flows (TTL)."
     ),
     ContainerSpec(
+        "ledger",
+        "/period",
+        -1,
+        "Journal entries and monthly running totals (pk = YYYY-MM), with outbox events.",
+        outbox=True,
+    ),
+    ContainerSpec(
         "integrations", "/partner", -1, "Partner links' status (last success, last failure)."
     ),
     ContainerSpec("audit", "/actorId", 400 * DAY, "Audit trail of admin and privacy actions."),

@@ -285,6 +285,27 @@ TOPOLOGY = Topology(
                 Subscription(
                     "inventory-sync", SubjectIn(("inventory.changed",)), lock_duration=PARTNER_LOCK
                 ),
+                # The journal: captures and refunds become entries (cloudcart/ledger).
+                Subscription("ledger", SubjectIn(("order.paid", "refund.issued"))),
+                # The accounting connector imports every journal entry.
+                Subscription(
+                    "accounting", SubjectIn(("ledger.posted",)), lock_duration=PARTNER_LOCK
+                ),
+                # The CRM connector: contacts, their consent, their orders, their erasure.
+                Subscription(
+                    "crm",
+                    SubjectIn(
+                        (
+                            "customer.created",
+                            "customer.updated",
+                            "customer.erased",
+                            "order.paid",
+                            "order.status_changed",
+                            "refund.issued",
+                        )
+                    ),
+                    lock_duration=PARTNER_LOCK,
+                ),
                 # Makes image thumbnails after an upload completes.
                 Subscription("media-thumbnails", SubjectIn(("media.uploaded",))),
                 # The pipeline canary (cloudcart/ops/diagnostics.py): few deliveries and a
