@@ -323,6 +323,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.customers import routes as customer_routes
     from cloudcart.identity import routes as identity_routes
     from cloudcart.identity import web_login
+    from cloudcart.integrations.partners import privacy as partner_privacy
     from cloudcart.integrations.partners import routes as partner_routes
     from cloudcart.integrations.payments import routes as payment_routes
     from cloudcart.ledger import routes as ledger_routes
@@ -330,8 +331,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.orders import privacy as orders_privacy
     from cloudcart.orders import routes as orders_routes
 
-    # The orders area's export/erasure contributors, for the customers routes mounted here.
+    # The orders area's export/erasure contributors, for the customers routes mounted here,
+    # and the record of which partner systems received the customer's data.
     orders_privacy.register()
+    partner_privacy.register()
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)

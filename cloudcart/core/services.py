@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from cloudcart.core.documents.port import DocumentStore
     from cloudcart.core.messages.port import MessagePublisher
     from cloudcart.identity.tokens import TokenValidator
-    from cloudcart.integrations.partners.port import FulfilmentPartner, InventoryPartner
+    from cloudcart.integrations.partners.port import (
+        AccountingPartner,
+        CrmPartner,
+        FulfilmentPartner,
+        InventoryPartner,
+    )
     from cloudcart.integrations.payments.port import PaymentGateway
 
 T = TypeVar("T")
@@ -134,6 +139,26 @@ class Services:
             return module.inventory_partner_from_settings(self.settings)
 
         return cast("InventoryPartner | None", self._get("inventory_partner", build))
+
+    @property
+    def accounting_partner(self) -> AccountingPartner | None:
+        """The accounting system's API, or None when `ACCOUNTING_PARTNER_URL` is unset."""
+
+        def build() -> Any:
+            module = import_module("cloudcart.integrations.partners.http")
+            return module.accounting_partner_from_settings(self.settings)
+
+        return cast("AccountingPartner | None", self._get("accounting_partner", build))
+
+    @property
+    def crm_partner(self) -> CrmPartner | None:
+        """The CRM's API, or None when `CRM_PARTNER_URL` is unset."""
+
+        def build() -> Any:
+            module = import_module("cloudcart.integrations.partners.http")
+            return module.crm_partner_from_settings(self.settings)
+
+        return cast("CrmPartner | None", self._get("crm_partner", build))
 
     @property
     def token_validator(self) -> TokenValidator:

@@ -206,6 +206,21 @@ class CustomerService:
             raise
         return results[0]
 
+    def get_profile(self, customer_id: str) -> Document | None:
+        """The stored profile, or None (never signed in to the API, or erased)."""
+        try:
+            return self.container.read(PROFILE_ID, customer_id)
+        except NotFound:
+            return None
+
+    def is_erased(self, customer_id: str) -> bool:
+        """Whether the customer's erasure has started (their data is gone or going)."""
+        try:
+            self.container.read(ERASURE_ID, customer_id)
+        except NotFound:
+            return False
+        return True
+
     def update_profile(self, caller: Caller, patch: ProfilePatch, if_match: str | None) -> Document:
         """Apply `patch` (only the fields it sets); 412 when `if_match` is stale.
 

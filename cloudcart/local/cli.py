@@ -161,7 +161,7 @@ def serve(
         if idp_https is not None:
             idp_https.stop()
         if simulators is not None:
-            wiring.stop()
+            wiring.stop(settings)
 
 
 def _seed_and_index(services: Any) -> None:

@@ -21,12 +21,18 @@ def reconcile_command(
     import os
 
     from cloudcart.core.services import Services
-    from cloudcart.core.settings import get_settings
+    from cloudcart.core.settings import Adapter, get_settings
     from cloudcart.orders.reconcile import reconcile
 
     if data_dir is not None:
         os.environ["CLOUDCART_DATA_DIR"] = str(data_dir)
     get_settings.cache_clear()
+    if get_settings().messages_adapter == Adapter.embedded:
+        # A running `cloudcart serve` on this folder has partner simulators to compare with.
+        from cloudcart.local.partners.wiring import use_running_simulators
+
+        if use_running_simulators(get_settings()):
+            get_settings.cache_clear()
     services = Services(get_settings())
     try:
         report = reconcile(services, check_gateway=not no_gateway)

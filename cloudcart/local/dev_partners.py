@@ -17,6 +17,8 @@ from cloudcart.core.messages.port import OutboundMessage, UnknownEntity
 from cloudcart.core.messages.topology import TOPOLOGY, Queue, Topic
 from cloudcart.identity.dependencies import Admin
 from cloudcart.local.partners import wiring
+from cloudcart.local.partners.accounting import AccountingSimulator
+from cloudcart.local.partners.crm import CrmSimulator
 from cloudcart.local.partners.fulfilment import FulfilmentSimulator
 from cloudcart.local.partners.server import PartnerSimulator
 
@@ -74,7 +76,9 @@ def fulfilment_requests(
 
 @router.post("/{partner}/outage")
 def outage(
-    partner: Annotated[Literal["fulfilment", "inventory"], Path()], body: OutageIn, _: Admin
+    partner: Annotated[Literal["fulfilment", "inventory", "accounting", "crm"], Path()],
+    body: OutageIn,
+    _: Admin,
 ) -> dict[str, Any]:
     """The simulator answers 503 for `seconds`."""
     _simulator(partner).outage(body.seconds)
@@ -83,7 +87,9 @@ def outage(
 
 @router.post("/{partner}/latency")
 def latency(
-    partner: Annotated[Literal["fulfilment", "inventory"], Path()], body: OutageIn, _: Admin
+    partner: Annotated[Literal["fulfilment", "inventory", "accounting", "crm"], Path()],
+    body: OutageIn,
+    _: Admin,
 ) -> dict[str, Any]:
     """The simulator holds each answer for `seconds` after storing its effect."""
     _simulator(partner).latency(body.seconds)
@@ -95,6 +101,32 @@ def auto(body: AutoIn, _: Admin) -> dict[str, Any]:
     """Turn automatic shipping and delivery on or off (off: a test drives them)."""
     _fulfilment().set_auto_ship(body.ship)
     return {"ship": body.ship}
+
+
+@router.get("/accounting/trial-balance")
+def accounting_trial_balance(
+    _: Admin, currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None
+) -> dict[str, Any]:
+    """The simulated accounting system's own books, in the shape of ours."""
+    simulator = _simulator("accounting")
+    assert isinstance(simulator, AccountingSimulator)
+    try:
+        return simulator.trial_balance(currency)
+    except ValueError as exc:
+        raise Problem(400, "Bad Request", str(exc), type_="currency-required") from None
+
+
+@router.get("/crm/contacts/{customer_id}")
+def crm_contact(customer_id: Annotated[str, Path(max_length=128)], _: Admin) -> dict[str, Any]:
+    """The simulated CRM's contact of a customer (404 once erased)."""
+    simulator = _simulator("crm")
+    assert isinstance(simulator, CrmSimulator)
+    found = simulator.contact(customer_id)
+    if found is None:
+        raise Problem(
+            404, "Not Found", f"the CRM has no contact {customer_id!r}", type_="no-contact"
+        )
+    return found
 
 
 @router.post("/queues/{queue}/messages", status_code=status.HTTP_202_ACCEPTED)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Outcome = Literal["requested", "cancelled", "sent", "skipped", "ignored", "disabled"]
+"""What a connector did with an event."""
 
 _FORWARDED_MOVES: frozenset[str] = frozenset({"set", "reserve", "release", "sale", "return"})
 
@@ -62,7 +63,8 @@ def cancel_key(order_id: str) -> str:
     return f"fulfilment-cancel:{order_id}"
 
 
-def _call_failed(services: Services, partner: PartnerName, exc: PartnerError) -> None:
+def call_failed(services: Services, partner: PartnerName, exc: PartnerError) -> None:
+    """Record a failed partner call; a refusal dead-letters the message at once."""
     links.record_failure(services.documents, partner, "outbound", str(exc))
     if isinstance(exc, PartnerRejected):
         raise InvalidMessage("PartnerRejected", str(exc)) from exc
@@ -114,9 +116,11 @@ def request_fulfilment(
     try:
         answer = partner.create_request(request, idempotency_key=request_key(order_id))
     except PartnerError as exc:
-        _call_failed(services, "fulfilment", exc)
+        call_failed(services, "fulfilment", exc)
         raise
     links.record_success(services.documents, "fulfilment", "outbound")
+    # The partner now holds the shipping address: the customer's export says so.
+    links.record_processing(services.documents, "fulfilment", customer_id)
     document = fulfilment.record_request(
         services,
         customer_id,
@@ -146,7 +150,7 @@ def cancel_fulfilment(
             str(request["requestId"]), idempotency_key=cancel_key(order_id)
         )
     except PartnerError as exc:
-        _call_failed(services, "fulfilment", exc)
+        call_failed(services, "fulfilment", exc)
         raise
     links.record_success(services.documents, "fulfilment", "outbound")
     fulfilment.record_cancellation(services, customer_id, order_id, cancelled=outcome.cancelled)
@@ -179,7 +183,7 @@ def handle_inventory_event(services: Services, event: Event) -> Outcome:
     try:
         figure = partner.record_move(stock_move, idempotency_key=f"stock-move:{event.id}")
     except PartnerError as exc:
-        _call_failed(services, "inventory", exc)
+        call_failed(services, "inventory", exc)
         raise
     links.record_success(services.documents, "inventory", "outbound")
     inventory.record_partner_figure(services.documents, sku, figure.on_hand, figure.sequence)

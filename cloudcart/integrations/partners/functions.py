@@ -15,13 +15,15 @@ from cloudcart.core.events import Event
 from cloudcart.core.messages.port import InvalidMessage
 from cloudcart.core.messages.topology import TOPOLOGY, Topic
 from cloudcart.core.settings import get_settings
-from cloudcart.integrations.partners import connectors, inbound
+from cloudcart.integrations.partners import accounting, connectors, crm, inbound
 from cloudcart.integrations.partners.port import PartnerUnavailable
 
 logger = logging.getLogger(__name__)
 
 FULFILMENT_SUBSCRIPTION = "fulfilment"
 INVENTORY_SUBSCRIPTION = "inventory-sync"
+ACCOUNTING_SUBSCRIPTION = "accounting"
+CRM_SUBSCRIPTION = "crm"
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
 
@@ -108,3 +110,36 @@ def inventory_updates(message: func.ServiceBusMessage) -> None:
         runtime.services(), message.get_body(), message.message_id
     )
     logger.info("stock count %s", outcome)
+
+
+@bp.function_name("accounting_connector")
+@bp.service_bus_topic_trigger(
+    arg_name="message",
+    topic_name="%EVENTS_TOPIC%",
+    subscription_name=ACCOUNTING_SUBSCRIPTION,
+    connection="ServiceBus",
+)
+def accounting_connector(message: func.ServiceBusMessage) -> None:
+    """Every journal entry to the accounting system."""
+    event = _event(message)
+    _call(
+        message,
+        ACCOUNTING_SUBSCRIPTION,
+        lambda: accounting.handle_ledger_event(runtime.services(), event),
+    )
+
+
+@bp.function_name("crm_connector")
+@bp.service_bus_topic_trigger(
+    arg_name="message",
+    topic_name="%EVENTS_TOPIC%",
+    subscription_name=CRM_SUBSCRIPTION,
+    connection="ServiceBus",
+)
+def crm_connector(message: func.ServiceBusMessage) -> None:
+    """Contacts, consent, order figures and erasures to the CRM."""
+    event = _event(message)
+    outcome = _call(
+        message, CRM_SUBSCRIPTION, lambda: crm.handle_crm_event(runtime.services(), event)
+    )
+    logger.info("crm connector: %s %s", event.type, outcome)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import DocumentStore, PatchOp
-from cloudcart.core.errors import NotFound
+from cloudcart.core.errors import Conflict, NotFound
 from cloudcart.core.messages.port import MessageCounts
 from cloudcart.core.outbox import timestamp
 from cloudcart.integrations.partners.port import PARTNERS, PartnerName
@@ -155,3 +155,60 @@ def link_status(services: Services) -> list[dict[str, Any]]:
             }
         )
     return items
+
+
+# --- data-processing records ----------------------------------------------------------------
+
+PROCESSING_PREFIX = "processing:"
+
+
+def _processing_id(customer_id: str) -> str:
+    return f"{PROCESSING_PREFIX}{customer_id}"
+
+
+def record_processing(
+    store: DocumentStore, partner: PartnerName, customer_id: str, *, erased: bool = False
+) -> None:
+    """Note that the partner received (or, with `erased`, deleted) the customer's data: the
+    data-processing record the customer's export lists. Holds no data but the id."""
+    container = store.container(CONTAINER)
+    now = timestamp(utcnow())
+    field = "erasedAt" if erased else "lastSentAt"
+    try:
+        container.patch(_processing_id(customer_id), partner, [PatchOp("set", field, now)])
+    except NotFound:
+        document: dict[str, Any] = {
+            "id": _processing_id(customer_id),
+            "partner": partner,
+            "kind": "processing",
+            "customerId": customer_id,
+            "firstSentAt": None if erased else now,
+            "lastSentAt": None if erased else now,
+        }
+        if erased:
+            document["erasedAt"] = now
+        try:
+            container.create(document)
+        except Conflict:
+            container.patch(_processing_id(customer_id), partner, [PatchOp("set", field, now)])
+
+
+def processing_records(store: DocumentStore, customer_id: str) -> list[dict[str, Any]]:
+    """Which partner systems received the customer's data, when, and whether they deleted
+    it (one point read per partner)."""
+    container = store.container(CONTAINER)
+    records = []
+    for partner in PARTNERS:
+        try:
+            found = container.read(_processing_id(customer_id), partner)
+        except NotFound:
+            continue
+        records.append(
+            {
+                "system": partner,
+                "firstSentAt": found.get("firstSentAt"),
+                "lastSentAt": found.get("lastSentAt"),
+                "erasedAt": found.get("erasedAt"),
+            }
+        )
+    return records

@@ -1,0 +1,53 @@
+"""The accounting connector: every journal entry (`ledger.posted`) is imported into the
+accounting system's journal, once (the Idempotency-Key is the entry's id, itself derived
+from its source event), with the same retries and dead letters as the other connectors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cloudcart.core.events import Event
+from cloudcart.core.messages.port import InvalidMessage
+from cloudcart.integrations.partners import links
+from cloudcart.integrations.partners.connectors import Outcome, call_failed
+from cloudcart.integrations.partners.port import JournalEntry, JournalLine, PartnerError
+
+if TYPE_CHECKING:
+    from cloudcart.core.services import Services
+
+LEDGER_POSTED = "ledger.posted"
+
+
+def journal_key(entry_id: str) -> str:
+    """The Idempotency-Key of importing one entry."""
+    return f"journal:{entry_id}"
+
+
+def handle_ledger_event(services: Services, event: Event) -> Outcome:
+    """Import one posted entry into the accounting system."""
+    if event.type != LEDGER_POSTED:
+        return "ignored"
+    partner = services.accounting_partner
+    if partner is None:
+        return "disabled"
+    data = event.data
+    try:
+        entry = JournalEntry(
+            entry_id=str(data["id"]),
+            at=str(data["at"]),
+            currency=str(data["currency"]),
+            source_event=str(data["sourceEvent"]["type"]),
+            lines=tuple(
+                JournalLine(str(line["account"]), int(line["debit"]), int(line["credit"]))
+                for line in data["lines"]
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidMessage("InvalidEvent", f"ledger.posted without {exc}") from None
+    try:
+        partner.post_entry(entry, idempotency_key=journal_key(entry.entry_id))
+    except PartnerError as exc:
+        call_failed(services, "accounting", exc)
+        raise
+    links.record_success(services.documents, "accounting", "outbound")
+    return "sent"
