@@ -124,10 +124,12 @@ def mark_paid(
     payment_id: str,
     provider: str,
     amount: int,
+    fee: int | None = None,
 ) -> Document:
-    """Apply a succeeded payment. Paid wins only from `pending_payment`/`on_hold`; a
-    payment that succeeds on an order already cancelled or failed (the expiry timer or
-    a decline got there first) is recorded as captured and refunded automatically."""
+    """Apply a succeeded payment (`fee`: the gateway's fee, when it reports one). Paid
+    wins only from `pending_payment`/`on_hold`; a payment that succeeds on an order
+    already cancelled or failed (the expiry timer or a decline got there first) is
+    recorded as captured and refunded automatically."""
     late = {"value": False}
 
     def mutate(document: Document) -> list[Event] | None:
@@ -139,6 +141,8 @@ def mark_paid(
         if status in PAID_STATES:
             return [] if document.get("capturedAmount") else None
         document["capturedAmount"] = amount
+        if fee is not None:
+            document["paymentFee"] = fee
         if status in ("cancelled", "payment_failed"):
             late["value"] = True
             return []
@@ -154,6 +158,7 @@ def mark_paid(
                     "provider": provider,
                     "amount": amount,
                     "currency": document["totals"]["currency"],
+                    **({} if fee is None else {"fee": fee}),
                 },
             )
         ]

@@ -54,6 +54,7 @@ def apply_payment_event(services: Services, event: PaymentEvent) -> None:
             payment_id=event.payment_id,
             provider=event.provider,
             amount=event.amount,
+            fee=event.fee,
         )
     elif event.type in ("payment.failed", "payment.cancelled"):
         target = "payment_failed" if event.type == "payment.failed" else "cancelled"

@@ -6,6 +6,9 @@ say they hold (an order's `stock` state: reserved, sold, released, restocked).
 Money, per order: `refundedAmount` is the sum of its refund records, a paid order
 captured exactly its total, captured - refunded >= 0, and the gateway agrees that the
 payment succeeded exactly when the order says it captured money.
+The journal: captures less refunds equal the orders', per currency; every order that
+captured money (and settled over 5 minutes ago) has its capture entry; the accounting
+system's books equal ours account by account.
 Partners: every order paid more than 5 minutes ago has a fulfilment request the partner
 accepted (held and cancelled orders are not `paid`), and each SKU's on-hand figure equals
 the WMS's last known one.
@@ -23,6 +26,7 @@ from cloudcart import inventory
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import Container, Document, Filter, Query
 from cloudcart.core.outbox import timestamp
+from cloudcart.ledger.reconcile import ledger_problems
 from cloudcart.orders.lifecycle import gateway
 from cloudcart.orders.service import ORDER_TYPE, orders_container
 from cloudcart.orders.state import PAID_STATES
@@ -80,10 +84,19 @@ def reconcile(
     report = Report()
     expected_reserved: dict[str, int] = defaultdict(int)
     expected_sold: dict[str, int] = defaultdict(int)
+    orders_net: dict[str, int] = defaultdict(int)
+    captured_due: set[str] = set()
     for order in _all(orders_container(services.documents), [Filter("type", "eq", ORDER_TYPE)]):
         report.orders_checked += 1
         _check_order(services, order, report, check_gateway=check_gateway)
         _check_fulfilment(order, report, cutoff)
+        captured = int(order.get("capturedAmount", 0))
+        # Orders that settled a while ago: the journal has had time to post them.
+        if captured and str(order.get("updatedAt", "")) < cutoff:
+            captured_due.add(str(order["id"]))
+            orders_net[order["totals"]["currency"]] += captured - int(
+                order.get("refundedAmount", 0)
+            )
         state = order.get("stock", "reserved")
         restock = {r["sku"]: int(r["quantity"]) for r in order.get("restockLines", [])}
         for line in order["lines"]:
@@ -97,6 +110,7 @@ def reconcile(
 
     for level in inventory.all_levels(services.documents):
         _check_stock(level, report, expected_reserved, expected_sold)
+    report.problems += ledger_problems(services, orders_net, captured_due)
     return report
 
 

@@ -40,6 +40,7 @@ TYPE_SCHEMAS = {
     "shipment.delivered": EVENTS_DOCS / "shipment.delivered.schema.json",
     "shipment.delivery_failed": EVENTS_DOCS / "shipment.delivery_failed.schema.json",
     "return.received": EVENTS_DOCS / "return.received.schema.json",
+    "ledger.posted": EVENTS_DOCS / "ledger.posted.schema.json",
     "inventory.reserved": EVENTS_DOCS / "inventory.reserved.schema.json",
     "inventory.released": EVENTS_DOCS / "inventory.released.schema.json",
     "inventory.changed": EVENTS_DOCS / "inventory.changed.schema.json",

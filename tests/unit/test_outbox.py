@@ -152,7 +152,14 @@ def test_outbox_ops_refuse_a_container_nobody_relays() -> None:
 
 
 def test_outbox_containers_come_from_the_registry() -> None:
-    assert set(OUTBOX_CONTAINERS) == {"catalog", "inventory", "orders", "customers", "insights"}
+    assert set(OUTBOX_CONTAINERS) == {
+        "catalog",
+        "inventory",
+        "orders",
+        "customers",
+        "insights",
+        "ledger",
+    }
     assert [s.name for s in CONTAINERS if s.outbox] == list(OUTBOX_CONTAINERS)
 
 

@@ -7,7 +7,7 @@ kept out of the OpenAPI document.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
@@ -48,6 +48,26 @@ def _gateway(services: Services) -> EmbeddedTestGateway:
     if not isinstance(gateway, EmbeddedTestGateway):
         raise Problem(404, "Not found", "The dev payment page serves only the test gateway.")
     return gateway
+
+
+class PayoutRequest(BaseModel):
+    """Which balance to pay out."""
+
+    currency: str = Field("INR", pattern=r"^[A-Z]{3}$")
+
+
+class PayoutResult(BaseModel):
+    """The payout made, or null when the balance was nothing."""
+
+    payout: dict[str, Any] | None
+
+
+@router.post("/payouts", response_model=PayoutResult)
+async def make_payout(request: PayoutRequest, services: ServicesDep) -> PayoutResult:
+    """Pay the test gateway's balance in a currency out to the shop's bank (sends
+    `payout.paid`), as a real gateway does on its schedule."""
+    gateway = _gateway(services)
+    return PayoutResult(payout=await run_in_threadpool(gateway.payout, request.currency))
 
 
 @router.post("/{payment_id}/confirm", response_model=ConfirmedPayment)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
 from cloudcart.core.errors import CloudcartError
@@ -22,7 +23,12 @@ PaymentStatus = Literal["requires_confirmation", "processing", "succeeded", "fai
 RefundStatus = Literal["pending", "succeeded", "failed"]
 
 PaymentEventType = Literal[
-    "payment.succeeded", "payment.failed", "payment.cancelled", "refund.succeeded", "refund.failed"
+    "payment.succeeded",
+    "payment.failed",
+    "payment.cancelled",
+    "refund.succeeded",
+    "refund.failed",
+    "payout.paid",
 ]
 
 
@@ -72,6 +78,12 @@ class PaymentEvent:
     currency: str
     failure_reason: str | None = None
     refund_id: str | None = None
+    fee: int | None = None
+    """The gateway's fee for a succeeded payment, when the gateway reports it."""
+    payout_id: str | None = None
+    """For `payout.paid` (no payment or order then: both are empty strings)."""
+    occurred_at: datetime | None = None
+    """When the gateway says it happened (stable across redeliveries)."""
 
 
 class PaymentError(CloudcartError):

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
+from cloudcart.core.clock import utcnow
 from cloudcart.integrations.payments.port import IgnoredWebhook, InvalidWebhook
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,20 @@ async def receive_payment_webhook(
         raise Problem(
             400, "Invalid webhook", str(invalid), type_="invalid-webhook-signature"
         ) from None
+    if event.type == "payout.paid":
+        # Money left the gateway for the bank: only the journal records it.
+        post_payout = import_module("cloudcart.ledger.posting").post_payout
+        await run_in_threadpool(
+            lambda: post_payout(
+                services,
+                event_id=event.event_id,
+                payout_id=event.payout_id or event.event_id,
+                amount=event.amount,
+                currency=event.currency,
+                at=event.occurred_at or utcnow(),
+            )
+        )
+        return WebhookReceipt()
     # Imported here: orders is a sibling domain, and the route must not pull it in at import.
     apply_payment_event = import_module("cloudcart.orders.payments").apply_payment_event
     await run_in_threadpool(apply_payment_event, services, event)

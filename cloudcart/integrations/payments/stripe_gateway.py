@@ -19,6 +19,7 @@ IgnoredWebhook, which the route answers with 200.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from cloudcart.core.errors import Unavailable
@@ -245,6 +246,18 @@ def _event(event: Mapping[str, Any]) -> PaymentEvent:
         if not (latest.get("metadata") or {}).get("order_id"):
             latest["metadata"] = obj.get("metadata") or {}
         return _refund_event(str(event["id"]), latest)
+    if kind == "payout.paid":
+        return PaymentEvent(
+            provider=PROVIDER,
+            event_id=str(event["id"]),
+            type="payout.paid",
+            payment_id="",
+            order_id="",
+            amount=int(obj["amount"]),
+            currency=str(obj["currency"]).upper(),
+            payout_id=str(obj["id"]),
+            occurred_at=datetime.fromtimestamp(int(event["created"]), UTC),
+        )
     raise IgnoredWebhook(f"event type {kind!r} is not used by Cloudcart")
 
 

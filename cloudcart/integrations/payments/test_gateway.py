@@ -30,11 +30,19 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast, get_args
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Document, DocumentStore, Filter, PatchOp
+from cloudcart.core.documents.port import (
+    BatchOp,
+    Document,
+    DocumentStore,
+    Filter,
+    PatchOp,
+    Query,
+)
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
 from cloudcart.core.files import create_private_file_once
 from cloudcart.integrations.payments.port import (
@@ -73,6 +81,17 @@ TEST_CARDS: Final[Mapping[str, str | None]] = {
 """Test card number -> failure reason (None: the payment succeeds)."""
 
 REFUND_FAILS_AMOUNT: Final = 1313
+FEE_BASIS_POINTS: Final = 200
+FEE_FIXED: Final = 300
+"""The test gateway's fee on a succeeded payment: 2% plus 3.00 (in minor units), like a
+card processor's, reported in the `payment.succeeded` webhook."""
+
+
+def payment_fee(amount: int) -> int:
+    """The test gateway's fee on a payment of `amount` (never more than the amount)."""
+    return min(amount, amount * FEE_BASIS_POINTS // 10_000 + FEE_FIXED)
+
+
 """A refund of exactly this many minor units fails, to exercise `refund.failed`."""
 
 WebhookSender = Callable[[str, bytes, Mapping[str, str]], int]
@@ -312,6 +331,20 @@ class EmbeddedTestGateway:
         try:
             event = json.loads(body)
             data = event["data"]
+            created = event.get("created")
+            occurred = None if created is None else datetime.fromtimestamp(int(created), UTC)
+            if event["type"] == "payout.paid":
+                return PaymentEvent(
+                    provider=PROVIDER,
+                    event_id=str(event["id"]),
+                    type="payout.paid",
+                    payment_id="",
+                    order_id="",
+                    amount=int(data["amount"]),
+                    currency=str(data["currency"]),
+                    payout_id=str(data["payoutId"]),
+                    occurred_at=occurred,
+                )
             return PaymentEvent(
                 provider=PROVIDER,
                 event_id=str(event["id"]),
@@ -322,6 +355,8 @@ class EmbeddedTestGateway:
                 currency=str(data["currency"]),
                 failure_reason=data.get("failureReason"),
                 refund_id=data.get("refundId"),
+                fee=None if data.get("fee") is None else int(data["fee"]),
+                occurred_at=occurred,
             )
         except (ValueError, KeyError, TypeError) as error:
             raise InvalidWebhook(f"malformed event: {error!r}") from None
@@ -340,13 +375,74 @@ class EmbeddedTestGateway:
                 return self._payment(doc)
             doc["status"] = "failed" if failure else "succeeded"
             doc["failureReason"] = failure
+            doc["fee"] = 0 if failure else payment_fee(int(doc["amount"]))
             try:
                 stored = self._container().replace(doc, if_match=doc["_etag"])
             except PreconditionFailed:
                 continue  # a concurrent confirm or cancel won: report what it decided
             kind: PaymentEventType = "payment.failed" if failure else "payment.succeeded"
-            self._emit(kind, stored, event_key=stored["status"], failure_reason=failure)
+            self._emit(
+                kind,
+                stored,
+                event_key=stored["status"],
+                failure_reason=failure,
+                fee=None if failure else int(stored["fee"]),
+            )
             return self._payment(stored)
+
+    def payout(self, currency: str) -> dict[str, Any] | None:
+        """Pay the balance in `currency` out to the shop's bank, as a real gateway does on
+        its schedule: what succeeded payments brought in, less fees and refunds, less what
+        was paid out before. Sends `payout.paid`; None when there is nothing to pay."""
+        currency = currency.upper()
+        container = self._container()
+        balance_id = f"payouts:{currency}"
+        query = Query(
+            filters=(
+                Filter("kind", "eq", "payment"),
+                Filter("status", "eq", "succeeded"),
+                Filter("currency", "eq", currency),
+            ),
+            limit=500,
+        )
+        while True:
+            earned = 0
+            continuation: str | None = None
+            while True:
+                page = container.query(query, continuation=continuation)
+                for doc in page.items:
+                    earned += int(doc["amount"]) - int(doc.get("fee", 0)) - int(doc["refunded"])
+                continuation = page.continuation
+                if not continuation:
+                    break
+            try:
+                state: Document | None = container.read(balance_id, balance_id)
+            except NotFound:
+                state = None
+            paid = int(state["paidOut"]) if state else 0
+            amount = earned - paid
+            if amount <= 0:
+                return None
+            count = (int(state["count"]) if state else 0) + 1
+            payout_id = "tpo_" + self._derive(f"payout:{currency}:{count}")
+            new_state = {
+                "id": balance_id,
+                "paymentId": balance_id,
+                "kind": "payout-balance",
+                "currency": currency,
+                "paidOut": paid + amount,
+                "count": count,
+            }
+            try:
+                if state is None:
+                    container.create(new_state)
+                else:
+                    container.replace(new_state, if_match=state["_etag"])
+            except (Conflict, PreconditionFailed):
+                continue  # a concurrent payout won: count again
+            data = {"payoutId": payout_id, "amount": amount, "currency": currency}
+            self._send_event(payout_id, "payout.paid", data)
+            return data
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until no webhook delivery is in flight; False on timeout."""
@@ -423,22 +519,29 @@ class EmbeddedTestGateway:
         amount: int | None = None,
         refund_id: str | None = None,
         failure_reason: str | None = None,
+        fee: int | None = None,
     ) -> None:
+        payment_id = payment["id"]
+        data: dict[str, Any] = {
+            "paymentId": payment_id,
+            "orderId": payment["orderId"],
+            "amount": payment["amount"] if amount is None else amount,
+            "currency": payment["currency"],
+            "failureReason": failure_reason,
+            "refundId": refund_id,
+        }
+        if fee is not None:
+            data["fee"] = fee
+        self._send_event(f"{payment_id}:{event_key}", event_type, data)
+
+    def _send_event(self, key: str, event_type: PaymentEventType, data: dict[str, Any]) -> None:
         # The event id is derived from what happened, so every delivery of one event (retry
         # or duplicate) carries the same id and consumers can deduplicate on it.
-        payment_id = payment["id"]
         event = {
-            "id": "tevt_" + self._derive(f"event:{payment_id}:{event_key}"),
+            "id": "tevt_" + self._derive(f"event:{key}"),
             "type": event_type,
             "created": int(time.time()),
-            "data": {
-                "paymentId": payment_id,
-                "orderId": payment["orderId"],
-                "amount": payment["amount"] if amount is None else amount,
-                "currency": payment["currency"],
-                "failureReason": failure_reason,
-                "refundId": refund_id,
-            },
+            "data": data,
         }
         body = json.dumps(event, separators=(",", ":")).encode()
         with self._rng_lock:
