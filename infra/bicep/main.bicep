@@ -115,6 +115,39 @@ param inventoryPartnerApiKey string = ''
 @description('OAuth2 client secret for the WMS (stored in Key Vault).')
 param inventoryPartnerClientSecret string = ''
 
+@description('Base URL of the accounting system\'s API; empty turns the accounting connector off.')
+param accountingPartnerUrl string = ''
+@description('OAuth2 token endpoint of the accounting system.')
+param accountingPartnerTokenUrl string = ''
+@description('OAuth2 client id for the accounting system.')
+param accountingPartnerClientId string = ''
+@description('OAuth2 scope for the accounting system, if it needs one.')
+param accountingPartnerScope string = ''
+@secure()
+@description('API key of the accounting system (stored in Key Vault).')
+param accountingPartnerApiKey string = ''
+@secure()
+@description('OAuth2 client secret for the accounting system (stored in Key Vault).')
+param accountingPartnerClientSecret string = ''
+@description('Base URL of the CRM API; empty turns the CRM connector off.')
+param crmPartnerUrl string = ''
+@description('OAuth2 token endpoint of the CRM.')
+param crmPartnerTokenUrl string = ''
+@description('OAuth2 client id for the CRM.')
+param crmPartnerClientId string = ''
+@description('OAuth2 scope for the CRM, if it needs one.')
+param crmPartnerScope string = ''
+@secure()
+@description('API key of the CRM (stored in Key Vault).')
+param crmPartnerApiKey string = ''
+@secure()
+@description('OAuth2 client secret for the CRM (stored in Key Vault).')
+param crmPartnerClientSecret string = ''
+@description('Chart of accounts for the journal: JSON role -> account name (docs/accounting.md).')
+param ledgerAccounts string = '{}'
+@description('The currency of a trial balance when a request names none.')
+param ledgerCurrency string = 'INR'
+
 // --- third-party secrets: stored in Key Vault, referenced from app settings -----------
 @secure()
 @description('SendGrid API key (empty: set it later, see docs/deploy.md).')
@@ -204,6 +237,10 @@ module keyVault 'modules/keyvault.bicep' = {
     fulfilmentPartnerClientSecret: fulfilmentPartnerClientSecret
     inventoryPartnerApiKey: inventoryPartnerApiKey
     inventoryPartnerClientSecret: inventoryPartnerClientSecret
+    accountingPartnerApiKey: accountingPartnerApiKey
+    accountingPartnerClientSecret: accountingPartnerClientSecret
+    crmPartnerApiKey: crmPartnerApiKey
+    crmPartnerClientSecret: crmPartnerClientSecret
   }
 }
 
@@ -272,7 +309,21 @@ module functionApp 'modules/functionapp.bicep' = {
         clientId: inventoryPartnerClientId
         scope: inventoryPartnerScope
       }
+      accounting: {
+        url: accountingPartnerUrl
+        tokenUrl: accountingPartnerTokenUrl
+        clientId: accountingPartnerClientId
+        scope: accountingPartnerScope
+      }
+      crm: {
+        url: crmPartnerUrl
+        tokenUrl: crmPartnerTokenUrl
+        clientId: crmPartnerClientId
+        scope: crmPartnerScope
+      }
     }
+    ledgerAccounts: ledgerAccounts
+    ledgerCurrency: ledgerCurrency
   }
 }
 

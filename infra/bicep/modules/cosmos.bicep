@@ -32,6 +32,7 @@ var containers = [
   { name: 'insights', partitionKeyPath: '/key', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'processed', partitionKeyPath: '/consumer', defaultTtl: 1209600, uniqueKeys: [], compositeIndexes: [] }
   { name: 'leases', partitionKeyPath: '/id', defaultTtl: null, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'ledger', partitionKeyPath: '/period', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'integrations', partitionKeyPath: '/partner', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'audit', partitionKeyPath: '/actorId', defaultTtl: 34560000, uniqueKeys: [], compositeIndexes: [] }
   { name: 'sessions', partitionKeyPath: '/id', defaultTtl: 86400, uniqueKeys: [], compositeIndexes: [] }

@@ -41,8 +41,13 @@ param webAuthAuthority string
 param webAuthScopes string
 param webAllowedOrigins string
 
-@description('Partner APIs: `{ fulfilment: { url, tokenUrl, clientId, scope }, inventory: {...} }`; an empty url turns that connector off.')
+@description('Partner APIs: `{ fulfilment: { url, tokenUrl, clientId, scope }, inventory: {...}, accounting: {...}, crm: {...} }`; an empty url turns that connector off.')
 param partners object
+@description('Chart of accounts (JSON role -> account name); `{}` keeps the defaults.')
+param ledgerAccounts string = '{}'
+@description('The currency of a trial balance when a request names none.')
+param ledgerCurrency string = 'INR'
+
 
 // Settings' default index name; the postprovision hook creates the index under this name.
 var searchIndexName = 'products'
@@ -159,6 +164,22 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     INVENTORY_PARTNER_SCOPE: partners.inventory.scope
     INVENTORY_PARTNER_API_KEY: keyVaultReferences.INVENTORY_PARTNER_API_KEY
     INVENTORY_PARTNER_CLIENT_SECRET: keyVaultReferences.INVENTORY_PARTNER_CLIENT_SECRET
+    ACCOUNTING_PARTNER_URL: partners.accounting.url
+    ACCOUNTING_PARTNER_TOKEN_URL: partners.accounting.tokenUrl
+    ACCOUNTING_PARTNER_CLIENT_ID: partners.accounting.clientId
+    ACCOUNTING_PARTNER_SCOPE: partners.accounting.scope
+    ACCOUNTING_PARTNER_API_KEY: keyVaultReferences.ACCOUNTING_PARTNER_API_KEY
+    ACCOUNTING_PARTNER_CLIENT_SECRET: keyVaultReferences.ACCOUNTING_PARTNER_CLIENT_SECRET
+    CRM_PARTNER_URL: partners.crm.url
+    CRM_PARTNER_TOKEN_URL: partners.crm.tokenUrl
+    CRM_PARTNER_CLIENT_ID: partners.crm.clientId
+    CRM_PARTNER_SCOPE: partners.crm.scope
+    CRM_PARTNER_API_KEY: keyVaultReferences.CRM_PARTNER_API_KEY
+    CRM_PARTNER_CLIENT_SECRET: keyVaultReferences.CRM_PARTNER_CLIENT_SECRET
+
+    // The journal (docs/accounting.md): the chart of accounts and the default currency.
+    LEDGER_ACCOUNTS: ledgerAccounts
+    LEDGER_CURRENCY: ledgerCurrency
 
     CLOUDCART_SEARCH_ADAPTER: 'azure'
     SEARCH_ENDPOINT: searchEndpoint

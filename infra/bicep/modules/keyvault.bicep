@@ -23,6 +23,14 @@ param fulfilmentPartnerClientSecret string = ''
 param inventoryPartnerApiKey string = ''
 @secure()
 param inventoryPartnerClientSecret string = ''
+@secure()
+param accountingPartnerApiKey string = ''
+@secure()
+param accountingPartnerClientSecret string = ''
+@secure()
+param crmPartnerApiKey string = ''
+@secure()
+param crmPartnerClientSecret string = ''
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -78,6 +86,10 @@ var partnerSecrets = [
   { setting: 'FULFILMENT_PARTNER_CLIENT_SECRET', name: 'fulfilment-partner-client-secret', value: fulfilmentPartnerClientSecret }
   { setting: 'INVENTORY_PARTNER_API_KEY', name: 'inventory-partner-api-key', value: inventoryPartnerApiKey }
   { setting: 'INVENTORY_PARTNER_CLIENT_SECRET', name: 'inventory-partner-client-secret', value: inventoryPartnerClientSecret }
+  { setting: 'ACCOUNTING_PARTNER_API_KEY', name: 'accounting-partner-api-key', value: accountingPartnerApiKey }
+  { setting: 'ACCOUNTING_PARTNER_CLIENT_SECRET', name: 'accounting-partner-client-secret', value: accountingPartnerClientSecret }
+  { setting: 'CRM_PARTNER_API_KEY', name: 'crm-partner-api-key', value: crmPartnerApiKey }
+  { setting: 'CRM_PARTNER_CLIENT_SECRET', name: 'crm-partner-client-secret', value: crmPartnerClientSecret }
 ]
 
 resource partnerSecretResources 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
@@ -103,4 +115,8 @@ output appSettingReferences object = {
   FULFILMENT_PARTNER_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/fulfilment-partner-client-secret/)'
   INVENTORY_PARTNER_API_KEY: '@Microsoft.KeyVault(SecretUri=${secretsUri}/inventory-partner-api-key/)'
   INVENTORY_PARTNER_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/inventory-partner-client-secret/)'
+  ACCOUNTING_PARTNER_API_KEY: '@Microsoft.KeyVault(SecretUri=${secretsUri}/accounting-partner-api-key/)'
+  ACCOUNTING_PARTNER_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/accounting-partner-client-secret/)'
+  CRM_PARTNER_API_KEY: '@Microsoft.KeyVault(SecretUri=${secretsUri}/crm-partner-api-key/)'
+  CRM_PARTNER_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${secretsUri}/crm-partner-client-secret/)'
 }
