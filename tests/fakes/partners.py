@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 
 from cloudcart.integrations.partners.port import (
     CancelOutcome,
+    Contact,
     FulfilmentAccepted,
     FulfilmentRequest,
+    JournalEntry,
+    OrderStats,
     PartnerRejected,
+    PartnerTrialBalance,
     PartnerUnavailable,
     StockFigure,
     StockMove,
@@ -83,3 +87,57 @@ class FakeInventoryPartner:
         if sku not in self.on_hand:
             return None
         return StockFigure(sku, self.on_hand[sku], self.sequence[sku])
+
+
+@dataclass
+class FakeAccountingPartner:
+    """A journal that imports each idempotency key once."""
+
+    entries: dict[str, JournalEntry] = field(default_factory=dict)
+    down: int = 0
+
+    def post_entry(self, entry: JournalEntry, *, idempotency_key: str) -> str:
+        if self.down > 0:
+            self.down -= 1
+            raise PartnerUnavailable("accounting partner answered 503 (attempt 1 of 1)")
+        self.entries.setdefault(idempotency_key, entry)
+        return f"jr-{len(self.entries)}"
+
+    def trial_balance(self, currency: str) -> PartnerTrialBalance:
+        sums: dict[str, tuple[int, int]] = {}
+        for entry in self.entries.values():
+            if entry.currency != currency:
+                continue
+            for line in entry.lines:
+                debit, credit = sums.get(line.account, (0, 0))
+                sums[line.account] = (debit + line.debit, credit + line.credit)
+        return PartnerTrialBalance(currency, sums)
+
+
+@dataclass
+class FakeCrmPartner:
+    """Contacts by customer id, with the keys of every call."""
+
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    stats: dict[str, OrderStats] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+    keys: list[str] = field(default_factory=list)
+
+    def upsert_contact(self, contact: Contact, *, idempotency_key: str) -> None:
+        self.keys.append(idempotency_key)
+        self.contacts[contact.customer_id] = contact
+        self.deleted.discard(contact.customer_id)
+
+    def update_order_stats(
+        self, customer_id: str, stats: OrderStats, *, idempotency_key: str
+    ) -> None:
+        self.keys.append(idempotency_key)
+        if customer_id not in self.contacts:
+            raise PartnerRejected(404, "no such contact")
+        self.stats[customer_id] = stats
+
+    def delete_contact(self, customer_id: str, *, idempotency_key: str) -> None:
+        self.keys.append(idempotency_key)
+        self.contacts.pop(customer_id, None)
+        self.stats.pop(customer_id, None)
+        self.deleted.add(customer_id)
