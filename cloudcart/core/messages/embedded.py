@@ -152,13 +152,19 @@ class SqliteBroker:
         return self._clock().timestamp()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front, so two receivers (threads or
         # processes) can never both select the same available message.
         with self._lock:
             if self._db is None:
                 raise Unavailable("the message broker is closed")
             db = self._db
+            # A publish (and every change to what exists) is fsynced before it returns. Lock
+            # bookkeeping (receive, complete, abandon, renew) need not be: a power cut that
+            # loses one only delivers a message again, which every consumer tolerates, and
+            # skipping its fsync is what lets the broker settle hundreds of messages a
+            # second on one disk.
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -297,7 +303,7 @@ class SqliteBroker:
         if lock <= timedelta(0):
             raise ValueError("lock_duration must be positive")
         received: list[ReceivedMessage] = []
-        with self._write() as db:
+        with self._write(durable=False) as db:
             now = self._now()
             while len(received) < max_messages:
                 rows = db.execute(
@@ -364,14 +370,14 @@ class SqliteBroker:
 
     def complete(self, lock_token: str) -> None:
         """Remove a locked message for good (processing succeeded). Raises LockLost."""
-        with self._write() as db:
+        with self._write(durable=False) as db:
             columns = self._locked(db, lock_token, self._now())
             db.execute("DELETE FROM messages WHERE seq = ?", (columns["seq"],))
 
     def abandon(self, lock_token: str) -> None:
         """Release the lock so the message is delivered again, or dead-letter it
         (`MaxDeliveryCountExceeded`) when it has had its last delivery. Raises LockLost."""
-        with self._write() as db:
+        with self._write(durable=False) as db:
             now = self._now()
             columns = self._locked(db, lock_token, now)
             max_deliveries, _, _ = self._queue_or_subscription(
@@ -402,7 +408,7 @@ class SqliteBroker:
     def renew_lock(self, lock_token: str) -> datetime:
         """Extend a lock by its duration from now; returns the new `locked_until`.
         Raises LockLost."""
-        with self._write() as db:
+        with self._write(durable=False) as db:
             now = self._now()
             columns = self._locked(db, lock_token, now)
             locked_until = now + columns["lock_seconds"]
