@@ -8,23 +8,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.serving import REPO, ServeProcess, clean_env
+from tests.e2e.shop import ShopClient, wait_for
 
 pytestmark = pytest.mark.e2e
 
-ADDRESS = {
-    "name": "Asha Rao",
-    "line1": "12 MG Road",
-    "city": "Bengaluru",
-    "postalCode": "560001",
-    "country": "IN",
-}
 ENV = {
     "CLOUDCART_LOG_LEVEL": "INFO",
     "TEST_GATEWAY_DUPLICATE_WEBHOOKS": "1",
@@ -35,75 +28,13 @@ ENV = {
 }
 
 
-def _wait(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-class Shop:
-    def __init__(self, server: ServeProcess) -> None:
-        self.server = server
-        self.http = httpx.Client(base_url=server.base_url, timeout=60.0)
-        self._tokens: dict[str, str] = {}
-        self.admin = self.headers("e2e-admin", admin=True)
-
-    def headers(self, sub: str, *, admin: bool = False, email: str | None = None) -> dict[str, str]:
-        if sub not in self._tokens:
-            form = {"sub": sub, **({"roles": "Admin"} if admin else {})}
-            if email:
-                form["email"] = email
-            r = self.http.post("/dev/idp/token", data=form)
-            assert r.status_code == 200, r.text
-            self._tokens[sub] = r.json()["access_token"]
-        return {"Authorization": f"Bearer {self._tokens[sub]}"}
-
-    def product(self, sku: str, units: int, price: int) -> None:
-        for body in (
-            {"id": "electronics", "name": "Electronics", "parentId": None},
-            {"id": "phones", "name": "Phones", "parentId": "electronics"},
-        ):
-            self.http.post("/api/admin/categories", json=body, headers=self.admin)
-        r = self.http.post(
-            "/api/admin/products",
-            headers=self.admin,
-            json={
-                "title": f"Ledger {sku}",
-                "brand": "Zephyr",
-                "categoryId": "phones",
-                "description": "A phone",
-                "attributes": {},
-                "variants": [
-                    {"sku": sku, "attributes": {}, "price": {"amount": price, "currency": "INR"}}
-                ],
-                "status": "active",
-            },
-        )
-        assert r.status_code == 201, r.text
-        r = self.http.put(f"/api/admin/inventory/{sku}", json={"onHand": units}, headers=self.admin)
-        assert r.status_code == 200, r.text
+class Shop(ShopClient):
+    """The shared client, with the journal's and the partners' views."""
 
     def paid_order(self, sub: str, sku: str, qty: int) -> dict[str, Any]:
-        h = self.headers(sub)
-        assert self.http.post("/api/cart/items", json={"sku": sku, "quantity": qty}, headers=h)
-        r = self.http.post(
-            "/api/checkout",
-            json={"shippingAddress": ADDRESS, "shippingMethod": "express"},
-            headers={**h, "Idempotency-Key": f"k-{sub}-{sku}"},
-        )
-        assert r.status_code == 201, r.text
-        placed = dict(r.json())
-        r = self.http.post(
-            f"/dev/payments/{placed['payment']['paymentId']}/confirm",
-            json={"card": "4242424242424242"},
-        )
-        assert r.status_code == 200, r.text
-        _wait("the capture entry", lambda: self.entries_of(placed["orderId"]))
+        placed = self.buy(sub, sku, qty, method="express")
+        self.pay(placed)
+        wait_for("the capture entry", lambda: self.entries_of(placed["orderId"]))
         return placed
 
     def entries_of(self, order_id: str) -> list[dict[str, Any]]:
@@ -133,18 +64,8 @@ class Shop:
     def books_agree(self) -> bool:
         return bool(self.ours()["accounts"] == self.theirs()["accounts"])
 
-    def dead_letters(self, subscription: str) -> list[dict[str, Any]]:
-        r = self.http.get(
-            "/api/admin/dead-letters",
-            params={"entity": "events", "subscription": subscription},
-            headers=self.admin,
-        )
-        assert r.status_code == 200, r.text
-        items: list[dict[str, Any]] = r.json()["items"]
-        return items
-
     def resubmit_all(self, subscription: str) -> None:
-        for letter in self.dead_letters(subscription):
+        for letter in self.dead_letters("events", subscription):
             r = self.http.post(
                 f"/api/admin/dead-letters/{letter['id']}/resubmit", headers=self.admin
             )
@@ -158,7 +79,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     try:
         client = Shop(server)
         yield client
-        client.http.close()
+        client.close()
     finally:
         server.stop()
 
@@ -183,7 +104,7 @@ def test_capture_partial_and_full_refund_and_payout_balance_everywhere(shop: Sho
     assert r.status_code == 200, r.text
     r = shop.http.post(f"/api/orders/{oid}/cancel", headers=shop.headers("payer"))
     assert r.status_code == 200, r.text
-    entries = _wait("three entries", lambda: len(e := shop.entries_of(oid)) == 3 and e)
+    entries = wait_for("three entries", lambda: len(e := shop.entries_of(oid)) == 3 and e)
     assert sorted(e["rule"] for e in entries) == ["cancellation", "capture", "refund"]
     refund = next(e for e in entries if e["rule"] == "refund")
     assert {x["account"]: x["debit"] for x in refund["lines"] if x["debit"]} == {
@@ -206,7 +127,7 @@ def test_capture_partial_and_full_refund_and_payout_balance_everywhere(shop: Sho
     assert r.status_code == 200, r.text
     payout = r.json()["payout"]
     assert payout is None or payout["amount"] > 0
-    _wait("the books to agree", shop.books_agree)
+    wait_for("the books to agree", shop.books_agree)
 
 
 def test_books_agree_after_an_accounting_outage_and_a_resubmit(shop: Shop) -> None:
@@ -214,14 +135,16 @@ def test_books_agree_after_an_accounting_outage_and_a_resubmit(shop: Shop) -> No
     r = shop.http.post("/dev/partners/accounting/outage", json={"seconds": 4}, headers=shop.admin)
     assert r.status_code == 200, r.text
     shop.paid_order("outage-payer", "LEDGER-2", 1)
-    letters = _wait("the entry to dead-letter", lambda: shop.dead_letters("accounting"))
+    letters = wait_for(
+        "the entry to dead-letter", lambda: shop.dead_letters("events", "accounting")
+    )
     assert letters[0]["reason"] == "PartnerUnavailable"
     assert "503" in letters[0]["description"]
     assert not shop.books_agree()
     time.sleep(4)
     shop.resubmit_all("accounting")
-    _wait("the books to agree", shop.books_agree)
-    assert shop.dead_letters("accounting") == []
+    wait_for("the books to agree", shop.books_agree)
+    assert shop.dead_letters("events", "accounting") == []
 
 
 def test_crm_gets_consented_marketing_only_and_erasure_reaches_it(shop: Shop) -> None:
@@ -232,7 +155,7 @@ def test_crm_gets_consented_marketing_only_and_erasure_reaches_it(shop: Shop) ->
         r = shop.http.get("/dev/partners/crm/contacts/crm-customer", headers=shop.admin)
         return dict(r.json()) if r.status_code == 200 else None
 
-    found = _wait("the CRM contact", contact)
+    found = wait_for("the CRM contact", contact)
     assert found["email"] == "crm@example.com"
     assert found["marketing"] == {"email": False, "sms": False, "whatsapp": False}
     assert "marketingEmail" not in found["attributes"]
@@ -244,10 +167,10 @@ def test_crm_gets_consented_marketing_only_and_erasure_reaches_it(shop: Shop) ->
         headers=client,
     )
     assert r.status_code == 200, r.text
-    _wait("the CRM update to dead-letter", lambda: shop.dead_letters("crm"))
+    wait_for("the CRM update to dead-letter", lambda: shop.dead_letters("events", "crm"))
     time.sleep(3)
     shop.resubmit_all("crm")
-    found = _wait(
+    found = wait_for(
         "consent to reach the CRM",
         lambda: (c := contact()) is not None and c["marketing"]["email"] and c,
     )
@@ -255,20 +178,20 @@ def test_crm_gets_consented_marketing_only_and_erasure_reaches_it(shop: Shop) ->
     assert found["attributes"]["marketingEmail"] == "crm@example.com"
     shop.product("LEDGER-3", 3, price=20000)
     shop.paid_order("crm-customer", "LEDGER-3", 1)
-    found = _wait("order figures in the CRM", lambda: (c := contact()) and c.get("orders") and c)
+    found = wait_for("order figures in the CRM", lambda: (c := contact()) and c.get("orders") and c)
     assert found["orders"]["orderCount"] == 1
     exported = shop.http.get("/api/me/export", headers=client).json()["sections"]
     systems = {r["system"] for r in exported["partnerSystems"]}
     assert {"crm", "fulfilment"} <= systems
     assert shop.http.delete("/api/me", headers=client).status_code == 204
-    _wait("the erasure to reach the CRM", lambda: contact() is None)
+    wait_for("the erasure to reach the CRM", lambda: contact() is None)
     exported = shop.http.get("/api/me/export", headers=client).json()["sections"]
     crm = next(r for r in exported["partnerSystems"] if r["system"] == "crm")
     assert crm["erasedAt"] is not None
 
 
 def test_zz_reconcile_sees_everything_add_up(shop: Shop) -> None:
-    _wait("the books to agree", shop.books_agree)
+    wait_for("the books to agree", shop.books_agree)
     out = subprocess.run(
         [
             sys.executable,

@@ -7,24 +7,17 @@ shortfall raises its alert, and search stops offering the last unit within 2 s."
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.serving import ServeProcess
+from tests.e2e.shop import ShopClient, wait_for
 
 pytestmark = pytest.mark.e2e
 
-ADDRESS = {
-    "name": "Asha Rao",
-    "line1": "12 MG Road",
-    "city": "Bengaluru",
-    "postalCode": "560001",
-    "country": "IN",
-}
 ENV = {
     "CLOUDCART_LOG_LEVEL": "INFO",
     "SIM_FULFILMENT_SHIP_SECONDS": "1",
@@ -33,89 +26,13 @@ ENV = {
     # the same as with the defaults.
     "PARTNER_MAX_RETRY_WAIT_SECONDS": "1",
 }
-CARD = "4242424242424242"
 
 
-def _wait(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-class Shop:
-    """A storefront, admin and partner client of one server."""
-
-    def __init__(self, server: ServeProcess) -> None:
-        self.server = server
-        self.http = httpx.Client(base_url=server.base_url, timeout=60.0)
-        self._tokens: dict[str, str] = {}
-        self.admin = self.headers("e2e-admin", admin=True)
-
-    def headers(self, sub: str, *, admin: bool = False) -> dict[str, str]:
-        if sub not in self._tokens:
-            form = {"sub": sub, **({"roles": "Admin"} if admin else {})}
-            r = self.http.post("/dev/idp/token", data=form)
-            assert r.status_code == 200, r.text
-            self._tokens[sub] = r.json()["access_token"]
-        return {"Authorization": f"Bearer {self._tokens[sub]}"}
-
-    def product(self, sku: str, units: int, price: int = 10000) -> str:
-        for body in (
-            {"id": "electronics", "name": "Electronics", "parentId": None},
-            {"id": "phones", "name": "Phones", "parentId": "electronics"},
-        ):
-            self.http.post("/api/admin/categories", json=body, headers=self.admin)
-        created = self.http.post(
-            "/api/admin/products",
-            headers=self.admin,
-            json={
-                "title": f"Zephyr {sku} phone",
-                "brand": "Zephyr",
-                "categoryId": "phones",
-                "description": "A phone",
-                "attributes": {},
-                "variants": [
-                    {"sku": sku, "attributes": {}, "price": {"amount": price, "currency": "INR"}}
-                ],
-                "status": "active",
-            },
-        )
-        assert created.status_code == 201, created.text
-        r = self.http.put(f"/api/admin/inventory/{sku}", json={"onHand": units}, headers=self.admin)
-        assert r.status_code == 200, r.text
-        return str(created.json()["id"])
-
-    def buy(self, sub: str, sku: str, qty: int = 1) -> dict[str, Any]:
-        r = self.http.post(
-            "/api/cart/items", json={"sku": sku, "quantity": qty}, headers=self.headers(sub)
-        )
-        assert r.status_code == 200, r.text
-        r = self.http.post(
-            "/api/checkout",
-            json={"shippingAddress": ADDRESS, "shippingMethod": "standard"},
-            headers={**self.headers(sub), "Idempotency-Key": f"k-{sub}-{sku}"},
-        )
-        assert r.status_code == 201, r.text
-        return dict(r.json())
-
-    def pay(self, placed: dict[str, Any]) -> None:
-        r = self.http.post(
-            f"/dev/payments/{placed['payment']['paymentId']}/confirm", json={"card": CARD}
-        )
-        assert r.status_code == 200, r.text
-
-    def order(self, sub: str, order_id: str) -> dict[str, Any]:
-        r = self.http.get(f"/api/orders/{order_id}", headers=self.headers(sub))
-        assert r.status_code == 200, r.text
-        return dict(r.json())
+class Shop(ShopClient):
+    """The shared client, with the partner simulators' dev routes."""
 
     def wait_status(self, sub: str, order_id: str, status: str, timeout: float = 30) -> Any:
-        return _wait(
+        return wait_for(
             f"order {order_id} to be {status}",
             lambda: (o := self.order(sub, order_id))["status"] == status and o,
             timeout,
@@ -139,12 +56,6 @@ class Shop:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def dead_letters(self, queue: str) -> list[dict[str, Any]]:
-        r = self.http.get("/api/admin/dead-letters", params={"entity": queue}, headers=self.admin)
-        assert r.status_code == 200, r.text
-        items: list[dict[str, Any]] = r.json()["items"]
-        return items
-
 
 def _start(tmp: Path, name: str) -> ServeProcess:
     server = ServeProcess(data_dir=tmp / name, log_path=tmp / f"{name}.log", env=dict(ENV))
@@ -157,7 +68,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     try:
         client = Shop(server)
         yield client
-        client.http.close()
+        client.close()
     finally:
         server.stop()
 
@@ -217,7 +128,7 @@ def test_outage_during_payment_still_ends_in_one_request(shop: Shop) -> None:
     shop.pay(placed)
     assert shop.wait_status("patient", oid, "paid")["status"] == "paid"
     links = shop.http.get("/api/admin/integrations", headers=shop.admin).json()["items"]
-    failure = _wait(
+    failure = wait_for(
         "the outage to show in the link status",
         lambda: next(
             (
@@ -291,7 +202,7 @@ def test_invalid_update_dead_letters_with_its_reason_and_changes_nothing(shop: S
     bad["trackingNumber"] = "T1"
     bad["lines"] = [{"sku": "BAD-1", "quantity": -1}]
     shop.send("fulfilment-updates", bad, "bad-message-1")
-    letter = _wait(
+    letter = wait_for(
         "the dead letter",
         lambda: next(
             (
@@ -312,21 +223,21 @@ def test_stock_counts_apply_in_sequence_and_a_shortfall_alerts(shop: Shop) -> No
     shop.product("COUNT-1", 5)
     queue = "inventory-updates"
     shop.send(queue, _count("COUNT-1", "cnt-10", 7, 10_000))
-    _wait("the count", lambda: shop.stock("COUNT-1")["onHand"] == 7)
+    wait_for("the count", lambda: shop.stock("COUNT-1")["onHand"] == 7)
     shop.send(queue, _count("COUNT-1", "cnt-9", 100, 9_999))  # older, arrived late
     shop.send(queue, _count("COUNT-1", "cnt-10", 7, 10_000))  # repeated
     time.sleep(1.5)
     assert shop.stock("COUNT-1")["onHand"] == 7
     placed = shop.buy("short", "COUNT-1", 3)
     shop.send(queue, _count("COUNT-1", "cnt-11", 1, 10_001))
-    stock = _wait("the shortfall", lambda: (s := shop.stock("COUNT-1"))["shortfall"] and s)
+    stock = wait_for("the shortfall", lambda: (s := shop.stock("COUNT-1"))["shortfall"] and s)
     assert (stock["onHand"], stock["reserved"], stock["available"], stock["shortfall"]) == (
         1,
         3,
         0,
         2,
     )
-    _wait(
+    wait_for(
         "the shortfall alert",
         lambda: "operational alert: ops.stock_shortfall about COUNT-1" in shop.server.log(),
     )
@@ -342,15 +253,15 @@ def test_search_stops_offering_the_last_unit_within_two_seconds(shop: Shop) -> N
         found = [i for i in items if i["productId"] == pid]
         return bool(found[0]["inStock"]) if found else None
 
-    _wait("the product in search", lambda: in_stock() is True)
+    wait_for("the product in search", lambda: in_stock() is True)
     placed = shop.buy("last-buyer", "LAST-1")
     shop.pay(placed)
-    _wait(
+    wait_for(
         "the payment",
         lambda: shop.order("last-buyer", placed["orderId"])["status"] != "pending_payment",
     )
     sold = time.monotonic()
-    _wait("search to say out of stock", lambda: in_stock() is False, timeout=2.0)
+    wait_for("search to say out of stock", lambda: in_stock() is False, timeout=2.0)
     assert time.monotonic() - sold <= 2.0
     detail = shop.http.get(f"/api/catalog/products/{pid}").json()
     assert detail["variants"][0]["available"] == 0
@@ -369,24 +280,24 @@ def test_sigkill_mid_call_leaves_exactly_one_request(tmp_path: Path) -> None:
         assert r.status_code == 200, r.text
         shop.pay(placed)
         # The partner has stored the request; its answer is still on the way.
-        _wait("the partner to receive the request", lambda: shop.requests(oid))
+        wait_for("the partner to receive the request", lambda: shop.requests(oid))
         server.kill()
         server.start()
-        shop.http.close()
+        shop.close()
         shop = Shop(server)
         # The partner's own messages (accepted, shipped, delivered) may move it on first.
-        _wait(
+        wait_for(
             "the order to reach the partner",
             lambda: shop.order("survivor", oid)["status"] in ("fulfilling", "shipped", "delivered"),
             timeout=60,
         )
         # Once the crashed delivery's lock has run out, the connector sees it again.
-        _wait(
+        wait_for(
             "the redelivered order.paid to be handled",
             lambda: "fulfilment connector: order.paid" in server.log(),
             timeout=60,
         )
         assert len(shop.requests(oid)) == 1
     finally:
-        shop.http.close()
+        shop.close()
         server.stop()
