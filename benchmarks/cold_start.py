@@ -96,6 +96,9 @@ def main() -> None:
             "CLOUDCART_BLOBS_ADAPTER": "azure",
             "CLOUDCART_MESSAGES_ADAPTER": "azure",
             "CLOUDCART_IDENTITY_ADAPTER": "azure",
+            # Without a trusted issuer the app refuses to start (cloudcart/api/startup.py).
+            "IDENTITY_METADATA_URLS": "https://login.example.com/t/v2.0/.well-known/x",
+            "IDENTITY_AUDIENCE": "3f6c1a52-0c5e-4d8a-9a7e-5b2f0d4c1e11",
         }
 
         # One untimed run each, so both pay bytecode compilation before measuring.

@@ -16,6 +16,9 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     for name in Settings.env_names().values():
         if name in os.environ:
             monkeypatch.delenv(name)
+    # Set by the Functions host; inherited, they would make every app refuse to start.
+    for name in ("WEBSITE_INSTANCE_ID", "FUNCTIONS_WORKER_RUNTIME"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLOUDCART_DATA_DIR", str(tmp_path / "data"))
     get_settings.cache_clear()
     yield

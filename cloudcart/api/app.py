@@ -8,6 +8,7 @@ inside the adapters that need them.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,12 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cloudcart.api.logging import configure_logging, correlation_id
 from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from cloudcart.api.responses import COMMON_PROBLEM_RESPONSES, ProblemDocument, problem_responses
+from cloudcart.core import throttling
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
     DomainError,
     NotFound,
     PreconditionFailed,
+    Throttled,
     Unavailable,
 )
 from cloudcart.core.services import Services
@@ -100,6 +103,9 @@ class CorrelationIdMiddleware:
             else str(uuid.uuid4())
         )
         token = correlation_id.set(cid)
+        # Someone waits on this request: a throttling backing service gets a short budget,
+        # then the request answers 503 with Retry-After (`cloudcart.core.throttling`).
+        budget = throttling.enter(throttling.INTERACTIVE)
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -124,6 +130,7 @@ class CorrelationIdMiddleware:
                 raise
             await _internal_error_response()(scope, receive, send_with_id)
         finally:
+            throttling.leave(budget)
             correlation_id.reset(token)
 
 
@@ -195,11 +202,17 @@ def _port_problem(exc: Exception) -> Problem | None:
             "The resource changed since it was read; read it again and retry.",
         )
     if isinstance(exc, Unavailable):
+        # A throttling service said when to come back; pass that on (whole seconds).
+        retry_after = (
+            max(1, math.ceil(exc.retry_after))
+            if isinstance(exc, Throttled)
+            else UNAVAILABLE_RETRY_AFTER_SECONDS
+        )
         return Problem(
             503,
             "Service Unavailable",
             "A backing service is unavailable; retry later.",
-            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+            headers={"Retry-After": str(retry_after)},
         )
     return None
 
@@ -270,7 +283,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Without `settings` the app uses the process-wide services (`cloudcart.core.runtime`), the
     ones trigger functions use too, so HTTP and triggers share adapters and connections.
+
+    Raises `StartupRefused` (cloudcart.api.startup) for an unsafe or incomplete
+    configuration: dev providers under the Functions host, or `azure` identity without
+    its issuers and audiences.
     """
+    from cloudcart.api.startup import check_startup
+
     if settings is None:
         from cloudcart.core import runtime
 
@@ -278,6 +297,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings = services.settings
     else:
         services = Services(settings)
+    # Services build their adapters lazily, so a refused start has connected to nothing.
+    check_startup(settings)
     configure_logging(settings)
 
     @asynccontextmanager

@@ -3,14 +3,22 @@
 Application Insights (through OpenTelemetry) is switched on only when its connection string
 is configured; the exporter and its SDKs are imported inside that branch because they cost
 a noticeable share of a cold start.
+
+On Azure, under the Functions host, there is no stdout copy: the host collects a worker's
+stdout as log lines of its own, so every record would reach Application Insights a second
+time. There the records go out through the handlers already on the root logger
+(OpenTelemetry's, the worker's), which get the correlation id instead. `cloudcart serve`
+and a local `func start` keep the JSON lines.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +34,10 @@ correlation_id: ContextVar[str | None] = ContextVar("cloudcart_correlation_id", 
 _HANDLER_MARK = "_cloudcart_json_handler"
 _monitor_lock = threading.Lock()
 _monitor_configured = False
+
+# Set by the Azure platform only (a local `func start` sets FUNCTIONS_WORKER_RUNTIME, from
+# local.settings.json, but neither of these).
+_AZURE_PLATFORM_VARIABLES = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is kept.
 _STANDARD_ATTRS = frozenset(
@@ -79,27 +91,45 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
-def configure_logging(settings: Settings) -> None:
-    """Send the root logger's records to stdout as JSON lines at `settings.log_level`, and to
-    Application Insights when `settings.applicationinsights_connection_string` is set.
+def on_azure_functions_host(environ: Mapping[str, str] | None = None) -> bool:
+    """True when running under the Functions host in Azure (not a local `func start`);
+    `environ` defaults to the process environment."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("FUNCTIONS_WORKER_RUNTIME")) and any(
+        env.get(name) for name in _AZURE_PLATFORM_VARIABLES
+    )
+
+
+def configure_logging(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Send the root logger's records to stdout as JSON lines at `settings.log_level` (not on
+    Azure under the Functions host, see the module docs), and to Application Insights when
+    `settings.applicationinsights_connection_string` is set.
 
     Safe to call more than once (each app factory call does): the JSON handler is replaced,
-    and Azure Monitor is configured once per process.
+    and Azure Monitor is configured once per process. `environ` defaults to the process
+    environment.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):
             root.removeHandler(handler)
-    handler = _StdoutHandler(sys.stdout)
-    setattr(handler, _HANDLER_MARK, True)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(CorrelationIdFilter())
-    root.addHandler(handler)
+    on_azure = on_azure_functions_host(environ)
+    if not on_azure:
+        handler = _StdoutHandler(sys.stdout)
+        setattr(handler, _HANDLER_MARK, True)
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(CorrelationIdFilter())
+        root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
 
     secret = settings.applicationinsights_connection_string
     if secret is not None and secret.get_secret_value():
         _configure_azure_monitor(secret.get_secret_value())
+    if on_azure:
+        # The exporters' handlers (added above or by the worker) then carry the id too.
+        for other in root.handlers:
+            if not any(isinstance(f, CorrelationIdFilter) for f in other.filters):
+                other.addFilter(CorrelationIdFilter())
 
 
 def _configure_azure_monitor(connection_string: str) -> None:

@@ -40,6 +40,7 @@ from cloudcart.core.documents.port import (
     Filter,
     Order,
     Query,
+    fill_page,
 )
 from cloudcart.core.errors import (
     BatchFailed,
@@ -485,7 +486,8 @@ class CatalogService:
         fingerprint = _fingerprint(category, brand, sort, limit)
         continuation = None if cursor is None else _decode_cursor(cursor, fingerprint)
         try:
-            page = self._catalog.query(
+            page = fill_page(
+                self._catalog,
                 Query(filters=filters, order_by=[_SORTS[sort]], limit=limit),
                 continuation=continuation,
             )

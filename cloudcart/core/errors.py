@@ -69,6 +69,18 @@ class Unavailable(CloudcartError):
     """A backing service could not be reached or kept throttling after retries."""
 
 
+class Throttled(Unavailable):
+    """A backing service kept throttling past the work's budget (`cloudcart.core.throttling`).
+
+    `retry_after` is the wait in seconds the service last asked for; the API passes it on
+    as `Retry-After`.
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class BlobError(CloudcartError):
     """A blobs-port operation failed."""
 

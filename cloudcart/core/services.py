@@ -34,6 +34,7 @@ T = TypeVar("T")
 _PAYMENT_GATEWAYS = {
     "test": "cloudcart.integrations.payments.test_gateway",
     "stripe": "cloudcart.integrations.payments.stripe_gateway",
+    "disabled": "cloudcart.integrations.payments.disabled",
 }
 
 # Each adapter module exposes `from_settings(settings) -> <port>`.

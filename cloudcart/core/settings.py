@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         validation_alias=_env("CLOUDCART_LOG_LEVEL"),
         description="Python log level for the app's structured JSON logs.",
     )
+    allow_dev_providers: bool = Field(
+        False,
+        validation_alias=_env("CLOUDCART_ALLOW_DEV_PROVIDERS"),
+        description="`true` lets the app start under the Functions host (`func start`) with the "
+        "embedded identity provider or the `test` payments provider; without it such an app "
+        "refuses to start. Local `func start` only; never set it in Azure.",
+    )
     applicationinsights_connection_string: SecretStr | None = Field(
         None,
         validation_alias=_env("APPLICATIONINSIGHTS_CONNECTION_STRING"),
@@ -139,7 +146,8 @@ class Settings(BaseSettings):
     search_index_name: str = Field(
         "products",
         validation_alias=_env("SEARCH_INDEX_NAME"),
-        description="Name of the Azure AI Search index (created by `cloudcart search init`).",
+        description="Azure AI Search index alias the app reads and writes; `cloudcart search "
+        "init` points it at the spec's versioned index (`<name>-v<hash>`).",
     )
 
     # --- messages port -----------------------------------------------------------------
@@ -179,11 +187,12 @@ class Settings(BaseSettings):
     )
 
     # --- payments ----------------------------------------------------------------------
-    payments_provider: Literal["test", "stripe"] = Field(
+    payments_provider: Literal["test", "stripe", "disabled"] = Field(
         "test",
         validation_alias=_env("CLOUDCART_PAYMENTS_PROVIDER"),
         description="`test` (the embedded test gateway: test cards, signed webhooks to this "
-        "app) or `stripe` (PaymentIntents and Refunds).",
+        "app), `stripe` (PaymentIntents and Refunds) or `disabled` (no payments: checkout "
+        "answers 503 `payments-disabled`; the Azure default until the Stripe secrets exist).",
     )
     test_gateway_webhook_secret: SecretStr | None = Field(
         None,
@@ -268,13 +277,26 @@ class Settings(BaseSettings):
         "",
         validation_alias=_env("IDENTITY_METADATA_URLS"),
         description="Comma-separated OpenID metadata URLs of the trusted issuers (a B2C policy's "
-        "and/or an External ID tenant's .well-known/openid-configuration).",
+        "and/or an External ID tenant's .well-known/openid-configuration), all accepting "
+        "IDENTITY_AUDIENCE; a B2C URL accepts the user flow it names. IDENTITY_ISSUERS is the "
+        "per-issuer form.",
     )
     identity_audience: str = Field(
-        "api://cloudcart",
+        "",
         validation_alias=_env("IDENTITY_AUDIENCE"),
-        description="Expected `aud` of access tokens: the API app registration's client id or "
-        "App ID URI.",
+        description="Comma-separated accepted `aud` values for IDENTITY_METADATA_URLS: the API "
+        "app registration's application (client) id, which Entra v2.0 and B2C access tokens "
+        "carry, plus its App ID URI only if your tokens carry that. Unset with the embedded "
+        "provider: it mints a fixed dev client id.",
+    )
+    identity_issuers: str = Field(
+        "",
+        validation_alias=_env("IDENTITY_ISSUERS"),
+        description="JSON list of trusted issuers, each with its own audiences: "
+        '`[{"metadataUrl": "...", "audiences": ["<API client id>"], "scopePrefix": '
+        '"<App ID URI>", "policies": ["B2C_1_signupsignin"]}]` (`scopePrefix` and B2C '
+        "`policies` optional). Replaces IDENTITY_METADATA_URLS/IDENTITY_AUDIENCE; see "
+        "docs/identity.md.",
     )
     identity_required_scope: str = Field(
         "shop.api",
@@ -348,7 +370,9 @@ class Settings(BaseSettings):
         "",
         validation_alias=_env("WEB_AUTH_SCOPES"),
         description="Space- or comma-separated API scopes the web sign-in requests (e.g. "
-        "`api://cloudcart/shop.api`); empty means `{IDENTITY_AUDIENCE}/{IDENTITY_REQUIRED_SCOPE}`.",
+        "`api://cloudcart/shop.api`); empty means `{scope prefix}/{IDENTITY_REQUIRED_SCOPE}`, the "
+        "scope prefix being the issuer's `scopePrefix`, else its App ID URI audience, else "
+        "`api://{client id}`.",
     )
     web_allowed_origins: str = Field(
         "",

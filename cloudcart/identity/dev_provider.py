@@ -29,6 +29,7 @@ from cloudcart.api.deps import SettingsDep
 from cloudcart.api.problems import Problem
 from cloudcart.core.files import create_private_file_once
 from cloudcart.core.settings import Adapter, Settings
+from cloudcart.identity.issuer_config import api_scope, embedded_issuer
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -138,7 +139,8 @@ def mint_token(
     lifetime = settings.identity_token_lifetime_seconds
     claims: dict[str, Any] = {
         "iss": issuer(settings),
-        "aud": settings.identity_audience,
+        # A client id, as Entra and B2C send (the first IDENTITY_AUDIENCE when set).
+        "aud": embedded_issuer(settings).audiences[0],
         "sub": sub,
         "oid": sub,
         "scp": scope if scope is not None else settings.identity_required_scope,
@@ -340,7 +342,8 @@ def web_client_secret(settings: Settings) -> str:
 
 def _api_scope(settings: Settings) -> str:
     # Entra's form: the API's App ID URI, a slash, the scope name; `scp` carries the name.
-    return f"{settings.identity_audience.rstrip('/')}/{settings.identity_required_scope}"
+    # The same function gives the web sign-in its default scope, so the two always agree.
+    return api_scope(settings)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,18 @@
 """Bearer-token validation for Azure AD B2C, Microsoft Entra External ID and the dev provider.
 
 Every token goes through one code path (`TokenValidator.validate`): pick the trusted issuer
-named by the token's (unverified) `iss`, find the signing key by `kid` in that issuer's
-JWKS, then let PyJWT verify the RS256 signature, exact `iss` and `aud`, and `exp`/`nbf`
-with the configured clock skew; finally check the required scope. Only where the keys come
-from differs: a remote JWKS found through OpenID metadata (`azure`) or the embedded dev
-provider's keys read in-process (`embedded`), so the app never HTTP-calls itself.
+named by the token's (unverified) `iss` and, for B2C, the accepted user flow named by its
+`tfp`/`acr` (each flow has its own metadata and key set); find the signing key by `kid` in
+that key set, then let PyJWT verify the RS256 signature, exact `iss`, an `aud` that issuer
+accepts, and `exp`/`nbf` with the configured clock skew; finally check the required scope
+and key the customer on `oid`+`tid` (Entra, External ID) or `sub` (B2C, the dev provider).
+Only where the keys come from differs: a remote JWKS found through OpenID metadata
+(`azure`) or the embedded dev provider's keys read in-process (`embedded`), so the app
+never HTTP-calls itself.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import threading
@@ -28,6 +30,13 @@ from jwt import PyJWK
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.settings import Adapter, Settings
 from cloudcart.identity.caller import Caller, InvalidToken
+from cloudcart.identity.issuer_config import (
+    CustomerIdClaim,
+    TrustedIssuer,
+    embedded_issuer,
+    is_loopback_host,
+    trusted_issuers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +151,6 @@ def _parse_jwks(document: Mapping[str, Any]) -> dict[str, PyJWK]:
     return keys
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     # A redirect could lead off HTTPS (or anywhere); the metadata and JWKS URLs of B2C and
     # External ID answer directly, so a redirect is treated as a failure.
@@ -170,7 +168,9 @@ def fetch_json(url: str, *, timeout: float = HTTP_TIMEOUT_SECONDS) -> dict[str, 
     small documents an hour. Network and format failures raise `Unavailable`.
     """
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
+    if parts.scheme != "https" and not (
+        parts.scheme == "http" and is_loopback_host(parts.hostname)
+    ):
         raise Unavailable(f"refusing to fetch identity metadata over {parts.scheme!r}: {url}")
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (scheme checked above)
     try:
@@ -197,23 +197,70 @@ def remote_jwks(url: str) -> JwksLoader:
 # --- issuers ------------------------------------------------------------------------------
 
 
-class IssuerDirectory(Protocol):
-    """Finds the signing keys of a trusted issuer by its exact `iss` value."""
+@dataclass(frozen=True)
+class IssuerSource:
+    """One key set of a trusted issuer and what tokens signed with it must carry.
 
-    def keys_for(self, issuer: str) -> CachedJwks | None:
-        """The issuer's keys, or None if the issuer is not trusted."""
+    An External ID tenant is one source; a B2C tenant is one source per accepted user flow,
+    because all its flows share one `iss` but each has its own metadata and may sign with
+    its own keys (custom policies do).
+    """
+
+    keys: CachedJwks
+    audiences: tuple[str, ...]
+    policy: str | None = None
+    customer_id_claim: CustomerIdClaim = "oid"
+
+
+class IssuerDirectory(Protocol):
+    """Finds the source of a token by its exact `iss` and, for B2C, its user flow."""
+
+    def source_for(self, issuer: str, policy: str | None) -> IssuerSource:
+        """The matching source; raises `InvalidToken` when the issuer or flow is not
+        trusted and `Unavailable` when that cannot be told because metadata is missing."""
         ...
+
+
+def token_policy(claims: Mapping[str, Any]) -> str | None:
+    """The B2C policy a token names: `tfp`, or `acr` where the tenant sends the legacy form."""
+    for name in ("tfp", "acr"):
+        value = claims.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def select_source(
+    candidates: Sequence[IssuerSource], policy: str | None, *, incomplete: bool = False
+) -> IssuerSource:
+    """Pick the source among those of one issuer; `incomplete` when some metadata is missing."""
+    if policy is not None:
+        for candidate in candidates:
+            # B2C treats policy names case-insensitively (`tfp` may come lower-cased).
+            if candidate.policy is not None and candidate.policy.casefold() == policy.casefold():
+                return candidate
+    for candidate in candidates:
+        if candidate.policy is None:
+            return candidate
+    if incomplete:
+        raise Unavailable("identity metadata unavailable")
+    if not candidates:
+        raise InvalidToken("untrusted issuer")
+    if policy is None:
+        raise InvalidToken("token names no user flow (tfp or acr)")
+    raise InvalidToken(f"user flow {policy!r} is not accepted")
 
 
 class StaticIssuers:
     """Issuers known up front (the embedded dev provider)."""
 
-    def __init__(self, issuers: Mapping[str, CachedJwks]) -> None:
+    def __init__(self, issuers: Mapping[str, IssuerSource]) -> None:
         self._issuers = dict(issuers)
 
-    def keys_for(self, issuer: str) -> CachedJwks | None:
-        """The issuer's keys, or None if the issuer is not trusted."""
-        return self._issuers.get(issuer)
+    def source_for(self, issuer: str, policy: str | None) -> IssuerSource:
+        """The issuer's source; `InvalidToken` if the issuer is not trusted."""
+        known = self._issuers.get(issuer)
+        return select_source([known] if known is not None else [], policy)
 
 
 @dataclass
@@ -224,26 +271,38 @@ class _Discovered:
     fetched_at: float
 
 
+@dataclass(frozen=True)
+class _Watched:
+    url: str
+    trusted: TrustedIssuer
+    policy: str | None
+
+
 class DiscoveredIssuers:
     """Issuers found through OpenID metadata documents (B2C policies, External ID tenants).
 
-    Metadata is fetched on first use and again after `max_age`; a failed fetch is retried
-    at most every `min_refresh_interval`. A JWKS cache survives a metadata refresh as long
-    as `jwks_uri` stays the same.
+    Each configured metadata URL (one per accepted B2C policy) has its own key set. Metadata
+    is fetched on first use and again after `max_age`; a failed fetch is retried at most
+    every `min_refresh_interval`. A JWKS cache survives a metadata refresh as long as
+    `jwks_uri` stays the same.
     """
 
     def __init__(
         self,
-        metadata_urls: Sequence[str],
+        issuers: Sequence[TrustedIssuer],
         *,
         fetch: Callable[[str], Mapping[str, Any]] = fetch_json,
         max_age: float = METADATA_MAX_AGE_SECONDS,
         min_refresh_interval: float = MIN_REFRESH_INTERVAL_SECONDS,
         clock: Clock = time.monotonic,
     ) -> None:
-        if not metadata_urls:
-            raise ValueError("at least one OpenID metadata URL is required")
-        self._urls = list(metadata_urls)
+        if not issuers:
+            raise ValueError("at least one trusted issuer is required")
+        watched: dict[str, _Watched] = {}
+        for trusted in issuers:
+            for policy, url in trusted.policy_metadata_urls():
+                watched.setdefault(url, _Watched(url, trusted, policy))
+        self._watched = list(watched.values())
         self._fetch = fetch
         self._max_age = max_age
         self._min_refresh_interval = min_refresh_interval
@@ -252,27 +311,32 @@ class DiscoveredIssuers:
         self._by_url: dict[str, _Discovered] = {}
         self._failed_at: dict[str, float] = {}
 
-    def keys_for(self, issuer: str) -> CachedJwks | None:
-        """The issuer's keys; None if no configured metadata document names `issuer`.
+    def source_for(self, issuer: str, policy: str | None) -> IssuerSource:
+        """The source whose metadata names `issuer` (and, for B2C, the token's policy).
 
-        Raises `Unavailable` when the issuer is not found and some metadata document could
-        not be fetched, because then we cannot tell "untrusted" from "not loaded".
+        Raises `Unavailable` when no source matches and some metadata document could not be
+        fetched, because then we cannot tell "untrusted" from "not loaded".
         """
         with self._lock:
             now = self._clock()
-            unavailable: list[str] = []
-            for url in self._urls:
-                current = self._by_url.get(url)
+            incomplete = False
+            for watched in self._watched:
+                current = self._by_url.get(watched.url)
                 if current is None or now - current.fetched_at >= self._max_age:
-                    self._refresh(url, now)
-                if url not in self._by_url:
-                    unavailable.append(url)
-            for found in self._by_url.values():
-                if found.issuer == issuer:
-                    return found.keys
-            if unavailable:
-                raise Unavailable("identity metadata unavailable: " + ", ".join(unavailable))
-            return None
+                    self._refresh(watched.url, now)
+                if watched.url not in self._by_url:
+                    incomplete = True
+            candidates = [
+                IssuerSource(
+                    found.keys,
+                    watched.trusted.audiences,
+                    watched.policy,
+                    watched.trusted.customer_id_claim,
+                )
+                for watched in self._watched
+                if (found := self._by_url.get(watched.url)) is not None and found.issuer == issuer
+            ]
+        return select_source(candidates, policy, incomplete=incomplete)
 
     def _refresh(self, url: str, now: float) -> None:
         failed_at = self._failed_at.get(url)
@@ -312,14 +376,12 @@ class TokenValidator:
         self,
         issuers: IssuerDirectory,
         *,
-        audience: str,
         required_scope: str,
         roles_claim: str = "roles",
         admin_role: str = "Admin",
         leeway_seconds: int = 60,
     ) -> None:
         self._issuers = issuers
-        self._audience = audience
         self._required_scope = required_scope
         self._roles_claim = roles_claim
         self._admin_role = admin_role
@@ -349,23 +411,25 @@ class TokenValidator:
         if not isinstance(issuer, str):
             raise InvalidToken("token has no issuer (iss)")
 
-        keys = self._issuers.keys_for(issuer)
-        if keys is None:
-            raise InvalidToken("untrusted issuer")
-        key = keys.key(kid)
+        source = self._issuers.source_for(issuer, token_policy(unverified))
+        key = source.keys.key(kid)
         if key is None:
             raise InvalidToken("unknown signing key (kid)")
 
-        claims = self._verify(token, key, issuer)
-        return self._caller(claims, issuer)
+        # PyJWT's strict audience check takes one value: hand it the token's own `aud` when
+        # this issuer accepts it, so a foreign or list-valued `aud` still fails there.
+        aud = unverified.get("aud")
+        audience = aud if isinstance(aud, str) and aud in source.audiences else source.audiences[0]
+        claims = self._verify(token, key, issuer, audience)
+        return self._caller(claims, issuer, source)
 
-    def _verify(self, token: str, key: PyJWK, issuer: str) -> dict[str, Any]:
+    def _verify(self, token: str, key: PyJWK, issuer: str, audience: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key,
                 algorithms=ALGORITHMS,
-                audience=self._audience,
+                audience=audience,
                 issuer=issuer,
                 leeway=self._leeway,
                 options={"require": ["exp", "nbf", "iss", "aud"], "strict_aud": True},
@@ -390,20 +454,15 @@ class TokenValidator:
             raise InvalidToken(f"invalid token: {exc}") from exc
         return claims
 
-    def _caller(self, claims: Mapping[str, Any], issuer: str) -> Caller:
+    def _caller(self, claims: Mapping[str, Any], issuer: str, source: IssuerSource) -> Caller:
         scp = claims.get("scp")
         scopes = tuple(scp.split()) if isinstance(scp, str) else ()
         if self._required_scope not in scopes:
             raise InvalidToken(f"token lacks the required scope {self._required_scope!r}")
 
-        # B2C puts the object id in `sub` (or only in `oid`, depending on the policy).
-        subject = claims.get("sub") or claims.get("oid")
-        if not isinstance(subject, str) or not subject:
-            raise InvalidToken("token has no subject (sub)")
-
         roles = _roles(claims.get(self._roles_claim))
         return Caller(
-            customer_id=subject,
+            customer_id=customer_id(claims, source.customer_id_claim),
             email=_email(claims),
             name=_string(claims.get("name")),
             roles=roles,
@@ -415,6 +474,36 @@ class TokenValidator:
 
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+# B2C's legacy "Subject (sub) claim: Not supported" setting sends this text instead of an id.
+_NO_SUBJECT = "not supported"
+
+
+def customer_id(claims: Mapping[str, Any], key: CustomerIdClaim) -> str:
+    """The customer id of validated `claims`, from the claim the issuer is keyed on.
+
+    `oid`: Entra and External ID. Their `sub` is pairwise, different for each client app
+    (web, Android, iOS) of the same person, while `oid` is the user's object id in the
+    tenant; with the tenant (`tid`) it is unique, written `{oid}.{tid}` as MSAL's home
+    account id is. `sub`: B2C, whose `sub` is the object id (the same for every app), and
+    the embedded provider, whose customers have always been keyed on `sub`.
+    """
+    if key == "sub":
+        sub = _string(claims.get("sub"))
+        if sub is not None and sub.casefold() != _NO_SUBJECT:
+            return sub
+        oid = _string(claims.get("oid"))
+        if oid is not None:
+            return oid
+        raise InvalidToken("token has no subject (sub)")
+    oid = _string(claims.get("oid"))
+    if oid is None:
+        raise InvalidToken("token has no object id (oid)")
+    tid = _string(claims.get("tid"))
+    if tid is None:
+        raise InvalidToken("token has no tenant id (tid)")
+    return f"{oid}.{tid}"
 
 
 def _email(claims: Mapping[str, Any]) -> str | None:
@@ -452,22 +541,23 @@ def from_settings(settings: Settings) -> TokenValidator:
     """The validator for the configured identity adapter."""
     issuers: IssuerDirectory
     if settings.identity_adapter == Adapter.azure:
-        if not settings.metadata_urls:
-            raise ValueError(
-                "IDENTITY_METADATA_URLS must list at least one OpenID metadata URL when "
-                "CLOUDCART_IDENTITY_ADAPTER=azure"
-            )
-        issuers = DiscoveredIssuers(settings.metadata_urls)
+        # Raises IdentityConfigError (a ValueError) naming what to set.
+        issuers = DiscoveredIssuers(trusted_issuers(settings))
     else:
         # Imported here so the azure path never loads the dev provider's key handling.
         from cloudcart.identity import dev_provider
 
+        dev = embedded_issuer(settings)
+        keys = CachedJwks(lambda: dev_provider.public_jwks(settings))
         issuers = StaticIssuers(
-            {dev_provider.issuer(settings): CachedJwks(lambda: dev_provider.public_jwks(settings))}
+            {
+                dev_provider.issuer(settings): IssuerSource(
+                    keys, dev.audiences, customer_id_claim=dev.customer_id_claim
+                )
+            }
         )
     return TokenValidator(
         issuers,
-        audience=settings.identity_audience,
         required_scope=settings.identity_required_scope,
         roles_claim=settings.identity_roles_claim,
         admin_role=settings.identity_admin_role,

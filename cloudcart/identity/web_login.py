@@ -27,6 +27,7 @@ from cloudcart.api.responses import problem_responses
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.settings import Adapter, Settings
 from cloudcart.identity.caller import InvalidToken
+from cloudcart.identity.issuer_config import api_scope
 from cloudcart.identity.sessions import (
     CSRF_HEADER,
     SESSION_COOKIE,
@@ -157,7 +158,7 @@ def _scopes(settings: Settings) -> list[str]:
     configured = settings.web_auth_scopes.replace(",", " ").split()
     if configured:
         return configured
-    return [f"{settings.identity_audience.rstrip('/')}/{settings.identity_required_scope}"]
+    return [api_scope(settings)]
 
 
 def _b2c_policy_authority(authority: str, policy: str) -> str:

@@ -39,6 +39,7 @@ from cloudcart.core.documents.port import (
     Filter,
     Order,
     Query,
+    fill_page,
 )
 from cloudcart.core.errors import BatchFailed, Conflict, DomainError, NotFound, PreconditionFailed
 from cloudcart.core.events import new_event
@@ -240,8 +241,8 @@ def entries(
         limit=limit,
     )
     try:
-        page = _container(store).query(
-            query, continuation=None if cursor is None else _decode(cursor)
+        page = fill_page(
+            _container(store), query, continuation=None if cursor is None else _decode(cursor)
         )
     except ValueError:
         raise InvalidLedgerQuery("the cursor is not one this API returned") from None

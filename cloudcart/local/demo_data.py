@@ -22,7 +22,7 @@ from typing import Any
 
 from cloudcart.catalog.models import CategoryIn, ProductIn
 from cloudcart.catalog.service import CATEGORIES_PARTITION, CatalogService
-from cloudcart.core.documents.port import Query
+from cloudcart.core.documents.port import Query, first
 from cloudcart.core.services import Services
 
 log = logging.getLogger(__name__)
@@ -2018,7 +2018,7 @@ def demo_products() -> list[tuple[str, ProductIn]]:
 
 
 def _catalog_is_empty(services: Services) -> bool:
-    return not services.documents.container("catalog").query(Query(limit=1)).items
+    return first(services.documents.container("catalog"), Query()) is None
 
 
 def seed(services: Services) -> bool:

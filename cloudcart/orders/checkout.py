@@ -25,6 +25,10 @@ and marks the record `abandoned`, and a retry with that key starts afresh. Busin
 failures (empty cart, out of stock, unknown shipping method) are stored on the record,
 so the same key keeps answering the same problem; a new attempt needs a new key.
 Step 5 (outside the contract) empties the cart.
+
+A shop that takes no payments (`CLOUDCART_PAYMENTS_PROVIDER=disabled`, or Stripe without
+usable credentials) answers 503 `payments-disabled` before step 1: nothing is written and
+no stock is held, so the same key works once payments are on.
 """
 
 from __future__ import annotations
@@ -40,11 +44,20 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Document, Filter, PatchOp, Query
+from cloudcart.core.documents.port import (
+    BatchOp,
+    Document,
+    Filter,
+    PatchOp,
+    Query,
+    fill_page,
+    first,
+)
 from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.integrations.payments.port import DisabledGateway, PaymentsDisabled
 from cloudcart.inventory import OutOfStock, release_reservation, reserve_stock
 from cloudcart.orders.cart import CartError, Carts, offer
 from cloudcart.orders.lifecycle import gateway
@@ -125,8 +138,26 @@ def _lease_until() -> str:
     return timestamp(utcnow() + LEASE)
 
 
+def _payments_disabled(detail: str, order_id: str | None = None) -> CheckoutResponse:
+    body: dict[str, Any] = {
+        "type": f"https://cloudcart.dev/problems/{PaymentsDisabled.problem_type}",
+        "title": PaymentsDisabled.title,
+        "status": PaymentsDisabled.status,
+        "detail": detail,
+    }
+    if order_id is not None:
+        body["orderId"] = order_id
+    return CheckoutResponse(PaymentsDisabled.status, body)
+
+
 def checkout(services: Services, customer_id: str, key: str, body: CheckoutIn) -> CheckoutResponse:
     """Place the customer's cart as an order once per `key` (see the module docs)."""
+    if isinstance(gateway(services), DisabledGateway):
+        # Refused before anything is written: an order that can never be paid would only
+        # hold stock until the expiry timer releases it.
+        return _payments_disabled(
+            "this shop is not taking payments at the moment; nothing was ordered"
+        )
     container = orders_container(services.documents)
     digest = request_hash(body)
     record: Document = {
@@ -420,15 +451,19 @@ def attach_payment(services: Services, order: Document) -> CheckoutResponse:
             currency=str(totals["currency"]),
             idempotency_key=order_id,
         )
+    except PaymentsDisabled as disabled:
+        # Payments were switched off after the order was placed (or while a retry resumed
+        # it): the same key resumes here once they are on; otherwise expiry cancels it.
+        logger.warning("order %s placed but payments are disabled: %s", order_id, disabled)
+        _open_lease(services, order)
+        return _payments_disabled(
+            "the order is placed but this shop is not taking payments at the moment; retry "
+            "with the same Idempotency-Key later",
+            order_id,
+        )
     except Exception:
         logger.exception("payment for order %s could not be created", order_id)
-        # Let the next retry with this key resume at once instead of waiting out the lease.
-        try:
-            rid = _record_for(order)
-            if rid is not None:
-                container.patch(rid, customer_id, [PatchOp("set", "leaseUntil", "")])
-        except Exception:
-            logger.warning("could not open idempotency record of %s", order_id, exc_info=True)
+        _open_lease(services, order)
         return CheckoutResponse(
             503,
             {
@@ -467,6 +502,19 @@ def attach_payment(services: Services, order: Document) -> CheckoutResponse:
     return CheckoutResponse(201, response)
 
 
+def _open_lease(services: Services, order: Document) -> None:
+    """Let the next retry with the order's key resume at once instead of waiting out the
+    lease (best effort)."""
+    try:
+        rid = _record_for(order)
+        if rid is not None:
+            orders_container(services.documents).patch(
+                rid, str(order["customerId"]), [PatchOp("set", "leaseUntil", "")]
+            )
+    except Exception:
+        logger.warning("could not open idempotency record of %s", order["id"], exc_info=True)
+
+
 def _record_for(order: Document) -> str | None:
     return (
         order.get("idempotencyRecord") if isinstance(order.get("idempotencyRecord"), str) else None
@@ -486,7 +534,8 @@ def recover_abandoned_checkouts(
     Returns how many records were abandoned now.
     """
     container = orders_container(services.documents)
-    page = container.query(
+    page = fill_page(
+        container,
         Query(
             filters=(
                 Filter("type", "eq", IDEMPOTENCY_TYPE),
@@ -494,7 +543,7 @@ def recover_abandoned_checkouts(
                 Filter("leaseUntil", "lt", timestamp(utcnow() - grace)),
             ),
             limit=limit,
-        )
+        ),
     )
     abandoned = 0
     for record in page.items:
@@ -519,11 +568,9 @@ def recover_abandoned_checkouts(
 
 
 def _has_order(services: Services, customer_id: str, rid: str) -> bool:
-    page = orders_container(services.documents).query(
-        Query(
-            filters=(Filter("type", "eq", ORDER_TYPE), Filter("idempotencyRecord", "eq", rid)),
-            limit=1,
-        ),
+    order = first(
+        orders_container(services.documents),
+        Query(filters=(Filter("type", "eq", ORDER_TYPE), Filter("idempotencyRecord", "eq", rid))),
         partition_key=customer_id,
     )
-    return bool(page.items)
+    return order is not None

@@ -24,7 +24,7 @@ import azure.functions as func
 
 from cloudcart.core import runtime
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Filter, Query
+from cloudcart.core.documents.port import Filter, Query, fill_page
 from cloudcart.core.outbox import timestamp
 from cloudcart.orders.checkout import recover_abandoned_checkouts
 from cloudcart.orders.lifecycle import cancel_order, gateway, mark_paid
@@ -46,7 +46,8 @@ def expire_orders(services: Services, *, limit: int = EXPIRY_BATCH) -> int:
     """Cancel up to `limit` unpaid orders past their reservation expiry; returns how many
     were cancelled now (idempotent: a second run finds none)."""
     now = timestamp(utcnow())
-    page = orders_container(services.documents).query(
+    page = fill_page(
+        orders_container(services.documents),
         Query(
             filters=(
                 Filter("type", "eq", ORDER_TYPE),
@@ -54,7 +55,7 @@ def expire_orders(services: Services, *, limit: int = EXPIRY_BATCH) -> int:
                 Filter("reservationExpiresAt", "lt", now),
             ),
             limit=limit,
-        )
+        ),
     )
     cancelled = 0
     for order in page.items:

@@ -33,6 +33,7 @@ from cloudcart.core.documents.port import (
     Filter,
     Order,
     Query,
+    fill_page,
 )
 from cloudcart.core.errors import (
     BatchFailed,
@@ -318,7 +319,8 @@ def list_orders(
     filters = [Filter("type", "eq", ORDER_TYPE)]
     if status is not None:
         filters.append(Filter("status", "eq", status))
-    page = orders_container(store).query(
+    page = fill_page(
+        orders_container(store),
         Query(filters=filters, order_by=(Order("createdAt", descending=True),), limit=limit),
         partition_key=customer_id,
         continuation=decode_cursor(cursor),

@@ -11,8 +11,15 @@ param environmentName string
 @description('Azure region of every resource.')
 param location string
 
-@description('Object id of the user running azd; gets Key Vault Secrets Officer and data roles for local debugging. Empty skips it.')
+@description('Object id of the principal running azd (you, or the CI service principal); gets Key Vault Secrets Officer, data roles for local debugging and the search roles the postprovision hook needs. Empty skips it.')
 param principalId string = ''
+
+// A role assignment must name the principal's type: hard-coding `User` fails when CI deploys
+// with a service principal. azd fills AZURE_PRINCIPAL_TYPE from its login (User or
+// ServicePrincipal), see main.parameters.json.
+@description('Type of `principalId`: `User` (azd auth login as yourself), `ServicePrincipal` (CI), or `Group`.')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
 
 // --- Functions hosting (Flex Consumption) ---------------------------------------------
 @description('Always-ready instances of the `http` function group (0 = scale to zero, cold starts possible).')
@@ -28,8 +35,16 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+// Flex Consumption sends a Python app one HTTP request per instance unless told otherwise;
+// the app is ASGI (async routes, a thread pool for blocking ones), so one instance serves
+// many requests at once, and concurrent requests on one instance are billed once.
+@description('HTTP requests one instance handles at once (Flex Consumption `perInstanceConcurrency`; the platform default for Python is 1). Default 16, the platform default of other languages on 2048 MB instances.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
+
 // --- Cosmos DB ---------------------------------------------------------------------------
-@description('`serverless` (pay per request, small shops) or `autoscale` (provisioned, shared by all containers).')
+@description('`serverless` (pay per request, small shops) or `autoscale` (provisioned, shared by all containers). Choose before the first deploy: this template cannot move an existing account to the other mode, so changing it later fails the deployment (Cosmos DB can only migrate serverless to provisioned, one way, by hand; docs/deploy.md).')
 @allowed(['serverless', 'autoscale'])
 param cosmosThroughputMode string = 'serverless'
 
@@ -38,11 +53,14 @@ param cosmosThroughputMode string = 'serverless'
 param cosmosAutoscaleMaxThroughput int = 1000
 
 // --- identity (B2C / External ID are not created here, only trusted) ------------------
-@description('Comma-separated OpenID metadata URLs of the trusted issuers (B2C policy and/or External ID tenant).')
+@description('Comma-separated OpenID metadata URLs of the trusted issuers (B2C policy and/or External ID tenant), all accepting identityAudience. Or use identityIssuers.')
 param identityMetadataUrls string = ''
 
-@description('Expected `aud` of access tokens: the API app registration client id or App ID URI.')
-param identityAudience string = 'api://cloudcart'
+@description('Comma-separated accepted `aud` values for identityMetadataUrls: the API app registration application (client) id, which Entra v2.0 and B2C access tokens carry.')
+param identityAudience string = ''
+
+@description('JSON list of trusted issuers, each with its own audiences, optional scopePrefix and B2C policies (docs/identity.md). Replaces identityMetadataUrls/identityAudience.')
+param identityIssuers string = ''
 
 @description('Scope every customer token must carry.')
 param identityRequiredScope string = 'shop.api'
@@ -168,7 +186,14 @@ param stripeSecretKey string = ''
 @description('Stripe webhook signing secret.')
 param stripeWebhookSecret string = ''
 
+@description('Payments in Azure: `stripe`, or `disabled` (checkout answers 503 `payments-disabled`). Empty: `stripe` when both Stripe secrets are given as parameters, else `disabled`. Set `stripe` once the secrets are in Key Vault (docs/deploy.md).')
+@allowed(['', 'disabled', 'stripe'])
+param paymentsProvider string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+// Stripe only once its secrets can exist: before that the Key Vault references do not
+// resolve and checkout would send their literal text to Stripe as the API key.
+var effectivePaymentsProvider = !empty(paymentsProvider) ? paymentsProvider : (!empty(stripeSecretKey) && !empty(stripeWebhookSecret) ? 'stripe' : 'disabled')
 var tags = { 'azd-env-name': environmentName, app: 'cloudcart' }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -250,6 +275,7 @@ module roles 'modules/roles.bicep' = {
   params: {
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
+    userPrincipalType: principalType
     storageAccountName: storage.outputs.name
     serviceBusName: serviceBus.outputs.name
     searchName: search.outputs.name
@@ -285,10 +311,13 @@ module functionApp 'modules/functionapp.bicep' = {
     httpAlwaysReadyInstances: httpAlwaysReadyInstances
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     logLevel: logLevel
+    paymentsProvider: effectivePaymentsProvider
     mediaCdnBaseUrl: enableMediaCdn ? mediaCdn.outputs.endpointUrl : mediaCdnBaseUrl
     identityMetadataUrls: identityMetadataUrls
     identityAudience: identityAudience
+    identityIssuers: identityIssuers
     identityRequiredScope: identityRequiredScope
     identityRolesClaim: identityRolesClaim
     identityAdminRole: identityAdminRole

@@ -7,9 +7,19 @@ generates (with parameters and continuation), transactional batch, patch with a 
 predicate, the change feed and TTL. It adds the system properties (`_rid`, `_self`,
 `_etag`, `_ts`) like Cosmos does.
 
-Faults: `server.throttle(kind, times)` answers the next `times` requests of that kind
-("create", "upsert", "replace", "read", "delete", "patch", "query", "batch", "feed") with
-429 and `x-ms-retry-after-ms: 10`, so retry behaviour can be tested.
+Like the service, it answers a cross-partition query one physical partition at a time
+(`physical_partitions`, 3 by default; a partition key's is a stable hash of it): without
+ORDER BY a page never spans two physical partitions, so pages come short, or empty for a
+partition with no match, with a continuation; with ORDER BY the pages are merged across the
+partitions from at most ceil(page size / partitions) items of each per round, so they come
+short too. A multi-field ORDER BY leaves out documents lacking one of its fields (the
+composite index has no entry for them). It enforces the service's limits: 2 MB per
+document and per batch request (413), at most 10 operations per patch and 100 per batch
+(400), and no '/', '\\', '?' or '#' in an id (400).
+
+Faults: `server.throttle(kind, times, retry_after_ms=10)` answers the next `times` requests
+of that kind ("create", "upsert", "replace", "read", "delete", "patch", "query", "batch",
+"feed") with 429 and `x-ms-retry-after-ms`, so retry behaviour can be tested.
 
 Usage::
 
@@ -27,6 +37,7 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +45,11 @@ from typing import Any
 from urllib.parse import unquote
 
 KEY = base64.b64encode(b"cosmos-fake-key-for-tests-only!!").decode()
+
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+"""The service's limit on one document, and on the body of one batch request."""
+MAX_PATCH_OPERATIONS = 10
+FORBIDDEN_ID_CHARACTERS = "/\\?#"
 
 _UNDEFINED = object()  # Cosmos's `undefined`: a missing property or a type-mismatched compare
 
@@ -326,6 +342,7 @@ class _Request:
     kind: str
     headers: dict[str, str]
     body: Any
+    size: int = 0
 
 
 @dataclass
@@ -338,13 +355,14 @@ class _Response:
 class CosmosFakeServer:
     """The fake account. Thread-safe: one lock serialises every request's effect."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, physical_partitions: int = 3) -> None:
         self.key = KEY
+        self.physical_partitions = physical_partitions
         self._lock = threading.RLock()
         self._databases: dict[str, str] = {}  # id -> rid
         self._collections: dict[tuple[str, str], Collection] = {}
         self._lsn = 0
-        self._throttles: dict[str, int] = {}
+        self._throttles: dict[str, list[int]] = {}
         self.log: list[tuple[str, str, int]] = []
         """(kind, path, status) of every request, for tests that count round trips."""
         self.applied_writes: dict[str, int] = {}
@@ -370,10 +388,10 @@ class CosmosFakeServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def throttle(self, kind: str, times: int = 1) -> None:
-        """Answer the next `times` requests of `kind` with 429 (retry after 10 ms)."""
+    def throttle(self, kind: str, times: int = 1, *, retry_after_ms: int = 10) -> None:
+        """Answer the next `times` requests of `kind` with 429, asking for `retry_after_ms`."""
         with self._lock:
-            self._throttles[kind] = self._throttles.get(kind, 0) + times
+            self._throttles.setdefault(kind, []).extend([retry_after_ms] * times)
 
     def count(self, kind: str, status: int | None = None) -> int:
         """How many requests of `kind` (answered with `status`, if given) were seen."""
@@ -384,12 +402,12 @@ class CosmosFakeServer:
 
     def handle(self, req: _Request) -> _Response:
         with self._lock:
-            if self._throttles.get(req.kind, 0) > 0:
-                self._throttles[req.kind] -= 1
+            if self._throttles.get(req.kind):
+                retry_after_ms = self._throttles[req.kind].pop(0)
                 response = _Response(
                     429,
                     {"code": "TooManyRequests", "message": "throttled by the fake"},
-                    {"x-ms-retry-after-ms": "10", "x-ms-substatus": "3200"},
+                    {"x-ms-retry-after-ms": str(retry_after_ms), "x-ms-substatus": "3200"},
                 )
             else:
                 try:
@@ -596,6 +614,9 @@ class CosmosFakeServer:
     ) -> tuple[dict[str, Any], int]:
         if not isinstance(body.get("id"), str) or not body["id"]:
             raise CosmosError(400, "document needs an id")
+        if any(ch in body["id"] for ch in FORBIDDEN_ID_CHARACTERS):
+            raise CosmosError(400, "The input name contains an invalid character")
+        _check_size(body)
         ttl = body.get("ttl")
         if ttl is not None and (not isinstance(ttl, int) or ttl == 0 or ttl < -1):
             raise CosmosError(400, "invalid ttl")
@@ -620,9 +641,12 @@ class CosmosFakeServer:
         condition = body.get("condition")
         if condition and not parse_predicate(condition)(entry.doc):
             raise CosmosError(412, "patch condition not met")
+        if len(body["operations"]) > MAX_PATCH_OPERATIONS:
+            raise CosmosError(400, f"a patch holds at most {MAX_PATCH_OPERATIONS} operations")
         patched = copy.deepcopy(entry.doc)
         for op in body["operations"]:
             _apply_patch_op(patched, op)
+        _check_size({k: v for k, v in patched.items() if not k.startswith("_")})
         self._applied("patch")
         return self._store(coll, patched, pk, entry.doc["_rid"])
 
@@ -633,27 +657,82 @@ class CosmosFakeServer:
         pk = json.dumps(json.loads(pk)) if pk else None
         now = time.time()
         rows = [
-            e.doc
+            (self._physical_partition(doc_pk), e.doc)
             for (doc_pk, _), e in sorted(coll.docs.items())
             if (pk is None or doc_pk == pk) and not coll.expired(e, now) and parsed.where(e.doc)
         ]
+        if len(parsed.order_by) > 1:
+            # Served from a composite index, which has no entry for a document lacking one
+            # of the fields: the service leaves such documents out.
+            rows = [
+                row
+                for row in rows
+                if all(_get(row[1], path) is not _UNDEFINED for path, _ in parsed.order_by)
+            ]
         # Stable sorts applied last key first give a multi-key ORDER BY.
         for path, descending in reversed(parsed.order_by):
-            rows.sort(key=_sort_by(path), reverse=descending)
+            rows.sort(key=_sort_row_by(path), reverse=descending)
         page_size = int(req.headers.get("x-ms-max-item-count", "100") or 100)
         if page_size <= 0:
             page_size = 100
-        offset = int(req.headers.get("x-ms-continuation") or 0)
-        page = rows[offset : offset + page_size]
+        token = req.headers.get("x-ms-continuation") or None
+        if pk is not None:
+            offset = int(token or 0)
+            page = [doc for _, doc in rows[offset : offset + page_size]]
+            following = str(offset + page_size) if offset + page_size < len(rows) else None
+        elif parsed.order_by:
+            page, following = self._merged_page(rows, page_size, token)
+        else:
+            page, following = self._partition_page(rows, page_size, token)
         headers = {"x-ms-item-count": str(len(page))}
-        if offset + page_size < len(rows):
-            headers["x-ms-continuation"] = str(offset + page_size)
+        if following is not None:
+            headers["x-ms-continuation"] = following
         return _Response(200, {"_rid": coll.rid, "Documents": page, "_count": len(page)}, headers)
+
+    def _physical_partition(self, pk_json: str) -> int:
+        return zlib.crc32(pk_json.encode()) % self.physical_partitions
+
+    def _partition_page(
+        self, rows: list[tuple[int, dict[str, Any]]], page_size: int, token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One physical partition's next items: short at its end, empty if it has none."""
+        state = json.loads(token) if token else {"range": 0, "offset": 0}
+        partition, offset = int(state["range"]), int(state["offset"])
+        mine = [doc for p, doc in rows if p == partition]
+        page = mine[offset : offset + page_size]
+        if offset + len(page) < len(mine):
+            return page, json.dumps({"range": partition, "offset": offset + len(page)})
+        if partition + 1 < self.physical_partitions:
+            return page, json.dumps({"range": partition + 1, "offset": 0})
+        return page, None
+
+    def _merged_page(
+        self, rows: list[tuple[int, dict[str, Any]]], page_size: int, token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The next items in order, merged from a bounded read of each partition.
+
+        Each round reads at most ceil(page size / partitions) items per partition; the
+        merge stops where a partition that has more ran out of what was read, because the
+        next item in order cannot be known without reading it.
+        """
+        offset = int(token or 0)
+        per_partition = -(-page_size // self.physical_partitions)
+        taken: dict[int, int] = {}
+        page: list[dict[str, Any]] = []
+        for partition, doc in rows[offset:]:
+            if len(page) == page_size or taken.get(partition, 0) == per_partition:
+                break
+            taken[partition] = taken.get(partition, 0) + 1
+            page.append(doc)
+        end = offset + len(page)
+        return page, (str(end) if end < len(rows) else None)
 
     def _batch(self, coll: Collection, req: _Request) -> _Response:
         pk = json.dumps(json.loads(req.headers["x-ms-documentdb-partitionkey"]))
         if len(req.body) > 100:
             raise CosmosError(400, "a batch holds at most 100 operations")
+        if req.size > MAX_DOCUMENT_BYTES:
+            raise CosmosError(413, "Request size is too large")
         snapshot = {
             k: _Entry(copy.deepcopy(e.doc), e.written_at, e.lsn) for k, e in coll.docs.items()
         }
@@ -728,8 +807,16 @@ class CosmosFakeServer:
         return max((e.lsn for e in coll.docs.values()), default=0)
 
 
-def _sort_by(path: list[str]) -> Callable[[dict[str, Any]], tuple[int, Any]]:
-    return lambda doc: _sort_key(_get(doc, path))
+def _sort_row_by(
+    path: list[str],
+) -> Callable[[tuple[int, dict[str, Any]]], tuple[int, Any]]:
+    return lambda row: _sort_key(_get(row[1], path))
+
+
+def _check_size(document: dict[str, Any]) -> None:
+    size = len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_DOCUMENT_BYTES:
+        raise CosmosError(413, f"Request size is too large ({size} bytes)")
 
 
 def _apply_patch_op(doc: dict[str, Any], op: dict[str, Any]) -> None:
@@ -818,7 +905,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         path = self.path.split("?")[0]
         body = json.loads(raw) if raw else None
-        req = _Request(self.command, path, _kind(self.command, path, headers), headers, body)
+        req = _Request(
+            self.command, path, _kind(self.command, path, headers), headers, body, len(raw)
+        )
         response = self.fake.handle(req)
         payload = b"" if response.body is None else json.dumps(response.body).encode()
         self.send_response(response.status)

@@ -4,21 +4,37 @@ Service Bus speaks AMQP with a CBS handshake that no local broker offers, so the
 adapter is tested against this: it hands out senders whose batches enforce a size limit with
 the SDK's real `MessageSizeExceededError`, records every real `ServiceBusMessage` sent, and
 serves dead-letter queues to receivers (peek, receive under lock, complete, abandon).
+
+Locks behave like the service's: a received message is locked for its entity's lock
+duration (from the topology; 60 s, the service default, without one), time moves only when
+the client's clock moves (`receive_latency`, `send_latency`, or a receive that finds
+nothing and waits `max_wait_time`), a message whose lock lapsed is delivered again, and
+settling with a lapsed or superseded lock raises the SDK's `MessageLockLostError`, as
+`ServiceBusReceiver` does.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
-from azure.servicebus.exceptions import MessageSizeExceededError
+from azure.servicebus.exceptions import MessageLockLostError, MessageSizeExceededError
+
+from cloudcart.core.messages.topology import Topic, Topology
+from tests.fakes.clock import ManualClock
 
 # Standard tier's limit.
 DEFAULT_MAX_BATCH_BYTES = 256 * 1024
 # Rough AMQP framing per message in a batch (header sections, property map, descriptors).
 PER_MESSAGE_OVERHEAD = 64
+# The service's default lock duration, for entities the topology does not declare.
+DEFAULT_LOCK_DURATION = timedelta(seconds=60)
+# A receiver asked for more batches than this is looping; fail instead of hanging the test.
+MAX_RECEIVES_PER_RECEIVER = 1_000
 
 
 def encoded_size(message: ServiceBusMessage) -> int:
@@ -94,6 +110,7 @@ class FakeSender:
 
     def send_messages(self, message: Any) -> None:
         self._live()
+        self._client.clock.now += self._client.send_latency
         if self._client.fail_next_send is not None:
             error, self._client.fail_next_send = self._client.fail_next_send, None
             raise error
@@ -144,14 +161,36 @@ class FakeReceivedMessage:
     dead_letter_error_description: str | None = None
     delivery_count: int = 0
     enqueued_time_utc: datetime = field(default_factory=lambda: datetime.now(UTC))
+    lock_token: str | None = None
+    locked_until_utc: datetime | None = None
+
+
+@dataclass
+class _Lock:
+    token: str
+    until: datetime
+    receiver: FakeReceiver
 
 
 class FakeReceiver:
-    """A dead-letter-queue receiver: peek, receive under lock, complete, abandon."""
+    """A dead-letter-queue receiver: peek, receive under lock, complete, abandon.
 
-    def __init__(self, queue: list[FakeReceivedMessage]) -> None:
+    Locks live on the client (per queue), like the service's, so two receivers of one
+    dead-letter queue see each other's locks.
+    """
+
+    def __init__(
+        self,
+        client: FakeServiceBusClient,
+        queue: list[FakeReceivedMessage],
+        locks: dict[int, _Lock],
+        lock_duration: timedelta,
+    ) -> None:
+        self._client = client
         self._queue = queue
-        self._locked: set[int] = set()
+        self._locks = locks
+        self.lock_duration = lock_duration
+        self.receives = 0
         self.closed = False
 
     def peek_messages(
@@ -166,27 +205,49 @@ class FakeReceiver:
     def receive_messages(
         self, max_message_count: int | None = 1, max_wait_time: float | None = None
     ) -> list[FakeReceivedMessage]:
+        self.receives += 1
+        assert self.receives <= MAX_RECEIVES_PER_RECEIVER, "the receiver keeps receiving"
+        clock = self._client.clock
+        clock.now += self._client.receive_latency
         out: list[FakeReceivedMessage] = []
-        for message in sorted(self._queue, key=lambda m: m.sequence_number):
+        for stored in sorted(self._queue, key=lambda m: m.sequence_number):
             if len(out) >= (max_message_count or 1):
                 break
-            if message.sequence_number not in self._locked:
-                self._locked.add(message.sequence_number)
-                message.delivery_count += 1
-                out.append(message)
+            lock = self._locks.get(stored.sequence_number)
+            if lock is not None and lock.until > clock.now:
+                continue
+            # Unlocked, or its lock lapsed (which the service treats as an abandon).
+            token = str(uuid.uuid4())
+            until = clock.now + self.lock_duration
+            self._locks[stored.sequence_number] = _Lock(token, until, self)
+            stored.delivery_count += 1
+            out.append(dataclasses.replace(stored, lock_token=token, locked_until_utc=until))
+        if not out and max_wait_time:
+            # Nothing to deliver: the service holds the call open for the whole wait.
+            clock.now += timedelta(seconds=max_wait_time)
         return out
 
+    def _unlock(self, message: FakeReceivedMessage) -> None:
+        """Release the message's lock, or raise MessageLockLostError as the SDK does."""
+        lock = self._locks.get(message.sequence_number)
+        if lock is None or lock.token != message.lock_token:
+            raise MessageLockLostError(message="The lock on the message lock has expired.")
+        if lock.until <= self._client.clock.now:
+            raise MessageLockLostError(message="The lock on the message lock has expired.")
+        del self._locks[message.sequence_number]
+
     def complete_message(self, message: FakeReceivedMessage) -> None:
-        assert message.sequence_number in self._locked, "completing a message not locked"
-        self._locked.discard(message.sequence_number)
-        self._queue.remove(message)
+        self._unlock(message)
+        self._queue[:] = [m for m in self._queue if m.sequence_number != message.sequence_number]
 
     def abandon_message(self, message: FakeReceivedMessage) -> None:
-        assert message.sequence_number in self._locked, "abandoning a message not locked"
-        self._locked.discard(message.sequence_number)
+        self._unlock(message)
 
     def close(self) -> None:
-        self._locked.clear()
+        # Detaching the link releases the locks it holds.
+        for sequence_number, lock in list(self._locks.items()):
+            if lock.receiver is self:
+                del self._locks[sequence_number]
         self.closed = True
 
     def __enter__(self) -> FakeReceiver:
@@ -197,10 +258,25 @@ class FakeReceiver:
 
 
 class FakeServiceBusClient:
-    """Records what the adapter sends; holds dead-letter queues keyed by (entity, sub)."""
+    """Records what the adapter sends; holds dead-letter queues keyed by (entity, sub).
 
-    def __init__(self, max_batch_size_in_bytes: int = DEFAULT_MAX_BATCH_BYTES) -> None:
+    `topology` gives each dead-letter queue its entity's lock duration. `clock` is the
+    service's time; `receive_latency` and `send_latency` are how far it moves per call.
+    """
+
+    def __init__(
+        self,
+        max_batch_size_in_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        *,
+        topology: Topology | None = None,
+        clock: ManualClock | None = None,
+    ) -> None:
         self.max_batch_size_in_bytes = max_batch_size_in_bytes
+        self.topology = topology
+        self.clock = clock or ManualClock()
+        self.receive_latency = timedelta(0)
+        self.send_latency = timedelta(0)
+        self._locks: dict[tuple[str, str | None], dict[int, _Lock]] = {}
         self.sent: list[SentBatch] = []
         self.senders: list[FakeSender] = []
         self.receivers: list[FakeReceiver] = []
@@ -236,9 +312,29 @@ class FakeServiceBusClient:
         self.dead_letter_queues.setdefault((entity, subscription), []).append(message)
         return message
 
+    def locked(self, entity: str, subscription: str | None) -> list[int]:
+        """Sequence numbers of an entity's dead letters that are locked right now."""
+        locks = self._locks.get((entity, subscription), {})
+        return sorted(s for s, lock in locks.items() if lock.until > self.clock.now)
+
+    def lock_duration(self, entity: str, subscription: str | None) -> timedelta:
+        """The lock duration of an entity's dead-letter queue (its entity's)."""
+        if self.topology is None:
+            return DEFAULT_LOCK_DURATION
+        declared = self.topology.entity(entity)
+        if isinstance(declared, Topic):
+            assert subscription is not None, "a topic's dead letters live in a subscription"
+            return declared.subscription(subscription).lock_duration
+        return declared.lock_duration
+
     def _receiver(self, key: tuple[str, str | None], sub_queue: Any) -> FakeReceiver:
         assert sub_queue == ServiceBusSubQueue.DEAD_LETTER, "the fake serves dead letters only"
-        receiver = FakeReceiver(self.dead_letter_queues.setdefault(key, []))
+        receiver = FakeReceiver(
+            self,
+            self.dead_letter_queues.setdefault(key, []),
+            self._locks.setdefault(key, {}),
+            self.lock_duration(*key),
+        )
         self.receivers.append(receiver)
         return receiver
 

@@ -35,13 +35,14 @@ OPTIONAL: dict[str, str] = {
     "IDENTITY_CLOCK_SKEW_SECONDS": "default 60 s suits Entra/B2C tokens",
     "IDENTITY_TOKEN_LIFETIME_SECONDS": "embedded dev identity provider only",
     "DEV_IDP_HTTPS_PORT": "embedded dev identity provider only",
+    "CLOUDCART_ALLOW_DEV_PROVIDERS": "local `func start` only; Azure must keep the guard on",
     "WEB_AUTH_OIDC_AUTHORITY": "only for a custom sign-in domain (instead of WEB_AUTH_AUTHORITY)",
     "WEB_AUTH_PROFILE_EDIT_POLICY": "B2C only; empty hides the profile-edit flow",
     "WEB_AUTH_PASSWORD_RESET_POLICY": "B2C only; empty hides the password-reset flow",
     "WEB_SESSION_TTL_SECONDS": "default 8 h suits a shop session",
-    "TEST_GATEWAY_WEBHOOK_SECRET": "embedded test gateway only (Azure uses Stripe)",
-    "TEST_GATEWAY_DUPLICATE_WEBHOOKS": "embedded test gateway only (Azure uses Stripe)",
-    "TEST_GATEWAY_WEBHOOK_MAX_DELAY_MS": "embedded test gateway only (Azure uses Stripe)",
+    "TEST_GATEWAY_WEBHOOK_SECRET": "embedded test gateway only (Azure: stripe or disabled)",
+    "TEST_GATEWAY_DUPLICATE_WEBHOOKS": "embedded test gateway only (Azure: stripe or disabled)",
+    "TEST_GATEWAY_WEBHOOK_MAX_DELAY_MS": "embedded test gateway only (Azure: stripe or disabled)",
     "STRIPE_API_BASE": "tests only: points the Stripe library at a loopback fake",
     "PARTNER_TIMEOUT_SECONDS": "default 10 s suits partner APIs",
     "PARTNER_MAX_ATTEMPTS": "default 4 attempts per delivery; Service Bus redelivers after",
@@ -60,6 +61,7 @@ HOST_SETTINGS = {
     "AzureWebJobsStorage__tableServiceUri",
     "AZURE_CLIENT_ID",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_ENABLE_OPENTELEMETRY",
     "CosmosDB__credential",
     "CosmosDB__clientId",
     "ServiceBus__credential",
@@ -89,13 +91,14 @@ REQUIRED_ROLES = {
     "00000000-0000-0000-0000-000000000002": "Cosmos DB Built-in Data Contributor (documents)",
     "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39": "Azure Service Bus Data Sender (publish)",
     "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver (triggers)",
+    "090c5cfd-751d-490a-894a-3ce6f1109419": "Azure Service Bus Data Owner (scale controller "
+    "and /api/admin/integrations read message counts)",
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner (Functions host)",
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor (media)",
     "db58b8e5-c6ad-4a2a-8342-4190687cbf4a": "Storage Blob Delegator (user-delegation SAS)",
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor (Functions host)",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor (Functions host)",
     "8ebe5a00-799e-43f5-93ac-243d3dce84a7": "Search Index Data Contributor (index, query)",
-    "7ca78c08-252a-4471-8644-bb5ff32d4ba0": "Search Service Contributor (index definition)",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User (Key Vault references)",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher (Entra telemetry)",
 }
@@ -173,6 +176,12 @@ def test_optional_settings_are_real_settings_with_defaults():
 
 def test_emulator_credentials_are_never_set(settings):
     assert sorted(NEVER_SET & set(settings)) == []
+
+
+def test_dev_providers_are_never_allowed_in_azure(settings):
+    # The app refuses embedded identity and test payments under the Functions host unless
+    # this is set; setting it in Azure would switch that guard off.
+    assert "CLOUDCART_ALLOW_DEV_PROVIDERS" not in settings
 
 
 def test_every_app_setting_is_read_by_someone(settings):
@@ -481,3 +490,120 @@ def test_azd_files_point_at_the_bicep():
     assert params["principalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
     main_params = load_project().main.params
     assert sorted(set(params) - set(main_params)) == [], "parameters main.bicep does not declare"
+
+
+# --- deploy-readiness: concurrency, telemetry, identities, endpoints, payments ------------
+
+ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
+SEARCH_SERVICE_CONTRIBUTOR = "7ca78c08-252a-4471-8644-bb5ff32d4ba0"
+
+
+def _main_parameters() -> dict[str, dict[str, str]]:
+    doc = json.loads((BICEP_ROOT / "main.parameters.json").read_text("utf-8"))
+    parameters: dict[str, dict[str, str]] = doc["parameters"]
+    return parameters
+
+
+def _decorator(param, name: str) -> str:
+    found = [str(d) for d in param.decorators if d.startswith(f"{name}(")]
+    assert len(found) == 1, (param.name, name, param.decorators)
+    return found[0]
+
+
+def test_http_concurrency_per_instance_comes_from_a_parameter(project):
+    (site,) = project.resources("Microsoft.Web/sites")
+    scale = site.properties["functionAppConfig"]["scaleAndConcurrency"]
+    value = scale["triggers"]["http"]["perInstanceConcurrency"]
+    assert project.resolve(site.file, value) == Expr("httpPerInstanceConcurrency")
+    param = project.main.params["httpPerInstanceConcurrency"]
+    # The Python platform default is 1; the app is ASGI and serves many requests at once.
+    assert param.type == "int" and param.default == 16
+    assert "description(" in " ".join(param.decorators)
+
+
+def test_host_and_worker_send_telemetry_once(settings):
+    host = json.loads((REPO / "host.json").read_text("utf-8"))
+    assert host["telemetryMode"] == "OpenTelemetry"
+    assert settings["PYTHON_ENABLE_OPENTELEMETRY"] == "true"
+    # The worker would configure a second exporter of its own (without the app's credential).
+    assert "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY" not in settings
+
+
+def test_app_identity_holds_no_search_control_plane_role(project):
+    assigned = drift.app_identity_roles(project, IDENTITY_MODULE)
+    assert SEARCH_SERVICE_CONTRIBUTOR not in assigned
+
+
+def _deploying_principal_types(project) -> list[tuple[str, object]]:
+    """(resource symbol, resolved principalType) of every assignment to the deploying
+    principal."""
+    found = []
+    for res in project.resources(ROLE_ASSIGNMENT):
+        principal = project.resolve(res.file, res.properties.get("principalId"))
+        if principal == Expr("principalId"):
+            found.append((res.symbol, project.resolve(res.file, res.properties["principalType"])))
+    return found
+
+
+def test_deploying_principal_type_is_a_parameter_azd_fills(project):
+    found = _deploying_principal_types(project)
+    assert len(found) >= 5, found
+    assert {t for _, t in found} == {Expr("principalType")}, found
+    param = project.main.params["principalType"]
+    assert param.default == "User"
+    assert "'ServicePrincipal'" in _decorator(param, "allowed")
+    # azd sets AZURE_PRINCIPAL_TYPE from its login: User, or ServicePrincipal in CI.
+    assert _main_parameters()["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+
+
+def test_principal_type_check_bites_on_a_hard_coded_user(project):
+    text = _text_of("modules/roles.bicep").replace(
+        "principalType: userPrincipalType", "principalType: 'User'", 1
+    )
+    edited = load_project(overrides={"modules/roles.bicep": text})
+    assert "User" in {t for _, t in _deploying_principal_types(edited)}
+
+
+def test_endpoints_take_the_cloud_dns_suffix_from_azure(project, settings):
+    bus = project.files["modules/servicebus.bicep"].outputs["fullyQualifiedNamespace"]
+    bus_text = drift.setting_text(bus)
+    assert "serviceBusEndpoint" in bus_text and "windows.net" not in bus_text
+    search = drift.setting_text(project.files["modules/search.bicep"].outputs["endpoint"])
+    assert "environment().name" in search
+    suffixes = project.files["modules/search.bicep"].variables["searchDnsSuffixes"]
+    assert suffixes == {
+        "AzureCloud": "search.windows.net",
+        "AzureUSGovernment": "search.azure.us",
+        "AzureChinaCloud": "search.azure.cn",
+    }
+    # The app settings are fed from these outputs, not from literal host names.
+    file = drift.app_settings_file(project)
+    fed = {
+        name: drift.setting_text(project.resolve(file, settings[name]))
+        for name in ("ServiceBus__fullyQualifiedNamespace", "SEARCH_ENDPOINT")
+    }
+    assert fed == {"ServiceBus__fullyQualifiedNamespace": bus_text, "SEARCH_ENDPOINT": search}
+
+
+def test_payments_stay_disabled_until_stripe_secrets_exist(project, settings):
+    file = drift.app_settings_file(project)
+    provider = drift.setting_text(project.resolve(file, settings["CLOUDCART_PAYMENTS_PROVIDER"]))
+    assert provider == (
+        "!empty(paymentsProvider) ? paymentsProvider : "
+        "(!empty(stripeSecretKey) && !empty(stripeWebhookSecret) ? 'stripe' : 'disabled')"
+    )
+    main_param = project.main.params["paymentsProvider"]
+    assert main_param.default == ""
+    assert _decorator(main_param, "allowed") == "allowed(['', 'disabled', 'stripe'])"
+    # The embedded test gateway can never be chosen in Azure.
+    app_param = project.files["modules/functionapp.bicep"].params["paymentsProvider"]
+    assert _decorator(app_param, "allowed") == "allowed(['disabled', 'stripe'])"
+    assert _main_parameters()["paymentsProvider"]["value"] == "${CLOUDCART_PAYMENTS_PROVIDER=}"
+    # Every value the Bicep may set is one the app accepts.
+    for value in ("disabled", "stripe"):
+        assert Settings(payments_provider=value).payments_provider == value
+
+
+def test_cosmos_throughput_mode_says_it_is_fixed_at_the_first_deploy(project):
+    description = _decorator(project.main.params["cosmosThroughputMode"], "description")
+    assert "before the first deploy" in description

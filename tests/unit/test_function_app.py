@@ -109,6 +109,10 @@ def test_cold_start_imports_no_heavy_sdk(tmp_path: Path, adapter: str) -> None:
     env["CLOUDCART_DATA_DIR"] = str(tmp_path / "data")
     for port in ("DOCUMENTS", "BLOBS", "MESSAGES", "IDENTITY"):
         env[f"CLOUDCART_{port}_ADAPTER"] = adapter
+    if adapter == "azure":
+        # The app refuses to start with azure identity but no trusted issuer.
+        env["IDENTITY_METADATA_URLS"] = "https://login.example.com/t/v2.0/.well-known/x"
+        env["IDENTITY_AUDIENCE"] = "3f6c1a52-0c5e-4d8a-9a7e-5b2f0d4c1e11"
     # Only what function_app adds to the framework floor counts (FastAPI itself loads the
     # OpenTelemetry API for its own telemetry hooks).
     code = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,11 +59,16 @@ def external_id() -> Iterator[FakeOidcIssuer]:
 def azure_client(tmp_path: Path, *idps: FakeOidcIssuer, **overrides: Any) -> TestClient:
     settings = Settings(
         identity_adapter=Adapter.azure,
-        identity_metadata_urls=",".join(idp.metadata_url for idp in idps),
+        identity_issuers=json.dumps([idp.trust_entry() for idp in idps]),
         data_dir=tmp_path,
         **overrides,
     )
     return TestClient(build_app(settings))
+
+
+def entra_customer(idp: FakeOidcIssuer, user: str) -> str:
+    """The customer id of an External ID user: object id and tenant, whatever the app."""
+    return f"{idp.object_id(user)}.{idp.tenant_id}"
 
 
 @pytest.fixture
@@ -95,7 +101,7 @@ def test_me_with_valid_external_id_token(client: TestClient, external_id: FakeOi
     response = client.get("/api/me", headers=bearer(token))
     assert response.status_code == 200
     assert response.json() == {
-        "customerId": "cust-7",
+        "customerId": entra_customer(external_id, "cust-7"),
         "email": "cust-7@example.com",
         "name": "Carol",
         "roles": ["Editor"],
@@ -106,8 +112,36 @@ def test_me_with_valid_external_id_token(client: TestClient, external_id: FakeOi
 def test_me_with_valid_b2c_token(client: TestClient, b2c: FakeOidcIssuer) -> None:
     token = b2c.sign(b2c.claims("b2c-user", emails=["first@example.com", "second@example.com"]))
     body = client.get("/api/me", headers=bearer(token)).json()
-    assert body["customerId"] == "b2c-user"
+    assert body["customerId"] == b2c.object_id("b2c-user")
     assert body["email"] == "first@example.com"
+
+
+def test_one_person_is_one_customer_in_every_app(
+    client: TestClient, external_id: FakeOidcIssuer
+) -> None:
+    ids = {
+        client.get(
+            "/api/me", headers=bearer(external_id.sign(external_id.claims("hana", client=app)))
+        ).json()["customerId"]
+        for app in ("web", "android", "ios")
+    }
+    assert ids == {entra_customer(external_id, "hana")}
+
+
+def test_password_reset_token_cannot_call_the_api(tmp_path: Path) -> None:
+    with FakeOidcIssuer("b2c", other_policies=["B2C_1_passwordreset"]) as idp:
+        settings = Settings(
+            identity_adapter=Adapter.azure,
+            identity_issuers=json.dumps([idp.trust_entry(policies=["B2C_1_signupsignin"])]),
+            data_dir=tmp_path,
+        )
+        client = TestClient(build_app(settings))
+        assert client.get("/api/me", headers=bearer(idp.sign())).status_code == 200
+        reset = idp.sign(idp.claims(policy="B2C_1_passwordreset"))
+        assert_invalid_token(
+            client.get("/api/me", headers=bearer(reset)),
+            "user flow 'B2C_1_passwordreset' is not accepted",
+        )
 
 
 def test_b2c_string_roles_claim_grants_admin(tmp_path: Path, b2c: FakeOidcIssuer) -> None:
@@ -129,6 +163,7 @@ def test_b2c_string_roles_claim_grants_admin(tmp_path: Path, b2c: FakeOidcIssuer
         ({"nbf": int(time.time()) + 3600}, "token not yet valid"),
         ({"iss": "https://login.example.invalid/tenant/v2.0"}, "untrusted issuer"),
         ({"aud": "api://another-api"}, "audience mismatch"),
+        ({"aud": "https://contoso.onmicrosoft.com/cloudcart"}, "audience mismatch"),
         ({"scp": "openid profile"}, "token lacks the required scope 'shop.api'"),
     ],
 )

@@ -93,3 +93,61 @@ def test_azure_monitor_once_with_entra_credential(
     assert len(monitor.calls) == 1
     assert monitor.calls[0]["connection_string"] == conn
     assert isinstance(monitor.calls[0]["credential"], DefaultAzureCredential)
+
+
+AZURE_HOST = {"FUNCTIONS_WORKER_RUNTIME": "python", "WEBSITE_INSTANCE_ID": "0a1b2c"}
+LOCAL_FUNC_START = {"FUNCTIONS_WORKER_RUNTIME": "python"}
+
+
+class _Capture(logging.Handler):
+    """Stands in for a handler the worker or OpenTelemetry put on the root logger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_azure_functions_host_is_told_apart_from_local_runs() -> None:
+    assert cc_logging.on_azure_functions_host(AZURE_HOST)
+    assert cc_logging.on_azure_functions_host(
+        {"FUNCTIONS_WORKER_RUNTIME": "python", "WEBSITE_SITE_NAME": "func-x"}
+    )
+    assert not cc_logging.on_azure_functions_host(LOCAL_FUNC_START)
+    assert not cc_logging.on_azure_functions_host({})
+
+
+def test_no_json_on_stdout_under_the_functions_host_on_azure(
+    root_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cc_logging.configure_logging(Settings(), LOCAL_FUNC_START)
+    cc_logging.configure_logging(Settings(), AZURE_HOST)  # replaces the local handler
+    logging.getLogger("cloudcart.test").warning("not twice")
+    assert '"not twice"' not in capsys.readouterr().out
+    marked = [h for h in logging.getLogger().handlers if getattr(h, cc_logging._HANDLER_MARK, 0)]
+    assert marked == []
+
+
+def test_local_func_start_keeps_json_lines(
+    root_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cc_logging.configure_logging(Settings(), LOCAL_FUNC_START)
+    logging.getLogger("cloudcart.test").warning("local")
+    assert '"local"' in capsys.readouterr().out
+
+
+def test_records_keep_the_correlation_id_on_azure(root_logging: None) -> None:
+    capture = _Capture()
+    logging.getLogger().addHandler(capture)
+    cc_logging.configure_logging(Settings(), AZURE_HOST)
+    cc_logging.configure_logging(Settings(), AZURE_HOST)
+    assert sum(isinstance(f, cc_logging.CorrelationIdFilter) for f in capture.filters) == 1
+    token = cc_logging.correlation_id.set("cid-9")
+    try:
+        logging.getLogger("cloudcart.test").warning("tagged")
+    finally:
+        cc_logging.correlation_id.reset(token)
+    (record,) = [r for r in capture.records if r.getMessage() == "tagged"]
+    assert getattr(record, "correlationId", None) == "cid-9"

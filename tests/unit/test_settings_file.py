@@ -52,6 +52,9 @@ def _as_text(value: Any) -> str:
         return ""
     if isinstance(value, SecretStr):
         return value.get_secret_value()
+    if isinstance(value, bool):
+        # The sample writes booleans as the Functions host and docs do: `true`/`false`.
+        return "true" if value else "false"
     return str(getattr(value, "value", value))
 
 

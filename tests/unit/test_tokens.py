@@ -18,6 +18,12 @@ from cloudcart.core.errors import Unavailable
 from cloudcart.core.settings import Adapter, Settings
 from cloudcart.identity import dev_provider
 from cloudcart.identity.caller import InvalidToken
+from cloudcart.identity.issuer_config import (
+    DEV_API_CLIENT_ID,
+    DEV_APP_ID_URI,
+    TrustedIssuer,
+    trusted_issuers,
+)
 from cloudcart.identity.tokens import (
     CachedJwks,
     DiscoveredIssuers,
@@ -59,13 +65,23 @@ def external_id() -> Iterator[FakeOidcIssuer]:
         yield idp
 
 
+def trusted(*idps: FakeOidcIssuer, **changes: Any) -> tuple[TrustedIssuer, ...]:
+    """The issuers as IDENTITY_ISSUERS names them (each its own client id as audience)."""
+    entries = [idp.trust_entry(**changes) for idp in idps]
+    return trusted_issuers(
+        Settings(identity_adapter=Adapter.azure, identity_issuers=json.dumps(entries))
+    )
+
+
 def make_validator(
-    *idps: FakeOidcIssuer, clock: FakeClock | None = None, roles_claim: str = "roles"
+    *idps: FakeOidcIssuer,
+    clock: FakeClock | None = None,
+    roles_claim: str = "roles",
+    issuers: tuple[TrustedIssuer, ...] | None = None,
 ) -> TokenValidator:
-    issuers = DiscoveredIssuers([idp.metadata_url for idp in idps], clock=clock or FakeClock())
+    directory = DiscoveredIssuers(issuers or trusted(*idps), clock=clock or FakeClock())
     return TokenValidator(
-        issuers,
-        audience="api://cloudcart",
+        directory,
         required_scope="shop.api",
         roles_claim=roles_claim,
         admin_role="Admin",
@@ -85,7 +101,7 @@ def reason_of(validator: TokenValidator, token: str) -> str:
 def test_b2c_token_gives_caller_with_email_from_emails_list(b2c: FakeOidcIssuer) -> None:
     validator = make_validator(b2c)
     caller = validator.validate(b2c.sign(b2c.claims("alice", name="Alice", roles=["Admin"])))
-    assert caller.customer_id == "alice"
+    assert caller.customer_id == b2c.object_id("alice")
     assert caller.email == "alice@example.com"
     assert caller.name == "Alice"
     assert caller.roles == ("Admin",)
@@ -100,7 +116,7 @@ def test_external_id_token_uses_preferred_username_and_both_issuers_coexist(
     validator = make_validator(b2c, external_id)
     ext = validator.validate(external_id.sign(external_id.claims("bob")))
     assert (ext.customer_id, ext.email, ext.issuer) == (
-        "bob",
+        f"{external_id.object_id('bob')}.{external_id.tenant_id}",
         "bob@example.com",
         external_id.issuer,
     )
@@ -108,9 +124,145 @@ def test_external_id_token_uses_preferred_username_and_both_issuers_coexist(
     assert validator.validate(b2c.sign()).issuer == b2c.issuer
 
 
-def test_subject_falls_back_to_oid(external_id: FakeOidcIssuer) -> None:
-    claims = external_id.claims(sub=None, oid="object-42")
-    assert make_validator(external_id).validate(external_id.sign(claims)).customer_id == "object-42"
+# --- audiences ------------------------------------------------------------------------------
+
+
+def test_tokens_carry_the_client_id_so_an_app_id_uri_audience_rejects_them(
+    b2c: FakeOidcIssuer, external_id: FakeOidcIssuer
+) -> None:
+    # The configuration this app shipped with (`aud` = App ID URI) can accept no real token.
+    for idp in (b2c, external_id):
+        validator = make_validator(idp, issuers=trusted(idp, audiences=[idp.app_id_uri]))
+        assert reason_of(validator, idp.sign()) == "audience mismatch"
+
+
+def test_app_id_uri_audience_is_accepted_only_where_configured(b2c: FakeOidcIssuer) -> None:
+    token = b2c.sign(b2c.claims("carol", aud=b2c.app_id_uri))
+    assert reason_of(make_validator(b2c), token) == "audience mismatch"
+    both = trusted(b2c, audiences=[b2c.client_id, b2c.app_id_uri])
+    validator = make_validator(b2c, issuers=both)
+    assert validator.validate(token).customer_id == b2c.object_id("carol")
+    assert validator.validate(b2c.sign()).customer_id == b2c.object_id("customer-1")
+
+
+def test_each_issuer_accepts_only_its_own_api_registration(
+    b2c: FakeOidcIssuer, external_id: FakeOidcIssuer
+) -> None:
+    validator = make_validator(b2c, external_id)
+    stray = external_id.sign(external_id.claims(aud=b2c.client_id))
+    assert reason_of(validator, stray) == "audience mismatch"
+
+
+def test_a_list_audience_is_rejected_even_when_it_names_us(b2c: FakeOidcIssuer) -> None:
+    token = b2c.sign(b2c.claims(aud=[b2c.client_id, "api://other"]))
+    assert reason_of(make_validator(b2c), token) == "audience mismatch"
+
+
+def test_older_settings_still_work_with_the_client_id(
+    tmp_path: Path, b2c: FakeOidcIssuer, external_id: FakeOidcIssuer
+) -> None:
+    settings = Settings(
+        identity_adapter=Adapter.azure,
+        identity_metadata_urls=f"{b2c.metadata_url}, {external_id.metadata_url}",
+        identity_audience=f"{b2c.client_id},{external_id.client_id}",
+        data_dir=tmp_path,
+    )
+    validator = from_settings(settings)
+    assert validator.validate(b2c.sign()).issuer == b2c.issuer
+    assert validator.validate(external_id.sign()).issuer == external_id.issuer
+
+
+# --- customer ids ---------------------------------------------------------------------------
+
+
+def test_external_id_customer_is_the_same_in_every_client_app(
+    external_id: FakeOidcIssuer,
+) -> None:
+    validator = make_validator(external_id)
+    tokens = [external_id.claims("dana", client=app) for app in ("web", "android", "ios")]
+    assert len({claims["sub"] for claims in tokens}) == 3  # `sub` is pairwise per app
+    customers = {validator.validate(external_id.sign(claims)).customer_id for claims in tokens}
+    assert customers == {f"{external_id.object_id('dana')}.{external_id.tenant_id}"}
+
+
+def test_b2c_customer_is_its_sub_in_every_client_app(b2c: FakeOidcIssuer) -> None:
+    validator = make_validator(b2c)
+    customers = {
+        validator.validate(b2c.sign(b2c.claims("erin", client=app))).customer_id
+        for app in ("web", "android", "ios")
+    }
+    assert customers == {b2c.object_id("erin")}
+
+
+def test_b2c_legacy_not_supported_sub_falls_back_to_oid(b2c: FakeOidcIssuer) -> None:
+    validator = make_validator(b2c)
+    claims = b2c.claims("fay", sub="Not supported", oid=b2c.object_id("fay"))
+    assert validator.validate(b2c.sign(claims)).customer_id == b2c.object_id("fay")
+    assert reason_of(validator, b2c.sign(b2c.claims(sub="Not supported"))) == (
+        "token has no subject (sub)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("missing", "reason"),
+    [("oid", "token has no object id (oid)"), ("tid", "token has no tenant id (tid)")],
+)
+def test_external_id_token_without_oid_or_tid_is_rejected(
+    external_id: FakeOidcIssuer, missing: str, reason: str
+) -> None:
+    removed: dict[str, Any] = {missing: None}
+    token = external_id.sign(external_id.claims(**removed))
+    assert reason_of(make_validator(external_id), token) == reason
+
+
+# --- B2C user flows -------------------------------------------------------------------------
+
+
+def test_only_accepted_user_flows_may_call_the_api() -> None:
+    with FakeOidcIssuer("b2c", other_policies=["B2C_1_passwordreset"]) as idp:
+        validator = make_validator(idp, issuers=trusted(idp, policies=["B2C_1_signupsignin"]))
+        assert validator.validate(idp.sign()).customer_id == idp.object_id("customer-1")
+        reset = idp.sign(idp.claims(policy="B2C_1_passwordreset"))
+        assert reason_of(validator, reset) == "user flow 'B2C_1_passwordreset' is not accepted"
+        assert reason_of(validator, idp.sign(idp.claims(tfp=None))) == (
+            "token names no user flow (tfp or acr)"
+        )
+
+
+def test_a_b2c_url_accepts_the_flow_it_names_in_the_older_settings(tmp_path: Path) -> None:
+    with FakeOidcIssuer("b2c", other_policies=["B2C_1_passwordreset"]) as idp:
+        settings = Settings(
+            identity_adapter=Adapter.azure,
+            identity_metadata_urls=idp.metadata_url,
+            identity_audience=idp.client_id,
+            data_dir=tmp_path,
+        )
+        validator = from_settings(settings)
+        assert validator.validate(idp.sign()).issuer == idp.issuer
+        reset = idp.sign(idp.claims(policy="B2C_1_passwordreset"))
+        assert reason_of(validator, reset) == "user flow 'B2C_1_passwordreset' is not accepted"
+
+
+def test_legacy_acr_claim_and_lower_case_flow_names_are_read() -> None:
+    with FakeOidcIssuer("b2c", policy_claim="acr") as idp:
+        validator = make_validator(idp)
+        assert validator.validate(idp.sign()).customer_id == idp.object_id("customer-1")
+        lower = idp.sign(idp.claims(acr="b2c_1_signupsignin"))
+        assert validator.validate(lower).customer_id == idp.object_id("customer-1")
+
+
+def test_each_user_flow_has_its_own_key_set() -> None:
+    custom = "B2C_1A_signup_signin"
+    with FakeOidcIssuer("b2c", other_policies=[custom]) as idp:
+        own_key = idp.add_key(policy=custom)  # a custom policy signing with its own key
+        validator = make_validator(idp)
+        token = idp.sign(idp.claims("gus", policy=custom), kid=own_key)
+        assert validator.validate(token).customer_id == idp.object_id("gus")
+        assert validator.validate(idp.sign()).issuer == idp.issuer
+        assert idp.jwks_fetches_by_policy == {"B2C_1_signupsignin": 1, custom: 1}
+        # The same key does not sign for a flow that never published it.
+        borrowed = idp.sign(idp.claims("gus"), kid=own_key)
+        assert reason_of(validator, borrowed) == "unknown signing key (kid)"
 
 
 def test_metadata_and_jwks_are_fetched_once_and_cached(b2c: FakeOidcIssuer) -> None:
@@ -142,7 +294,7 @@ def test_caches_expire_after_an_hour(b2c: FakeOidcIssuer) -> None:
         ({"exp": int(time.time()) - 120}, "token expired"),
         ({"nbf": int(time.time()) + 600}, "token not yet valid"),
         ({"aud": "api://someone-else"}, "audience mismatch"),
-        ({"aud": ["api://cloudcart", "api://other"]}, "audience mismatch"),
+        ({"aud": "00000000-0000-0000-0000-000000000000"}, "audience mismatch"),
         ({"scp": "profile openid"}, "token lacks the required scope 'shop.api'"),
         ({"scp": None}, "token lacks the required scope 'shop.api'"),
         ({"exp": None}, "token lacks the required claim 'exp'"),
@@ -158,7 +310,7 @@ def test_rejections_say_why(b2c: FakeOidcIssuer, overrides: dict[str, Any], reas
 def test_expiry_within_clock_skew_is_accepted(b2c: FakeOidcIssuer) -> None:
     now = int(time.time())
     token = b2c.sign(b2c.claims(exp=now - 30, nbf=now + 30))
-    assert make_validator(b2c).validate(token).customer_id == "customer-1"
+    assert make_validator(b2c).validate(token).customer_id == b2c.object_id("customer-1")
 
 
 def test_token_of_another_trusted_issuer_signed_with_our_key_is_rejected(
@@ -242,8 +394,8 @@ def test_rotated_key_is_accepted_after_refresh() -> None:
         validator.validate(idp.sign())
         new_kid = idp.add_key()
         clock.advance(1)  # rotation noticed right after startup, not only 30 s later
-        assert validator.validate(idp.sign(kid=new_kid)).customer_id == "customer-1"
-        assert validator.validate(idp.sign()).customer_id == "customer-1"  # old key still listed
+        assert validator.validate(idp.sign(kid=new_kid)).issuer == idp.issuer
+        assert validator.validate(idp.sign()).issuer == idp.issuer  # old key still listed
         assert idp.jwks_fetches == 2
 
 
@@ -254,7 +406,7 @@ def test_cached_keys_keep_serving_while_the_idp_is_down() -> None:
         validator.validate(idp.sign())
         idp.failing = True
         clock.advance(4000)  # both caches are stale now
-        assert validator.validate(idp.sign()).customer_id == "customer-1"
+        assert validator.validate(idp.sign()).issuer == idp.issuer
 
 
 def test_idp_down_from_the_start_is_unavailable_not_invalid() -> None:
@@ -270,7 +422,7 @@ def test_idp_down_from_the_start_is_unavailable_not_invalid() -> None:
         assert idp.metadata_fetches == fetches  # failed fetches are rate-limited too
         idp.failing = False
         clock.advance(31)
-        assert validator.validate(idp.sign()).customer_id == "customer-1"
+        assert validator.validate(idp.sign()).issuer == idp.issuer
 
 
 def test_cached_jwks_skips_keys_it_would_never_verify_with() -> None:
@@ -355,6 +507,19 @@ def test_dev_tokens_validate_through_the_same_code_path(tmp_path: Path) -> None:
     assert caller.email == "dev@example.com"
     assert caller.issuer == "http://127.0.0.1:9999/dev/idp"
     assert caller.is_admin
+
+
+def test_dev_tokens_carry_a_client_id_and_keep_sub_as_the_customer(tmp_path: Path) -> None:
+    token, _ = dev_provider.mint_token(dev_settings(tmp_path), "dev-user")
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == DEV_API_CLIENT_ID
+    # A local setup that still sets the old IDENTITY_AUDIENCE keeps working, same customer.
+    old = Settings(
+        data_dir=tmp_path, public_base_url="http://127.0.0.1:9999", identity_audience=DEV_APP_ID_URI
+    )
+    old_token, _ = dev_provider.mint_token(old, "dev-user")
+    assert from_settings(old).validate(old_token).customer_id == "dev-user"
+    # The default accepts the App ID URI too, so tokens minted before the change still work.
+    assert from_settings(dev_settings(tmp_path)).validate(old_token).customer_id == "dev-user"
 
 
 def test_dev_token_with_other_scope_is_rejected(tmp_path: Path) -> None:

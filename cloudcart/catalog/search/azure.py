@@ -8,9 +8,14 @@ engine finds and scores the matches; the engine-independent `ranking.rerank` the
 best of them by what the query names (brand, model, storage, OS, accessory or device), the
 same way the embedded engine does.
 
-The index is created or updated by `ensure_index()` (run by `cloudcart search init`, a deploy
-step), never on a cold start: an index update that changes analyzers takes the index offline,
-and the app's identity should not need to rewrite its schema on every start.
+The app reads and writes through an index alias (`SEARCH_INDEX_NAME`, `products`), never a
+concrete index. Each shape of the index lives in its own index, named after a hash of the
+definition's shape (`products-v<10 hex digits>`, `versioned_index_name()`): the service
+refuses to change an existing field's type or attributes and takes the index offline for an
+analyzer change, so a new shape is built beside the live index, filled from the catalog and
+then served by pointing the alias at it (`AzureSearchIndex.deploy()`, run by `cloudcart
+search init` and the azd postprovision hook, never on a cold start). Scoring profiles and the
+synonym map, which the service changes in place, are not part of the shape.
 
 Two derived fields exist only in Azure (both hidden, both computed from the spec on upsert):
 - `<field>Suggest` for every `suggest=True` field: Azure suggesters refuse fields with a
@@ -23,9 +28,14 @@ The SDK is imported lazily (inside functions), so importing this module stays ch
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from cloudcart.catalog.search.documents import brand_key, public_item
@@ -51,8 +61,12 @@ from cloudcart.catalog.search.spec import (
     PRICE_BANDS,
     SCORING_PROFILE,
     SORTS,
+    STEM_OVERRIDE_FILTER,
+    STEM_OVERRIDES,
+    STEM_RULES,
     STOPWORDS,
     SUGGESTER,
+    SYNONYM_STEP,
     FieldType,
     analyze,
     facet_values_numeric,
@@ -69,8 +83,11 @@ if TYPE_CHECKING:
     from azure.search.documents.indexes import SearchIndexClient
     from azure.search.documents.indexes.models import SearchIndex as AzureIndexDefinition
 
+    from cloudcart.catalog.search.port import SearchIndex
     from cloudcart.core.services import Services
     from cloudcart.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SYNONYM_MAP = "cloudcart-synonyms"
 """Name of the Azure synonym map built from `spec.solr_synonyms()`."""
@@ -95,9 +112,11 @@ VOCABULARY_TTL = 300.0
 # engine: a typo'd word in a long description matches far too much.
 _FUZZY_FIELDS = ("title", "model", "brand")
 
-# The spec's token filter `synonyms` is the embedded engine's step; Azure applies synonyms
-# through the synonym map attached to each searchable field instead.
-_SYNONYM_STEP = "synonyms"
+# Parts of an index definition the service changes in place; everything else is the
+# index's shape, which only a new index can change, so only it names the version.
+_IN_PLACE_PARTS = frozenset(
+    {"name", "scoringProfiles", "defaultScoringProfile", "corsOptions", "@odata.etag"}
+)
 
 _EDM: dict[FieldType, str] = {
     "string": "Edm.String",
@@ -151,11 +170,14 @@ def build_index_definition(index_name: str = INDEX_NAME) -> AzureIndexDefinition
     from azure.search.documents.indexes.models import (
         CustomAnalyzer,
         PatternReplaceCharFilter,
+        PatternReplaceTokenFilter,
         ScoringProfile,
         SearchField,
         SearchIndex,
         SearchSuggester,
+        StemmerOverrideTokenFilter,
         TextWeights,
+        TokenFilter,
     )
 
     fields: list[SearchField] = []
@@ -206,10 +228,25 @@ def build_index_definition(index_name: str = INDEX_NAME) -> AzureIndexDefinition
         )
         for rule in ANALYZER_SPEC.char_filters
     ]
+    # The spec's own stemmer, step for step: Lucene's `kstem` would stem differently from
+    # the embedded engine (see `spec.STEM_RULES`).
+    token_filters: list[TokenFilter] = [
+        StemmerOverrideTokenFilter(
+            name=STEM_OVERRIDE_FILTER,
+            rules=[f"{word} => {stem}" for word, stem in STEM_OVERRIDES.items()],
+        ),
+        *(
+            PatternReplaceTokenFilter(
+                name=rule.name, pattern=rule.pattern, replacement=rule.replacement
+            )
+            for rule in STEM_RULES
+        ),
+    ]
     analyzer = CustomAnalyzer(
         name=ANALYZER_SPEC.name,
         tokenizer_name=ANALYZER_SPEC.tokenizer,
-        token_filters=[f for f in ANALYZER_SPEC.token_filters if f != _SYNONYM_STEP],
+        # Azure applies synonyms through the synonym map on each searchable field instead.
+        token_filters=[f for f in ANALYZER_SPEC.token_filters if f != SYNONYM_STEP],
         char_filters=[rule.name for rule in ANALYZER_SPEC.char_filters],
     )
     profile = ScoringProfile(
@@ -224,6 +261,7 @@ def build_index_definition(index_name: str = INDEX_NAME) -> AzureIndexDefinition
         fields=fields,
         analyzers=[analyzer],
         char_filters=list(char_filters),
+        token_filters=token_filters,
         scoring_profiles=[profile],
         default_scoring_profile=SCORING_PROFILE,
         suggesters=[suggester],
@@ -232,6 +270,62 @@ def build_index_definition(index_name: str = INDEX_NAME) -> AzureIndexDefinition
 
 def _field_type(name: str) -> FieldType:
     return next(f.type for f in FIELDS if f.name == name)
+
+
+def index_version() -> str:
+    """Ten hex digits naming the shape of the spec's index definition: its fields and their
+    attributes, analyzers and their parts, suggesters. Parts the service changes in place
+    (scoring profiles, CORS) and the synonym map's content do not count."""
+    definition: dict[str, Any] = build_index_definition(INDEX_NAME).as_dict()
+    shape = {k: v for k, v in definition.items() if k not in _IN_PLACE_PARTS}
+    encoded = json.dumps(shape, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:10]
+
+
+def versioned_index_name(alias: str) -> str:
+    """The index that holds this spec's shape for an alias (`products-v1a2b3c4d5e`)."""
+    return f"{alias}-v{index_version()}"
+
+
+def is_version_of(index_name: str, alias: str) -> bool:
+    """Whether `index_name` is a versioned index of `alias` (of any spec)."""
+    return re.fullmatch(re.escape(alias) + r"-v[0-9a-f]{10}", index_name) is not None
+
+
+@dataclass(frozen=True)
+class IndexDeployment:
+    """What `AzureSearchIndex.deploy` did.
+
+    `index` is the versioned index the alias serves now; `previous` the index it served
+    before (None on a new service); `indexed` the products put into `index` from the catalog
+    (None when nothing was reindexed); `deleted` the older versions removed.
+    """
+
+    alias: str
+    index: str
+    previous: str | None
+    indexed: int | None
+    deleted: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One sentence for the operator."""
+        if self.previous == self.index and self.indexed is None:
+            return (
+                f"Azure AI Search alias {self.alias!r} already serves {self.index!r}, the index "
+                "of this spec: up to date"
+            )
+        details: list[str] = []
+        if self.indexed is not None:
+            details.append(f"{self.indexed} products indexed from the catalog")
+        if self.previous is not None and self.previous != self.index:
+            if self.previous == self.alias:
+                details.append(f"the index named {self.previous!r} was replaced by the alias")
+            else:
+                details.append(f"{self.previous!r} kept for a rollback")
+        if self.deleted:
+            details.append("deleted " + ", ".join(repr(d) for d in self.deleted))
+        extra = f" ({'; '.join(details)})" if details else ""
+        return f"Azure AI Search alias {self.alias!r} serves {self.index!r}{extra}: up to date"
 
 
 def to_azure_document(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -375,6 +469,8 @@ class AzureSearchIndex:
         self.index_name = index_name
         self.rerank_window = rerank_window
         self.vocabulary_ttl = vocabulary_ttl
+        self._credential = credential
+        self._client_options = client_options
         self._client: SearchClient = SearchClient(
             endpoint, index_name, credential, **client_options
         )
@@ -387,18 +483,120 @@ class AzureSearchIndex:
 
     # --- schema ---------------------------------------------------------------------------
 
-    def ensure_index(self, *, allow_index_downtime: bool = False) -> None:
-        """Create or update the synonym map, then the index, from the spec.
-
-        Changing the analyzer or its char filters on an existing index needs
-        `allow_index_downtime=True` (the service takes the index offline for seconds).
+    def ensure_index(self) -> None:
+        """Make the alias serve this spec's versioned index without filling it: for a new
+        service, or when the alias serves it already. Raises SearchError when the alias
+        serves another version (that needs `deploy` with a reindex, `cloudcart search init`).
         """
-        with _mapped_errors(self.index_name):
+        self.deploy(None)
+
+    def deploy(
+        self, reindex: Callable[[SearchIndex], int] | None, *, force_reindex: bool = False
+    ) -> IndexDeployment:
+        """Make the alias (`index_name`) serve this spec's versioned index; idempotent.
+
+        When the alias already serves it, the index is updated in place (only what the
+        service allows in place differs: same shape) and nothing is reindexed unless
+        `force_reindex`. Otherwise the versioned index is created (or finished, after an
+        interrupted run) beside the live one, `reindex(new_index)` fills it from the
+        catalog, the alias switches to it, `reindex` runs once more through the alias to
+        catch the writes the app made to the old index meanwhile, and versions older than
+        the one just replaced are deleted (that one stays, for a rollback). A plain index
+        named like the alias (made before versioning) is deleted just before the alias is
+        created, since they share the name: readers see 404s for that moment only.
+        Refuses to switch when `reindex` found no products but the live index has some.
+        """
+        from azure.search.documents.indexes.models import SearchAlias
+
+        alias = self.index_name
+        target = versioned_index_name(alias)
+        with _mapped_errors(alias):
             self._index_client.create_or_update_synonym_map(build_synonym_map())
-            self._index_client.create_or_update_index(
-                build_index_definition(self.index_name),
-                allow_index_downtime=allow_index_downtime or None,
-            )
+            live, plain = self._served_index()
+            self._index_client.create_or_update_index(build_index_definition(target))
+        if live == target:
+            if not force_reindex or reindex is None:
+                return IndexDeployment(alias, target, live, None)
+            return IndexDeployment(alias, target, live, reindex(self))
+        if reindex is None:
+            if live is not None:
+                raise SearchError(
+                    f"alias {alias!r} serves {live!r}, not {target!r}: run `cloudcart search "
+                    "init` to fill the new index from the catalog and switch to it"
+                )
+            indexed = None
+        else:
+            building = self.for_index(target)
+            try:
+                indexed = reindex(building)
+            finally:
+                building.close()
+            if live is not None and indexed == 0:
+                live_count = self.count()
+                if live_count:
+                    raise SearchError(
+                        f"refusing to switch alias {alias!r} to {target!r}: the catalog gave "
+                        f"0 products while {live!r} holds {live_count} (is the catalog the "
+                        "deployment's Cosmos DB?)"
+                    )
+        with _mapped_errors(alias):
+            if plain:
+                self._index_client.delete_index(alias)
+            self._index_client.create_or_update_alias(SearchAlias(name=alias, indexes=[target]))
+        if reindex is not None and live is not None:
+            indexed = reindex(self)
+        deleted = self._delete_old_versions(keep={target, live or target})
+        log.info("search alias %s switched from %s to %s", alias, live, target)
+        return IndexDeployment(alias, target, live, indexed, deleted)
+
+    def _served_index(self) -> tuple[str | None, bool]:
+        """The index the alias name serves now, and whether it is a plain index of that
+        name (None, False: nothing serves it)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._index_client.get_alias(self.index_name).indexes[0], False
+        except ResourceNotFoundError:
+            pass
+        try:
+            self._index_client.get_index(self.index_name)
+        except ResourceNotFoundError:
+            return None, False
+        return self.index_name, True
+
+    def _delete_old_versions(self, keep: set[str]) -> tuple[str, ...]:
+        from azure.core.exceptions import HttpResponseError
+
+        deleted: list[str] = []
+        with _mapped_errors(self.index_name):
+            names = list(self._index_client.list_index_names())
+        for name in sorted(names):
+            if name in keep or not is_version_of(name, self.index_name):
+                continue
+            try:
+                self._index_client.delete_index(name)
+            except HttpResponseError as exc:
+                # Cleanup only: another alias may still serve it; the switch is done.
+                log.warning("old search index %s not deleted: %s", name, exc.message)
+                continue
+            deleted.append(name)
+        return tuple(deleted)
+
+    def for_index(self, index_name: str) -> AzureSearchIndex:
+        """An adapter on another index (or alias) of the same service, same credential."""
+        return AzureSearchIndex(
+            self.endpoint,
+            index_name,
+            self._credential,
+            rerank_window=self.rerank_window,
+            vocabulary_ttl=self.vocabulary_ttl,
+            **self._client_options,
+        )
+
+    def count(self) -> int:
+        """Documents in the index."""
+        with _mapped_errors(self.index_name):
+            return int(self._client.get_document_count())
 
     # --- writing --------------------------------------------------------------------------
 
@@ -609,13 +807,24 @@ def from_settings(settings: Settings) -> AzureSearchIndex:
     )
 
 
-def init_index(services: Services, *, allow_index_downtime: bool = False) -> str:
-    """Create or update the search index of these services (`cloudcart search init`, a
-    deploy step); returns what was done, in a sentence."""
+def init_index(
+    services: Services, *, reindex: bool = False, allow_index_downtime: bool = False
+) -> str:
+    """Make the search alias of these services serve this spec's index, built and filled
+    from the catalog (`services.documents`) when it is new (`cloudcart search init`, the
+    deploy hook); returns what was done, in a sentence. `reindex` refills it even when the
+    alias serves it already.
+
+    `allow_index_downtime` is accepted for callers written before indexes were versioned
+    and has no effect: a new shape is a new index, so no update takes an index offline.
+    """
+    del allow_index_downtime
     index = services.search
     if not isinstance(index, AzureSearchIndex):
         return "embedded search index: nothing to initialise (built on first use)"
-    index.ensure_index(allow_index_downtime=allow_index_downtime)
-    return (
-        f"Azure AI Search index {index.index_name!r} and synonym map {SYNONYM_MAP!r} are up to date"
-    )
+    from cloudcart.catalog.search.indexer import reindex_all
+
+    def fill(target: SearchIndex) -> int:
+        return reindex_all(services, target)
+
+    return index.deploy(fill, force_reindex=reindex).describe()

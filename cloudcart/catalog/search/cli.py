@@ -1,7 +1,9 @@
-"""`cloudcart search init`: create or update the Azure AI Search index from the spec.
+"""`cloudcart search init`: make the Azure AI Search alias serve the spec's index.
 
-A deploy step (or an operator) runs it once per spec change; the app itself never rewrites
-the index schema on a cold start. With the embedded adapter it does nothing.
+A deploy step (the azd postprovision hook) or an operator runs it; the app itself never
+rewrites the index schema on a cold start. When the spec's index shape is new it builds the
+versioned index beside the live one, fills it from the catalog and switches the alias to it;
+otherwise it changes nothing. With the embedded adapter it does nothing.
 """
 
 from __future__ import annotations
@@ -23,16 +25,16 @@ def search() -> None:
 
 @search_app.command("init")
 def init(
-    allow_index_downtime: Annotated[
+    reindex: Annotated[
         bool,
-        typer.Option(help="Allow analyzer changes that take the index offline for seconds."),
+        typer.Option(help="Refill the index from the catalog even when it is already live."),
     ] = False,
 ) -> None:
-    """Create or update the synonym map and the index from `catalog/search/spec.py`."""
+    """Build (when new), fill and serve the index of `catalog/search/spec.py`."""
     from cloudcart.catalog.search.azure import init_index
 
     services = Services(get_settings())
     try:
-        typer.echo(init_index(services, allow_index_downtime=allow_index_downtime))
+        typer.echo(init_index(services, reindex=reindex))
     finally:
         services.close()

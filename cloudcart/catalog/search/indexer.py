@@ -18,8 +18,9 @@ import azure.functions as func
 
 from cloudcart import inventory
 from cloudcart.catalog.search.documents import to_search_document
+from cloudcart.catalog.search.port import SearchIndex
 from cloudcart.core import runtime
-from cloudcart.core.documents.port import Container, Document, Filter, Query
+from cloudcart.core.documents.port import Container, Document, Filter, Query, first
 from cloudcart.core.errors import NotFound
 from cloudcart.core.events import Event
 from cloudcart.core.services import Services
@@ -92,8 +93,7 @@ def _read_product(catalog: Container, product_id: str) -> Document | None:
             return catalog.read(product_id, product_id)
         except NotFound:
             return None
-    page = catalog.query(Query(filters=[Filter("id", "eq", product_id)], limit=1))
-    return page.items[0] if page.items else None
+    return first(catalog, Query(filters=[Filter("id", "eq", product_id)]))
 
 
 def _read_category(catalog: Container, category_id: str) -> Document | None:
@@ -102,10 +102,9 @@ def _read_category(catalog: Container, category_id: str) -> Document | None:
             return catalog.read(category_id, CATEGORIES_PARTITION)
         except NotFound:
             return None
-    page = catalog.query(
-        Query(filters=[Filter("id", "eq", category_id), Filter("type", "eq", "category")], limit=1)
+    return first(
+        catalog, Query(filters=[Filter("id", "eq", category_id), Filter("type", "eq", "category")])
     )
-    return page.items[0] if page.items else None
 
 
 def _stock(services: Services, skus: list[str]) -> dict[str, dict[str, int]]:
@@ -144,8 +143,11 @@ def _all(container: Container, query: Query) -> Iterator[Document]:
             return
 
 
-def reindex_all(services: Services) -> int:
-    """Rebuild the whole index from the catalog in one swap; returns the products indexed."""
+def reindex_all(services: Services, index: SearchIndex | None = None) -> int:
+    """Rebuild the whole index from the catalog in one swap; returns the products indexed.
+
+    `index` defaults to `services.search`; `cloudcart search init` passes the new versioned
+    Azure index it fills before the alias switches to it."""
     catalog = services.documents.container("catalog")
     categories = {
         str(c["id"]): c
@@ -162,6 +164,6 @@ def reindex_all(services: Services) -> int:
         )
         if document is not None:
             documents.append(document)
-    count = services.search.replace_all(documents)
+    count = (index or services.search).replace_all(documents)
     log.info("search index rebuilt with %d products", count)
     return count

@@ -7,9 +7,10 @@ stemmer), the field weights of the scoring profile, the suggester and the facets
 
 Both adapters derive from it: the embedded tantivy engine builds its schema and analyses
 text with `analyze()`, and the Azure AI Search adapter turns the same data into an index
-definition (`fields`, a custom analyzer with `PatternReplaceCharFilter`s, a Solr-format
-synonym map, a scoring profile with `text.weights`, a suggester). Keep this module free of
-engine imports so both can read it.
+definition (`fields`, a custom analyzer with `PatternReplaceCharFilter`s and the plural
+stemmer as `stemmer_override` and `pattern_replace` token filters, a Solr-format synonym
+map, a scoring profile with `text.weights`, a suggester). Keep this module free of engine
+imports so both can read it.
 """
 
 from __future__ import annotations
@@ -171,6 +172,15 @@ class PatternReplace:
         return re.sub(r"\$(\d)", r"\\g<\1>", self.replacement)
 
 
+SEPARATOR_RULES: tuple[PatternReplace, ...] = (
+    # Thousands separators go (5,000 mAh -> 5000 mAh), so the unit rule can join the number.
+    PatternReplace("thousands", r"(\d),(?=\d{3}\b)", "$1"),
+    # Azure's standard tokenizer keeps `oppo's`, `wi.fi` and `a_b` as one word where the
+    # embedded tokenizer splits them: make them separate words before either tokenizes.
+    PatternReplace("separators", r"['\u2019_]|(?<=[a-z])[.,]|[.,](?=[a-z])", " "),
+)
+"""Word separators both tokenizers agree on, applied first at index and query time."""
+
 UNIT_RULES: tuple[PatternReplace, ...] = (
     # `inch`, `inches` and `"` all mean `in` (6.5 inch, 6.5" -> 6.5in).
     PatternReplace("inch", r"(\d)\s*(?:inches|inch|\")", "$1in"),
@@ -235,6 +245,57 @@ INTENT_ATTRIBUTES: tuple[str, ...] = ("storage", "os", "ram")
 """Attributes a query can name by value (`64gb`, `android`) to rank products having it first."""
 
 
+# --- stemming ------------------------------------------------------------------------------
+#
+# A light plural stemmer written as data, so that Azure runs exactly the rules `stem` runs:
+# a `stemmer_override` token filter for irregular plurals, then one `pattern_replace` token
+# filter per rule, in order. Lucene's `kstem` (Azure's `kstem` filter) cannot be matched by
+# local rules: it is dictionary-driven, and on the demo catalog it leaves `glasses`,
+# `watches`, `days` and `trousers` plural and cuts `oneplus` to `oneplu`; 85 of its 914
+# words came out of it differently from the plural stemmer the embedded engine had.
+
+STEM_KEEP: frozenset[str] = frozenset(
+    {"macos", "chromeos", "series", "species", "news", "lens", "canvas"}
+)
+"""Words that look plural but are not; no stemming rule touches them."""
+
+STEM_OVERRIDES: dict[str, str] = {
+    "lenses": "lens",
+    "knives": "knife",
+    "shelves": "shelf",
+    "hoodies": "hoodie",
+    "beanies": "beanie",
+    "onesies": "onesie",
+    "cookies": "cookie",
+    "brownies": "brownie",
+    "smoothies": "smoothie",
+    "movies": "movie",
+    "selfies": "selfie",
+}
+"""Irregular plurals -> singular (Azure: a `stemmer_override` filter); each singular is left
+alone by the rules below."""
+
+_NOT_KEPT = "(?!(?:" + "|".join(sorted(STEM_KEEP)) + ")$)"
+
+STEM_RULES: tuple[PatternReplace, ...] = (
+    # batteries -> battery, accessories -> accessory (ties, pies: the `s` rule).
+    PatternReplace("cloudcart_plural_ies", rf"^{_NOT_KEPT}([a-z]{{2,}})ies$", "$1y"),
+    # glasses -> glass, watches -> watch, brushes -> brush, boxes -> box.
+    PatternReplace("cloudcart_plural_es", rf"^{_NOT_KEPT}([a-z]+(?:ss|sh|ch|x))es$", "$1"),
+    # phones -> phone, cases -> case; not glass, plus, tennis, nor short words or units.
+    PatternReplace("cloudcart_plural_s", rf"^{_NOT_KEPT}(?=[a-z]{{4,}}$)([a-z]*[^siu])s$", "$1"),
+)
+"""Whole-token rewrites applied in order to each lowercased, ASCII-folded token (Azure: one
+`pattern_replace` token filter each). Anchored, so replacing every match and replacing the
+first agree; a token that one rule rewrites matches none of the later ones."""
+
+STEM_OVERRIDE_FILTER = "cloudcart_plural_overrides"
+"""Name of the `stemmer_override` token filter built from `STEM_OVERRIDES`."""
+
+SYNONYM_STEP = "synonyms"
+"""The analyzer step that makes synonyms canonical (Azure: the synonym map, at query time)."""
+
+
 @dataclass(frozen=True)
 class AnalyzerSpec:
     """A custom analyzer: character filters, then tokenizer, then token filters."""
@@ -247,10 +308,16 @@ class AnalyzerSpec:
 
 ANALYZER_SPEC = AnalyzerSpec(
     name=ANALYZER,
-    char_filters=(*UNIT_RULES, *MULTIWORD_RULES),
+    char_filters=(*SEPARATOR_RULES, *UNIT_RULES, *MULTIWORD_RULES),
     tokenizer="standard_v2",
-    # Azure token filter names; the embedded engine implements the same steps in `analyze`.
-    token_filters=("lowercase", "asciifolding", "kstem", "synonyms"),
+    # Azure token filter names, in order; `index_tokens` and `analyze` run the same steps.
+    token_filters=(
+        "lowercase",
+        "asciifolding",
+        STEM_OVERRIDE_FILTER,
+        *(rule.name for rule in STEM_RULES),
+        SYNONYM_STEP,
+    ),
 )
 
 
@@ -261,7 +328,12 @@ def solr_synonyms() -> str:
 
 _CANONICAL: dict[str, str] = {w: g[0] for g in SYNONYM_GROUPS for w in g}
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+[a-z]*)?")
-_PLURAL_KEEP = frozenset({"plus", "glass", "ios", "macos", "chromeos", "bus", "less", "pos"})
+_STEPS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(rule.pattern), rule.python_replacement) for rule in STEM_RULES
+)
+_CHAR_STEPS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(rule.pattern), rule.python_replacement) for rule in ANALYZER_SPEC.char_filters
+)
 
 
 def fold(text: str) -> str:
@@ -271,32 +343,33 @@ def fold(text: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """Folded text with the unit and multi-word rules applied (still one string)."""
+    """Folded text with the separator, unit and multi-word rules applied (still one string)."""
     out = fold(text)
-    for rule in (*UNIT_RULES, *MULTIWORD_RULES):
-        out = re.sub(rule.pattern, rule.python_replacement, out)
+    for pattern, replacement in _CHAR_STEPS:
+        out = pattern.sub(replacement, out)
     return out
 
 
 def stem(token: str) -> str:
-    """A light plural stemmer: `phones` -> `phone`, `cases` -> `case`, `batteries` ->
-    `battery`; leaves units (`64gb`), short words and `plus`/`glass`/`ios` alone."""
-    if len(token) <= 3 or not token.isalpha() or token in _PLURAL_KEEP:
-        return token
-    if token.endswith("ies") and len(token) > 4:
-        return token[:-3] + "y"
-    if token.endswith(("ss", "us", "is")):
-        return token
-    if token.endswith(("ches", "shes", "xes")):
-        return token[:-2]
-    if token.endswith("s"):
-        return token[:-1]
-    return token
+    """The light plural stemmer of `STEM_OVERRIDES` and `STEM_RULES`: `phones` -> `phone`,
+    `glasses` -> `glass`, `batteries` -> `battery`, `lenses` -> `lens`; leaves units
+    (`64gb`), short words, `plus`, `tennis` and `STEM_KEEP` alone."""
+    out = STEM_OVERRIDES.get(token, token)
+    for pattern, replacement in _STEPS:
+        out = pattern.sub(replacement, out)
+    return out
 
 
 def canonical(token: str) -> str:
     """The canonical member of the token's synonym group (itself when in none)."""
     return _CANONICAL.get(token, token)
+
+
+@lru_cache(maxsize=4096)
+def index_tokens(text: str) -> tuple[str, ...]:
+    """Tokens of `text` before synonyms: normalised and stemmed. What the Azure index's
+    custom analyzer emits for the same text (Azure applies synonyms at query time)."""
+    return tuple(stem(t) for t in _TOKEN.findall(normalise(text)))
 
 
 @lru_cache(maxsize=4096)
@@ -306,7 +379,7 @@ def analyze(text: str) -> tuple[str, ...]:
     The same function runs at index and query time, so `64 GB` in a document and `64gb` in
     a query meet as one token, and `mobile` finds `phone`.
     """
-    return tuple(canonical(stem(t)) for t in _TOKEN.findall(normalise(text)))
+    return tuple(canonical(t) for t in index_tokens(text))
 
 
 def analyzed_text(text: str) -> str:

@@ -3,8 +3,12 @@
 The SDK (and `azure-identity`) are imported inside constructors so that importing this
 module, or running the embedded adapter, never pays their import time on a cold start.
 
-Retries: the SDK retries 429s itself, waiting what the service says in
-`x-ms-retry-after-ms`; we configure that explicitly. A 429 means the service did not do
+Throttling: the adapter retries 429s itself, not the SDK (whose throttle retries are
+turned off), waiting what the service asks for in `x-ms-retry-after-ms`, within the budget
+of the work in hand (`cloudcart.core.throttling`): a couple of retries within a second
+for an HTTP request, then `Throttled` (a 503 with Retry-After); up to 9 retries within
+30 s for background work. One client serves both, since the SDK reads its retry options
+from the client and would need a client per budget. A 429 means the service did not do
 the work, so the retried write happens exactly once. Writes are *not* retried after
 timeouts or dropped connections (the SDK's default `retry_write` off), because then the
 first attempt may have succeeded; those surface as `Unavailable` and callers rely on
@@ -14,6 +18,7 @@ ETags / conditional creates to retry safely.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cloudcart.core.documents.embedded import (
     SYSTEM_PROPERTIES,
     check_batch_size,
+    check_document_size,
+    check_patch_size,
     clean_document,
     container_spec_in,
     effective_ttl,
@@ -46,19 +53,24 @@ from cloudcart.core.errors import (
     DocumentError,
     NotFound,
     PreconditionFailed,
+    Throttled,
     Unavailable,
 )
+from cloudcart.core.throttling import BACKGROUND, current
 
 if TYPE_CHECKING:
     from cloudcart.core.settings import Settings
 
 T = TypeVar("T")
 
-THROTTLE_RETRIES = 9
-"""How many times a throttled (429) request is retried before `Unavailable`."""
+THROTTLE_RETRIES = BACKGROUND.retries
+"""How many times background work retries a throttled (429) request before `Throttled`."""
 
-THROTTLE_MAX_WAIT_SECONDS = 30
-"""Upper bound of the total time spent waiting on 429s for one request."""
+THROTTLE_MAX_WAIT_SECONDS = BACKGROUND.max_wait_seconds
+"""Upper bound of the time background work spends waiting on 429s for one request."""
+
+_DEFAULT_RETRY_AFTER_SECONDS = 0.1
+"""The wait when a 429 does not say (the service always does)."""
 
 _COMPARISONS = {"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
@@ -170,6 +182,7 @@ def filter_predicate(condition: Sequence[Filter]) -> str | None:
 
 def patch_operations(operations: Sequence[PatchOp], spec: ContainerSpec) -> list[dict[str, Any]]:
     """Port patch operations as Cosmos JSON patch operations (`a.b` -> `/a/b`)."""
+    check_patch_size(operations)
     out = []
     for op in operations:
         if op.path in ("id", spec.partition_key_field) or op.path.split(".")[0] in (
@@ -209,9 +222,54 @@ def _translate(exc: Exception, what: str) -> Exception:
         return PreconditionFailed(f"{what}: precondition failed")
     if status == 400:
         return ValueError(f"{what}: bad request: {getattr(exc, 'message', exc)}")
+    if status == 413:
+        # A write the client-side checks let through, e.g. a patch that grows a document
+        # past 2 MB: the same refusal as theirs.
+        return ValueError(f"{what}: too large: {getattr(exc, 'message', exc)}")
     if status is None or status in (408, 429, 449, 500, 502, 503, 504):
         return Unavailable(f"{what}: Cosmos DB unavailable: {exc}")
     return DocumentError(f"{what}: Cosmos DB error {status}: {exc}")
+
+
+def _retry_after(exc: Exception) -> float:
+    """The seconds a 429 asks to wait (`x-ms-retry-after-ms`)."""
+    headers = getattr(exc, "headers", None) or {}
+    try:
+        return float(headers["x-ms-retry-after-ms"]) / 1000
+    except (KeyError, TypeError, ValueError):
+        return _DEFAULT_RETRY_AFTER_SECONDS
+
+
+def with_throttle_retries(
+    fn: Callable[[], T],
+    errors: tuple[type[Exception], ...],
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """`fn()`, retried on 429 as the current budget allows; `Throttled` past it.
+
+    A retry is made only if its wait still fits in the budget: an HTTP request the service
+    asks to come back in 5 s fails at once rather than holding its caller for 5 s.
+    """
+    budget = current()
+    waited = 0.0
+    retries = 0
+    while True:
+        try:
+            return fn()
+        except errors as exc:
+            if _status_of(exc) != 429:
+                raise
+            delay = _retry_after(exc)
+            if retries >= budget.retries or waited + delay > budget.max_wait_seconds:
+                raise Throttled(
+                    f"{what}: Cosmos DB is throttling (retried {retries} times, "
+                    f"{waited:.1f} s); it asks to retry after {delay:.3f} s",
+                    retry_after=delay,
+                ) from exc
+            sleep(delay)
+            waited += delay
+            retries += 1
 
 
 class CosmosContainer:
@@ -233,11 +291,12 @@ class CosmosContainer:
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         with self._calling(what):
-            return fn()
+            return with_throttle_retries(fn, self._errors, f"{self.spec.name}: {what}")
 
     def _prepare(self, document: Document) -> tuple[Document, str]:
         doc = clean_document(document)
         effective_ttl(self.spec, doc)  # validates `ttl` the same way the embedded store does
+        check_document_size(doc)
         return doc, partition_key_of(self.spec, doc)
 
     def read(self, id: str, partition_key: str) -> Document:
@@ -306,13 +365,15 @@ class CosmosContainer:
             if partition_key is not None
             else {"enable_cross_partition_query": True}
         )
-        with self._calling("query"):
+
+        def one_page() -> Page:
             pages = self._client.query_items(
                 sql, parameters=parameters, max_item_count=query.limit, **scope
             ).by_page(continuation)
             items = [_strip(d) for d in next(pages, [])]
-            token = pages.continuation_token
-        return Page(items=items, continuation=token or None)
+            return Page(items=items, continuation=pages.continuation_token or None)
+
+        return self._call("query", one_page)
 
     def batch(self, partition_key: str, operations: Sequence[BatchOp]) -> list[Document]:
         """Run the operations as one transactional batch (all or nothing)."""
@@ -321,10 +382,17 @@ class CosmosContainer:
         from azure.cosmos.exceptions import CosmosBatchOperationError
 
         try:
-            results = self._client.execute_item_batch(sdk_ops, partition_key)
+            results = with_throttle_retries(
+                lambda: self._client.execute_item_batch(sdk_ops, partition_key),
+                self._errors,
+                f"{self.spec.name}: batch",
+            )
         except CosmosBatchOperationError as exc:
             index = int(exc.error_index or 0)
             cause = _translate(exc, f"{self.spec.name}: batch operation {index}")
+            if isinstance(cause, ValueError):
+                # Refused input, as the embedded store refuses it: not a failed transaction.
+                raise cause from exc
             if not isinstance(cause, DocumentError):
                 cause = DocumentError(str(cause))
             raise BatchFailed(index, cause) from exc
@@ -361,10 +429,13 @@ class CosmosContainer:
         kwargs: dict[str, Any] = {"max_item_count": max_items}
         if checkpoint is None:
             kwargs["start_time"] = "Beginning"
-        with self._calling("change feed"):
+
+        def one_page() -> tuple[list[Document], str | None]:
             pages = self._client.query_items_change_feed(**kwargs).by_page(checkpoint)
             items = [_strip(d) for d in next(pages, [])]
-            token = pages.continuation_token
+            return items, pages.continuation_token
+
+        items, token = self._call("change feed", one_page)
         if not token:
             raise Unavailable(f"{self.spec.name}: change feed returned no continuation")
         return ChangeFeedPage(items=items, checkpoint=token)
@@ -398,13 +469,18 @@ class CosmosDocumentStore:
     ) -> None:
         from azure.core.exceptions import AzureError
         from azure.cosmos import CosmosClient
+        from azure.cosmos.documents import ConnectionPolicy
         from azure.cosmos.exceptions import CosmosHttpResponseError
 
         self._errors: tuple[type[Exception], ...] = (CosmosHttpResponseError, AzureError)
+        # 429s are retried by `with_throttle_retries`, within the work's budget; the SDK's
+        # own throttle retries (9 within 30 s, for every caller alike) are turned off. A
+        # zero `retry_throttle_total` would read as "unset", hence a policy. RetryOptions
+        # is not exported, so build the type the policy holds.
+        policy = ConnectionPolicy()
+        policy.RetryOptions = type(policy.RetryOptions)(max_retry_attempt_count=0)
         options: dict[str, Any] = {
-            # Throttling: honour the service's x-ms-retry-after-ms (no fixed interval).
-            "retry_throttle_total": THROTTLE_RETRIES,
-            "retry_throttle_backoff_max": THROTTLE_MAX_WAIT_SECONDS,
+            "connection_policy": policy,
             "connection_verify": connection_verify,
         }
         options.update(client_options)
@@ -433,7 +509,7 @@ class CosmosDocumentStore:
         """
         from azure.cosmos import PartitionKey
 
-        try:
+        def ensure() -> None:
             database = self._client.create_database_if_not_exists(self._database_name)
             for spec in self.specs.values():
                 options: dict[str, Any] = {}
@@ -446,13 +522,16 @@ class CosmosDocumentStore:
                     partition_key=PartitionKey(path=spec.partition_key_path),
                     **options,
                 )
+
+        try:
+            with_throttle_retries(ensure, self._errors, "ensure containers")
         except self._errors as exc:
             raise _translate(exc, "ensure containers") from exc
 
     def check(self) -> None:
         """Raise if the database cannot be read (readiness probe)."""
         try:
-            self._database.read()
+            with_throttle_retries(self._database.read, self._errors, "check")
         except self._errors as exc:
             raise _translate(exc, "check") from exc
 

@@ -56,6 +56,12 @@ if TYPE_CHECKING:
 MAX_BATCH_OPERATIONS = 100
 """Cosmos DB's limit on operations in one transactional batch; enforced here too."""
 
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+"""Cosmos DB's limit on one document and on one batch request (2 MB); enforced here too."""
+
+MAX_PATCH_OPERATIONS = 10
+"""Cosmos DB's limit on operations in one patch; enforced here too."""
+
 SYSTEM_PROPERTIES = frozenset({"_etag", "_ts", "_rid", "_self", "_attachments", "_lsn"})
 """Properties the database owns; stripped from documents callers hand in."""
 
@@ -156,13 +162,48 @@ def effective_ttl(spec: ContainerSpec, document: Document) -> int | None:
     return None if ttl == -1 else ttl
 
 
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact UTF-8 JSON: how Cosmos DB measures its size limits."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def check_document_size(document: Document) -> None:
+    """Reject a document (without system properties) over Cosmos DB's 2 MB."""
+    size = json_size({k: v for k, v in document.items() if k not in SYSTEM_PROPERTIES})
+    if size > MAX_DOCUMENT_BYTES:
+        raise ValueError(
+            f"document {document.get('id')!r} is too large: {size} bytes, "
+            f"at most {MAX_DOCUMENT_BYTES} (2 MB)"
+        )
+
+
+def check_patch_size(operations: Sequence[PatchOp]) -> None:
+    """Reject a patch over Cosmos DB's operation limit."""
+    if len(operations) > MAX_PATCH_OPERATIONS:
+        raise ValueError(
+            f"a patch holds at most {MAX_PATCH_OPERATIONS} operations, got {len(operations)}"
+        )
+
+
 def check_batch_size(operations: Sequence[BatchOp]) -> None:
-    """Reject empty batches and batches over Cosmos DB's operation limit."""
+    """Reject empty batches and batches over Cosmos DB's limits: operations, operations per
+    patch, and 2 MB of documents and patch values together."""
     if not operations:
         raise ValueError("a batch needs at least one operation")
     if len(operations) > MAX_BATCH_OPERATIONS:
         raise ValueError(
             f"a batch holds at most {MAX_BATCH_OPERATIONS} operations, got {len(operations)}"
+        )
+    size = 0
+    for op in operations:
+        check_patch_size(op.patch)
+        if op.document is not None:
+            check_document_size(op.document)
+            size += json_size(op.document)
+        size += sum(json_size(p.value) for p in op.patch)
+    if size > MAX_DOCUMENT_BYTES:
+        raise ValueError(
+            f"the batch is too large: {size} bytes of documents, at most {MAX_DOCUMENT_BYTES}"
         )
 
 
@@ -343,6 +384,7 @@ class SqliteContainer:
 
     def _write(self, conn: sqlite3.Connection, doc: Document, pk: str, *, insert: bool) -> Document:
         """Stamp system properties and store `doc`; `insert` False replaces the row."""
+        check_document_size(doc)
         ttl = effective_ttl(self.spec, doc)
         now = time.time()
         stored = dict(doc)
@@ -427,6 +469,7 @@ class SqliteContainer:
         condition: Sequence[Filter],
         if_match: str | None,
     ) -> Document:
+        check_patch_size(operations)
         current = self._existing(conn, id, pk, if_match)
         if condition:
             # The same translator as queries, so a condition means exactly what a query
@@ -504,6 +547,12 @@ class SqliteContainer:
             where.append("pk = ?")
             params.append(partition_key)
         where.append(conditions_sql(query.filters, params))
+        if len(query.order_by) > 1:
+            # Like Cosmos, whose composite index has no entry for a document lacking one
+            # of the fields (see `Query`).
+            for order in query.order_by:
+                where.append("json_type(body, ?) IS NOT NULL")
+                params.append(_json_path(order.field))
         order_parts = []
         for order in query.order_by:
             order_parts.append(f"json_extract(body, ?) {'DESC' if order.descending else 'ASC'}")

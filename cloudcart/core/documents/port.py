@@ -6,12 +6,17 @@ the same behaviour locally. Documents are plain JSON dicts.
 
 Errors: `NotFound`, `Conflict`, `PreconditionFailed`, `BatchFailed`, `Unavailable` from
 `cloudcart.core.errors`.
+
+Limits, Cosmos DB's, which both adapters refuse alike with `ValueError` before anything is
+written: a document (its JSON without system properties) and a batch (its documents and
+patch values together) of at most 2 MB, at most 10 operations per patch and 100 per batch,
+and no '/', '\\', '?' or '#' in an id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Document = dict[str, Any]
@@ -50,6 +55,10 @@ class Query:
 
     Adapters translate it (parameterised SQL for Cosmos, JSON functions for SQLite); there is
     deliberately no free-form SQL, so both adapters agree on what every query means.
+
+    Ordering by one field returns every match, those lacking the field first when
+    ascending. Ordering by two or more fields leaves out documents lacking any of them:
+    Cosmos serves such a sort from a composite index, which has no entry for them.
     """
 
     filters: Sequence[Filter] = ()
@@ -59,7 +68,13 @@ class Query:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of query results; `continuation` is opaque and None on the last page."""
+    """One page of query results; `continuation` is opaque and None on the last page.
+
+    A page holds at most the query's `limit` items but may hold fewer, even none, while a
+    continuation remains: Cosmos serves a cross-partition query a physical partition at a
+    time and may end any page early. Code that wants "the first n" uses `fill_page` or
+    `first`, never one page.
+    """
 
     items: list[Document]
     continuation: str | None = None
@@ -191,7 +206,8 @@ class Container(Protocol):
         partition_key: str | None = None,
         continuation: str | None = None,
     ) -> Page:
-        """Run a query in one partition (`partition_key`) or across all of them."""
+        """One page of a query in one partition (`partition_key`) or across all of them;
+        it may be short or empty while `continuation` is set (see `Page`)."""
         ...
 
     def batch(self, partition_key: str, operations: Sequence[BatchOp]) -> list[Document]:
@@ -224,3 +240,37 @@ class DocumentStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def fill_page(
+    container: Container,
+    query: Query,
+    *,
+    partition_key: str | None = None,
+    continuation: str | None = None,
+) -> Page:
+    """Up to `query.limit` items, following continuations past short and empty pages.
+
+    Each further page asks only for the items still missing, so the continuation returned
+    resumes right after the last item returned (an API cursor stays exact). It is None
+    once the query has nothing more.
+    """
+    items: list[Document] = []
+    while True:
+        page = container.query(
+            replace(query, limit=query.limit - len(items)),
+            partition_key=partition_key,
+            continuation=continuation,
+        )
+        items.extend(page.items)
+        continuation = page.continuation
+        if continuation is None or len(items) >= query.limit:
+            return Page(items=items, continuation=continuation)
+
+
+def first(
+    container: Container, query: Query, *, partition_key: str | None = None
+) -> Document | None:
+    """The query's first match, or None when it has none (however its pages come)."""
+    found = fill_page(container, replace(query, limit=1), partition_key=partition_key)
+    return found.items[0] if found.items else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -192,13 +192,16 @@ class ServiceBusPublisher:
             if len(batch):
                 sender.send_messages(batch)
 
+    def _open_link(self, entity: str) -> None:
+        sender, lock = self._sender(entity)
+        # Creating a batch needs the link's maximum message size, so it opens the link.
+        with lock, self._translated(entity):
+            sender.create_message_batch(max_size_in_bytes=self._max_batch)
+
     def check(self) -> None:
         """Open (or reuse) a sender link to every declared entity; raises Unavailable."""
         for declared in self.topology.entities():
-            sender, lock = self._sender(declared.name)
-            # Creating a batch needs the link's maximum message size, so it opens the link.
-            with lock, self._translated(declared.name):
-                sender.create_message_batch(max_size_in_bytes=self._max_batch)
+            self._open_link(declared.name)
 
     def close(self) -> None:
         """Close the senders, the client and the credential."""
@@ -351,17 +354,27 @@ class ServiceBusPublisher:
             session_id=letter.session_id,
             content_type=letter.content_type,
         )
+        # Attach the sender link before the dead letter is locked, so that all the lock has
+        # to outlast is the send itself.
+        self._open_link(letter.entity)
         self._take_dead_letter(dead_letter_id, lambda: self.publish(letter.entity, [copy]))
 
     def purge(self, dead_letter_id: str) -> None:
         """Remove a dead letter for good. Raises DeadLetterNotFound."""
-        self._take_dead_letter(dead_letter_id, lambda: None)
+        self._take_dead_letter(dead_letter_id, None)
 
-    def _take_dead_letter(self, dead_letter_id: str, before_complete: Callable[[], None]) -> None:
-        # A dead-letter queue cannot be received from by sequence number, so receive in
-        # peek-lock until the message turns up, settle it, and give the others back.
+    def _take_dead_letter(
+        self, dead_letter_id: str, before_complete: Callable[[], None] | None
+    ) -> None:
+        # Only deferred messages can be received by sequence number, so receive in peek-lock
+        # until the letter turns up. The letters ahead of it stay locked meanwhile (given
+        # back, the service would hand them out again at once) and are given back as soon
+        # as it is found, before `before_complete` sends anything.
+        from azure.servicebus.exceptions import MessageLockLostError
+
         entity, subscription, sequence_number = _parse_dead_letter_id(dead_letter_id)
         held: list[ServiceBusReceivedMessage] = []
+        seen: set[int] = set()
         with self._translated(entity), self._dead_letter_receiver(entity, subscription) as rx:
             try:
                 while True:
@@ -374,12 +387,51 @@ class ServiceBusPublisher:
                     target = next((m for m in batch if m.sequence_number == sequence_number), None)
                     held.extend(m for m in batch if m is not target)
                     if target is not None:
-                        before_complete()
-                        rx.complete_message(target)
-                        return
+                        break
+                    fresh = {m.sequence_number or 0 for m in batch} - seen
+                    if not fresh:
+                        # Only letters already held came back: their locks lapsed before
+                        # the search got past them, and it would go round forever.
+                        raise Unavailable(
+                            f"dead letter {dead_letter_id}: the letters ahead of it came back "
+                            "because their locks lapsed before it was reached; try again"
+                        )
+                    seen |= fresh
             finally:
-                for message in held:
-                    rx.abandon_message(message)
+                _give_back(rx, held)
+            if before_complete is not None:
+                try:
+                    before_complete()
+                except BaseException:
+                    _give_back(rx, [target])
+                    raise
+            try:
+                rx.complete_message(target)
+            except MessageLockLostError as exc:
+                after = (
+                    " after its copy was sent; trying again is safe (duplicate detection "
+                    "drops the second copy)"
+                    if before_complete is not None
+                    else "; try again"
+                )
+                raise Unavailable(
+                    f"dead letter {dead_letter_id}: its lock lapsed before it was removed{after}"
+                ) from exc
+
+
+def _give_back(receiver: ServiceBusReceiver, messages: list[ServiceBusReceivedMessage]) -> None:
+    """Abandon `messages` and forget them, best effort.
+
+    A lock that lapsed has given its letter back already (the `diagnostics` subscription
+    locks for 5 s), and any other failure only means the letter comes back when its lock
+    lapses, so neither may fail the operation the letters were held for.
+    """
+    from azure.servicebus.exceptions import ServiceBusError
+
+    for message in messages:
+        with suppress(ServiceBusError):
+            receiver.abandon_message(message)
+    messages.clear()
 
 
 def from_settings(settings: Settings) -> ServiceBusPublisher:

@@ -2,7 +2,10 @@
 
 Money is always integer minor units (paise, cents) with an ISO 4217 currency code in
 upper case. Two adapters implement it: the embedded test gateway (test cards, signed
-webhooks sent to this app) and Stripe (PaymentIntents and Refunds).
+webhooks sent to this app) and Stripe (PaymentIntents and Refunds). When the shop takes no
+payments (`CLOUDCART_PAYMENTS_PROVIDER=disabled`, or Stripe without usable credentials) the
+gateway is a `DisabledGateway`: every call raises `PaymentsDisabled` (503
+`payments-disabled`) and nothing reaches a provider.
 
 Orders use the order id as the idempotency key of `create_payment`, so a retried checkout
 never creates a second payment; refunds use keys such as `f"{order_id}:refund:{n}"`.
@@ -13,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import Final, Literal, NoReturn, Protocol, runtime_checkable
 
-from cloudcart.core.errors import CloudcartError
+from cloudcart.core.errors import CloudcartError, DomainError
 
 PaymentStatus = Literal["requires_confirmation", "processing", "succeeded", "failed", "cancelled"]
 """Where a payment stands. `succeeded`, `failed` and `cancelled` are final."""
@@ -147,3 +150,64 @@ class PaymentGateway(Protocol):
 class IgnoredWebhook(InvalidWebhook):
     """A correctly signed webhook of an event type Cloudcart does not act on; the route
     answers 200 so the provider stops retrying."""
+
+
+DISABLED_PROVIDER: Final = "disabled"
+"""`CLOUDCART_PAYMENTS_PROVIDER` value of a shop that takes no payments."""
+
+
+class PaymentsDisabled(PaymentError, DomainError):
+    """The shop takes no payments: switched off, or the provider's credentials are missing.
+
+    The message says why (for logs); clients get a fixed 503 `payments-disabled` problem,
+    since the reason names configuration.
+    """
+
+    status = 503
+    title = "Service Unavailable"
+    problem_type = "payments-disabled"
+
+    def problem_detail(self) -> str | None:
+        """A detail that names no configuration."""
+        return "This shop is not taking payments at the moment; try again later."
+
+
+class DisabledGateway:
+    """The gateway of a shop that takes no payments: every call raises `PaymentsDisabled`,
+    so nothing is ever sent to a provider.
+
+    `provider` is the configured one (`disabled`, or `stripe` whose credentials are not
+    usable, so its webhook route still answers 503 and the provider retries later);
+    `reason` says why, for the logs.
+    """
+
+    def __init__(self, provider: str, reason: str) -> None:
+        self.provider = provider
+        self.reason = reason
+
+    def _refuse(self) -> NoReturn:
+        raise PaymentsDisabled(self.reason)
+
+    def create_payment(
+        self, *, order_id: str, customer_id: str, amount: int, currency: str, idempotency_key: str
+    ) -> Payment:
+        """Refuse: payments are disabled."""
+        self._refuse()
+
+    def get_payment(self, payment_id: str) -> Payment:
+        """Refuse: payments are disabled."""
+        self._refuse()
+
+    def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> Payment:
+        """Refuse: payments are disabled."""
+        self._refuse()
+
+    def refund(
+        self, payment_id: str, *, amount: int, idempotency_key: str, reason: str | None = None
+    ) -> Refund:
+        """Refuse: payments are disabled."""
+        self._refuse()
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+        """Refuse: payments are disabled (the provider redelivers once they are on)."""
+        self._refuse()

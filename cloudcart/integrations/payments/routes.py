@@ -20,7 +20,7 @@ from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
 from cloudcart.core.clock import utcnow
-from cloudcart.integrations.payments.port import IgnoredWebhook, InvalidWebhook
+from cloudcart.integrations.payments.port import DISABLED_PROVIDER, IgnoredWebhook, InvalidWebhook
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class WebhookReceipt(BaseModel):
     description="Called by the payment gateway, never by clients. The body is verified with "
     "the provider's signature header (`Stripe-Signature` for `stripe`, `Cloudcart-Signature` "
     "for the embedded `test` gateway); unsigned, tampered or stale (> 5 min) requests get 400.",
-    responses=problem_responses(400, 404, 413),
+    responses=problem_responses(400, 404, 413, 503),
 )
 async def receive_payment_webhook(
     provider: Annotated[str, Path(description="The gateway: `stripe` or `test`.")],
@@ -52,7 +52,9 @@ async def receive_payment_webhook(
 ) -> WebhookReceipt:
     """Verify, then apply one gateway event."""
     gateway = services.payments
-    if provider != gateway.provider:
+    # With payments disabled the gateway answers 503 below, so the provider retries the
+    # event once payments are on instead of dropping it on a 404.
+    if provider != gateway.provider and gateway.provider != DISABLED_PROVIDER:
         raise Problem(
             404,
             "Unknown payment provider",

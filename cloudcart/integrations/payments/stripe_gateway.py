@@ -14,16 +14,23 @@ Webhooks handled: `payment_intent.succeeded`, `payment_intent.payment_failed`,
 `payment_intent.canceled`, `refund.created`/`refund.updated` (final states only) and
 `charge.refunded` (when the charge carries its refunds). Other signed events raise
 IgnoredWebhook, which the route answers with 200.
+
+Without usable credentials (a secret unset, or an app setting still holding the literal
+`@Microsoft.KeyVault(...)` reference because the secret is not in the vault yet) the
+gateway is a `DisabledGateway`: checkout answers 503 `payments-disabled` and the reference
+text is never sent to Stripe as a key.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from cloudcart.core.errors import Unavailable
 from cloudcart.integrations.payments.port import (
+    DisabledGateway,
     IdempotencyMismatch,
     IgnoredWebhook,
     InvalidWebhook,
@@ -39,11 +46,16 @@ from cloudcart.integrations.payments.port import (
 
 if TYPE_CHECKING:
     import stripe
+    from pydantic import SecretStr
 
     from cloudcart.core.services import Services
     from cloudcart.core.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 PROVIDER: Final = "stripe"
+UNRESOLVED_KEY_VAULT_REFERENCE: Final = "@Microsoft.KeyVault("
+"""How an app setting starts whose Key Vault reference the platform could not resolve."""
 SIGNATURE_HEADER: Final = "Stripe-Signature"
 TOLERANCE_SECONDS: Final = 300
 
@@ -278,15 +290,38 @@ def _refund_event(event_id: str, refund: Mapping[str, Any]) -> PaymentEvent:
     )
 
 
-def from_settings(settings: Settings, services: Services) -> StripeGateway:
-    """The Stripe gateway of these settings; both Stripe secrets must be set."""
+def usable_secret(value: SecretStr | None) -> str | None:
+    """The secret's text, or None when it is unset, blank or an unresolved Key Vault
+    reference (the platform passes the reference through as text when the secret is
+    missing from the vault or the app's identity cannot read it)."""
+    text = value.get_secret_value().strip() if value is not None else ""
+    if not text or text.startswith(UNRESOLVED_KEY_VAULT_REFERENCE):
+        return None
+    return text
+
+
+def from_settings(settings: Settings, services: Services) -> StripeGateway | DisabledGateway:
+    """The Stripe gateway of these settings, or a `DisabledGateway` naming the Stripe
+    secrets that are not usable (both are needed: without the webhook secret no payment
+    would ever be confirmed)."""
     del services  # Stripe keeps the payments; nothing local is needed
-    if settings.stripe_secret_key is None or settings.stripe_webhook_secret is None:
-        raise PaymentError(
-            "CLOUDCART_PAYMENTS_PROVIDER=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET"
+    secret_key = usable_secret(settings.stripe_secret_key)
+    webhook_secret = usable_secret(settings.stripe_webhook_secret)
+    if secret_key is None or webhook_secret is None:
+        missing = [
+            name
+            for name, value in (
+                ("STRIPE_SECRET_KEY", secret_key),
+                ("STRIPE_WEBHOOK_SECRET", webhook_secret),
+            )
+            if value is None
+        ]
+        reason = (
+            f"CLOUDCART_PAYMENTS_PROVIDER=stripe but {' and '.join(missing)} "
+            "is unset or an unresolved Key Vault reference: payments are disabled"
         )
+        logger.error(reason)
+        return DisabledGateway(PROVIDER, reason)
     return StripeGateway(
-        secret_key=settings.stripe_secret_key.get_secret_value(),
-        webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
-        api_base=settings.stripe_api_base,
+        secret_key=secret_key, webhook_secret=webhook_secret, api_base=settings.stripe_api_base
     )

@@ -27,12 +27,19 @@ param twilioAccountSid string
 param httpAlwaysReadyInstances int
 param maximumInstanceCount int
 param instanceMemoryMB int
+@description('HTTP requests one instance handles at once (Flex Consumption `perInstanceConcurrency`).')
+param httpPerInstanceConcurrency int
 param logLevel string
+@description('`stripe` or `disabled`. Never `test`: the embedded test gateway must not take payments in Azure.')
+@allowed(['disabled', 'stripe'])
+param paymentsProvider string
 @description('CDN URL of the media container root; empty means signed read URLs.')
 param mediaCdnBaseUrl string = ''
 
 param identityMetadataUrls string
 param identityAudience string
+@description('JSON list of trusted issuers (docs/identity.md); empty when identityMetadataUrls is used.')
+param identityIssuers string
 param identityRequiredScope string
 param identityRolesClaim string
 param identityAdminRole string
@@ -96,6 +103,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         alwaysReady: [{ name: 'http', instanceCount: httpAlwaysReadyInstances }]
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // Without it a Python app gets one HTTP request per instance (the platform default).
+        triggers: { http: { perInstanceConcurrency: httpPerInstanceConcurrency } }
       }
       runtime: { name: 'python', version: '3.11' }
     }
@@ -117,6 +126,12 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AZURE_CLIENT_ID: identityClientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
+    // With host.json's `telemetryMode: OpenTelemetry`: the worker's logs and spans go out
+    // through the app's own Azure Monitor exporter (cloudcart/api/logging.py, Entra auth)
+    // and the host stops forwarding them too, so nothing is sent twice. Not
+    // PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: that makes the worker configure a second
+    // exporter of its own, without the app's credential.
+    PYTHON_ENABLE_OPENTELEMETRY: 'true'
 
     CLOUDCART_ENVIRONMENT: environmentName
     CLOUDCART_PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
@@ -188,6 +203,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     CLOUDCART_IDENTITY_ADAPTER: 'azure'
     IDENTITY_METADATA_URLS: identityMetadataUrls
     IDENTITY_AUDIENCE: identityAudience
+    IDENTITY_ISSUERS: identityIssuers
     IDENTITY_REQUIRED_SCOPE: identityRequiredScope
     IDENTITY_ROLES_CLAIM: identityRolesClaim
     IDENTITY_ADMIN_ROLE: identityAdminRole
@@ -200,8 +216,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SENDGRID_API_KEY: keyVaultReferences.SENDGRID_API_KEY
     TWILIO_ACCOUNT_SID: twilioAccountSid
     TWILIO_AUTH_TOKEN: keyVaultReferences.TWILIO_AUTH_TOKEN
-    // The embedded test gateway must never take payments in Azure.
-    CLOUDCART_PAYMENTS_PROVIDER: 'stripe'
+    // `disabled` until the Stripe secrets exist (main.bicep `paymentsProvider`); the
+    // embedded test gateway must never take payments in Azure.
+    CLOUDCART_PAYMENTS_PROVIDER: paymentsProvider
     STRIPE_SECRET_KEY: keyVaultReferences.STRIPE_SECRET_KEY
     STRIPE_WEBHOOK_SECRET: keyVaultReferences.STRIPE_WEBHOOK_SECRET
   }

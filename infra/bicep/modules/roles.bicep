@@ -2,8 +2,12 @@
 // resource it is needed for. Cosmos DB data access is its own RBAC system: see cosmos.bicep.
 param appPrincipalId string
 
-@description('Deploying user; empty skips the user assignments.')
+@description('Deploying principal (you, or the CI service principal); empty skips its assignments.')
 param userPrincipalId string = ''
+
+@description('Type of userPrincipalId: `User`, `ServicePrincipal` or `Group` (azd: AZURE_PRINCIPAL_TYPE).')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param userPrincipalType string = 'User'
 
 param storageAccountName string
 param serviceBusName string
@@ -19,6 +23,7 @@ var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var serviceBusDataSender = '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
 var serviceBusDataReceiver = '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+var serviceBusDataOwner = '090c5cfd-751d-490a-894a-3ce6f1109419'
 var searchIndexDataContributor = '8ebe5a00-799e-43f5-93ac-243d3dce84a7'
 var searchServiceContributor = '7ca78c08-252a-4471-8644-bb5ff32d4ba0'
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
@@ -117,22 +122,29 @@ resource appServiceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-
   }
 }
 
-resource appSearchIndexData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(search.id, appPrincipalId, searchIndexDataContributor)
-  scope: search
+// Reading queue and subscription runtime properties (active and dead-lettered message
+// counts) takes the Manage right, which only Data Owner carries among the data roles.
+// Flex Consumption's scale controller reads them with the app's identity to scale the
+// Service Bus triggers (the official azd Functions + Service Bus templates grant this
+// role for that), and `GET /api/admin/integrations` reads the same counts.
+resource appServiceBusOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(serviceBus.id, appPrincipalId, serviceBusDataOwner)
+  scope: serviceBus
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', searchIndexDataContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataOwner)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
 }
 
-// Creates and updates the product index definition at startup.
-resource appSearchService 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(search.id, appPrincipalId, searchServiceContributor)
+// Upload, merge, delete and query documents. The index definition is not the app's: the
+// postprovision hook writes it as the deploying principal (Search Service Contributor
+// below), so the app identity holds no control-plane Search role.
+resource appSearchIndexData 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(search.id, appPrincipalId, searchIndexDataContributor)
   scope: search
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', searchServiceContributor)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', searchIndexDataContributor)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -159,14 +171,15 @@ resource appMetricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// --- the deploying user: set secrets, and run the app locally against the cloud ---------
+// --- the deploying principal: set secrets, run the app locally against the cloud, and
+// create the search index in the postprovision hook ---------------------------------------
 resource userSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
   name: guid(vault.id, userPrincipalId, keyVaultSecretsOfficer)
   scope: vault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
   }
 }
 
@@ -176,7 +189,7 @@ resource userBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
   }
 }
 
@@ -186,7 +199,7 @@ resource userServiceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-0
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataSender)
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
   }
 }
 
@@ -196,18 +209,18 @@ resource userServiceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataReceiver)
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
   }
 }
 
-// The azd postprovision hook creates the search index as the deploying user (infra/hooks).
+// The azd postprovision hook creates the search index as the deploying principal (infra/hooks).
 resource userSearchService 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
   name: guid(search.id, userPrincipalId, searchServiceContributor)
   scope: search
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', searchServiceContributor)
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
   }
 }
 
@@ -217,6 +230,6 @@ resource userSearchIndexData 'Microsoft.Authorization/roleAssignments@2022-04-01
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', searchIndexDataContributor)
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
   }
 }

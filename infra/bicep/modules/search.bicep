@@ -23,6 +23,14 @@ resource search 'Microsoft.Search/searchServices@2023-11-01' = {
   }
 }
 
+// Azure AI Search's DNS suffix in each cloud (`environment().suffixes` has none for Search).
+// A cloud missing here fails the deployment instead of producing an endpoint that is wrong.
+var searchDnsSuffixes = {
+  AzureCloud: 'search.windows.net'
+  AzureUSGovernment: 'search.azure.us'
+  AzureChinaCloud: 'search.azure.cn'
+}
+
 output id string = search.id
 output name string = search.name
-output endpoint string = 'https://${search.name}.search.windows.net'
+output endpoint string = 'https://${search.name}.${searchDnsSuffixes[environment().name]}'

@@ -114,4 +114,6 @@ resource queueResources 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-previ
 
 output id string = namespace.id
 output name string = namespace.name
-output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
+// The host name from the namespace's own endpoint (`https://sb-x.servicebus.windows.net:443/`),
+// so sovereign clouds get their DNS suffix; `environment().suffixes` has none for Service Bus.
+output fullyQualifiedNamespace string = split(split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), '/')[0], ':')[0]

@@ -1,15 +1,25 @@
-"""Cosmos adapter only: throttled (429) requests are retried and applied exactly once."""
+"""Cosmos adapter only: throttled (429) requests are retried and applied exactly once, for
+as long as the work's budget allows: briefly for an HTTP request, long for background work."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
+from cloudcart.api.app import create_app
+from cloudcart.catalog.service import CatalogService
 from cloudcart.core.documents.cosmos import THROTTLE_RETRIES, CosmosDocumentStore
 from cloudcart.core.documents.port import Filter, PatchOp, Query
 from cloudcart.core.errors import Unavailable
+from cloudcart.core.settings import Adapter, Settings
+from cloudcart.core.throttling import INTERACTIVE
 from tests.fakes.cosmos_server import CosmosFakeServer
 
 
@@ -64,3 +74,64 @@ def test_unreachable_account_is_unavailable() -> None:
     with pytest.raises(Unavailable):
         store = CosmosDocumentStore(url, "db", server.key, retry_total=0)
         store.check()
+
+
+# --- interactive (HTTP) versus background budgets -------------------------------------
+
+
+@pytest.fixture
+def app_on_cosmos(cosmos_fake: CosmosFakeServer, tmp_path: Path) -> Iterator[FastAPI]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        documents_adapter=Adapter.azure,
+        cosmos_endpoint=cosmos_fake.url,
+        cosmos_key=SecretStr(cosmos_fake.key),
+        cosmos_database=f"db-{uuid.uuid4().hex[:12]}",
+    )
+    app = create_app(settings)
+    app.state.services.documents.ensure_containers()
+    yield app
+    app.state.services.close()
+
+
+def test_an_http_request_answers_503_soon_while_background_work_waits_it_out(
+    app_on_cosmos: FastAPI, cosmos_fake: CosmosFakeServer
+) -> None:
+    # GET /api/catalog/categories is one query of the catalog's categories partition.
+    cosmos_fake.throttle("query", 4, retry_after_ms=300)
+    before = cosmos_fake.count("query")
+    with TestClient(app_on_cosmos) as client:
+        started = time.monotonic()
+        response = client.get("/api/catalog/categories")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "1"
+    # The first attempt and INTERACTIVE's two retries, 0.6 s of waiting in all.
+    assert cosmos_fake.count("query") - before == INTERACTIVE.retries + 1
+    assert elapsed < 10  # generous: the point is "not the 30 s background budget"
+
+    # The same throttling met by background work (a trigger, a timer): it waits and succeeds.
+    cosmos_fake.throttle("query", 3, retry_after_ms=300)  # 4 in a row with the one left
+    before = cosmos_fake.count("query")
+    categories = CatalogService(app_on_cosmos.state.services.documents).categories()
+    assert categories == []
+    assert cosmos_fake.count("query") - before == 5
+    assert cosmos_fake.count("query", 429) >= 7
+
+
+def test_an_http_request_does_not_wait_longer_than_its_budget_for_one_retry(
+    app_on_cosmos: FastAPI, cosmos_fake: CosmosFakeServer
+) -> None:
+    cosmos_fake.throttle("query", 1, retry_after_ms=5000)
+    before = cosmos_fake.count("query")
+    with TestClient(app_on_cosmos) as client:
+        started = time.monotonic()
+        response = client.get("/api/catalog/categories")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"  # what the service asked for
+    assert cosmos_fake.count("query") - before == 1  # no retry: 5 s is over the budget
+    assert elapsed < 4  # generous; waiting would have taken 5 s
+    # Afterwards the service answers again and so does the API.
+    with TestClient(app_on_cosmos) as client:
+        assert client.get("/api/catalog/categories").status_code == 200

@@ -134,8 +134,9 @@ def test_limit_and_continuation_walk_every_page(store: DocumentStore) -> None:
                 break
             page = events.query(query, partition_key=partition_key, continuation=page.continuation)
         assert seen == expected
-        assert all(size == 5 for size in sizes[:-1])
-        assert len(sizes) == -(-len(expected) // 5)
+        # Never over the limit, but possibly short: Cosmos serves a cross-partition query a
+        # physical partition at a time (tests/contract/documents/test_paging.py fills them).
+        assert all(size <= 5 for size in sizes)
 
 
 def test_invalid_field_paths_are_rejected(items: Container) -> None:

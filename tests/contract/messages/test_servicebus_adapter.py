@@ -21,7 +21,7 @@ from cloudcart.core.messages.port import (
     UnknownEntity,
 )
 from cloudcart.core.messages.servicebus import ServiceBusPublisher, from_settings
-from cloudcart.core.messages.topology import RESUBMIT_PROPERTY
+from cloudcart.core.messages.topology import RESUBMIT_PROPERTY, TOPOLOGY
 from cloudcart.core.settings import Adapter, Settings
 from tests.fakes.servicebus import FakeServiceBusClient, encoded_size
 
@@ -285,6 +285,80 @@ def test_purge_removes_only_that_dead_letter() -> None:
     sb.purge(letters[2].id)
     assert [d.message_id for d in sb.list_dead_letters("events", "billing")] == ["dl0", "dl1"]
     assert client.sent == []
+
+
+# --- dead letters under the service's lock expiry ---------------------------------------
+# The app's own topology: `events/diagnostics` has the shortest lock (5 s).
+
+
+def diagnostics_client(count: int) -> tuple[FakeServiceBusClient, ServiceBusPublisher]:
+    client = FakeServiceBusClient(topology=TOPOLOGY)
+    assert client.lock_duration("events", "diagnostics") == timedelta(seconds=5)
+    for i in range(count):
+        client.add_dead_letter(
+            "events",
+            "diagnostics",
+            message_id=f"ping{i:03}",
+            body=b"{}",
+            subject="diagnostics.pinged",
+            enqueued_time_utc=datetime(2030, 1, 1, 11, 0, tzinfo=UTC),
+        )
+    return client, ServiceBusPublisher(client, TOPOLOGY)  # type: ignore[arg-type]
+
+
+def test_resubmit_succeeds_when_locks_on_the_letters_ahead_lapse_during_the_send() -> None:
+    client, sb = diagnostics_client(120)
+    letters = sb.list_dead_letters("events", "diagnostics", limit=200)
+    target = letters[100]  # in the third batch the adapter receives
+    # Each receive takes 1 s and the send 3.5 s: the first batch's 5 s locks lapse while
+    # the copy goes out, but the target's own lock (taken at 3 s) still holds.
+    client.receive_latency = timedelta(seconds=1)
+    client.send_latency = timedelta(seconds=3.5)
+
+    sb.resubmit(target.id)
+
+    [copy] = client.sent_messages("events")
+    assert copy.message_id == "ping100~r1"
+    remaining = [d.message_id for d in sb.list_dead_letters("events", "diagnostics", limit=200)]
+    assert remaining == [d.message_id for d in letters if d.id != target.id]
+    assert client.locked("events", "diagnostics") == []
+
+
+def test_purge_gives_up_cleanly_when_the_search_cannot_outrun_the_lock() -> None:
+    client, sb = diagnostics_client(150)
+    letters = sb.list_dead_letters("events", "diagnostics", limit=200)
+    # 3 s per batch of 50 against a 5 s lock: the first batch comes back before the third
+    # is reached, so the last letter can never be received while the others are held.
+    client.receive_latency = timedelta(seconds=3)
+
+    with pytest.raises(Unavailable, match="lapsed"):
+        sb.purge(letters[-1].id)
+
+    # It noticed at once that it was going round in circles.
+    assert client.receivers[-1].receives <= 5
+    assert client.sent == []
+    remaining = sb.list_dead_letters("events", "diagnostics", limit=200)
+    assert [d.id for d in remaining] == [d.id for d in letters]
+    assert client.locked("events", "diagnostics") == []
+
+
+def test_a_lapsed_lock_on_the_target_after_the_send_is_unavailable_and_a_retry_is_safe() -> None:
+    client, sb = diagnostics_client(3)
+    target = sb.list_dead_letters("events", "diagnostics")[1]
+    client.send_latency = timedelta(seconds=6)  # longer than the 5 s lock
+
+    with pytest.raises(Unavailable, match="sent"):
+        sb.resubmit(target.id)
+    # The copy went out but the dead letter stayed.
+    assert [m.message_id for m in client.sent_messages()] == ["ping001~r1"]
+    assert sb.peek(target.id).message_id == "ping001"
+
+    client.send_latency = timedelta(0)
+    sb.resubmit(target.id)
+    # The same id again: the topic's duplicate detection drops the second copy.
+    assert [m.message_id for m in client.sent_messages()] == ["ping001~r1", "ping001~r1"]
+    with pytest.raises(DeadLetterNotFound):
+        sb.peek(target.id)
 
 
 # --- construction ----------------------------------------------------------------------

@@ -15,6 +15,9 @@ from cloudcart.catalog.search.spec import (
     FIELDS,
     PRICE_BANDS,
     SCORING_PROFILE,
+    STEM_OVERRIDE_FILTER,
+    STEM_OVERRIDES,
+    STEM_RULES,
     SUGGESTER,
     SYNONYM_GROUPS,
     field_weights,
@@ -42,7 +45,10 @@ def test_index_definition_matches_the_spec(fake: FakeSearchService) -> None:
     assert synonyms.body["format"] == "solr"
     lines = synonyms.body["synonyms"].splitlines()
     assert lines == [", ".join(group) for group in SYNONYM_GROUPS]
-    (put,) = fake.requests_to("/indexes('products')")
+    # The alias `products` serves the spec's versioned index; the definition goes there.
+    assert fake.state.aliases == {"products": [az.versioned_index_name("products")]}
+    (put,) = fake.requests_to(f"/indexes('{az.versioned_index_name('products')}')")
+    assert put.method == "PUT"
     definition = put.body
     fields = {f["name"]: f for f in definition["fields"]}
     for spec in FIELDS:
@@ -67,7 +73,21 @@ def test_index_definition_matches_the_spec(fake: FakeSearchService) -> None:
     assert analyzer["name"] == ANALYZER
     assert analyzer["@odata.type"] == "#Microsoft.Azure.Search.CustomAnalyzer"
     assert analyzer["tokenizer"] == "standard_v2"
-    assert analyzer["tokenFilters"] == ["lowercase", "asciifolding", "kstem"]
+    # The spec's plural stemmer, not Lucene's kstem (which stems differently).
+    assert analyzer["tokenFilters"] == [
+        "lowercase",
+        "asciifolding",
+        STEM_OVERRIDE_FILTER,
+        *(rule.name for rule in STEM_RULES),
+    ]
+    token_filters = {t["name"]: t for t in definition["tokenFilters"]}
+    assert token_filters[STEM_OVERRIDE_FILTER]["rules"] == [
+        f"{word} => {stem}" for word, stem in STEM_OVERRIDES.items()
+    ]
+    for rule in STEM_RULES:
+        sent_rule = token_filters[rule.name]
+        assert sent_rule["@odata.type"] == "#Microsoft.Azure.Search.PatternReplaceTokenFilter"
+        assert (sent_rule["pattern"], sent_rule["replacement"]) == (rule.pattern, rule.replacement)
     char_filters = {c["name"]: c for c in definition["charFilters"]}
     assert analyzer["charFilters"] == list(char_filters)
     assert (
@@ -161,13 +181,14 @@ def test_upsert_batches_and_delete(fake: FakeSearchService) -> None:
     assert sent["@search.action"] == "mergeOrUpload"
     assert sent["createdAt"] is None and sent["brandKey"] == "oppo"
     assert sent["titleSuggest"] == base["title"]
-    assert len(fake.state.documents["products"]) == 2500
+    live = fake.resolve("products")
+    assert len(fake.state.documents[live]) == 2500
     index.delete(["p1", "p2", "unknown"])
     (delete,) = fake.requests_to("/docs/search.index")[3:]
     assert {a["@search.action"] for a in delete.body["value"]} == {"delete"}
-    assert len(fake.state.documents["products"]) == 2498
+    assert len(fake.state.documents[live]) == 2498
     assert index.replace_all(docs[:10]) == 10
-    assert sorted(fake.state.documents["products"]) == sorted(d["id"] for d in docs[:10])
+    assert sorted(fake.state.documents[live]) == sorted(d["id"] for d in docs[:10])
 
 
 def test_errors_map_to_port_errors(fake: FakeSearchService) -> None:
@@ -215,7 +236,7 @@ def test_from_settings_and_init_index(fake: FakeSearchService, tmp_path: Path) -
     built.close()
     services = Services(settings, adapters={"search": azure_index(fake)})
     assert "up to date" in az.init_index(services)
-    assert "products" in fake.state.indexes and fake.state.synonym_maps
+    assert "products" in fake.state.aliases and fake.state.synonym_maps
     embedded = Services(Settings(data_dir=tmp_path))
     assert "nothing to initialise" in az.init_index(embedded)
 
@@ -232,4 +253,7 @@ def test_cli_init_creates_the_index(
     )
     result = CliRunner().invoke(cli.search_app, ["init"])
     assert result.exit_code == 0, result.output
-    assert "up to date" in result.output and "products" in fake.state.indexes
+    assert "up to date" in result.output and "products" in fake.state.aliases
+    result = CliRunner().invoke(cli.search_app, ["init", "--reindex"])
+    assert result.exit_code == 0, result.output
+    assert "products indexed from the catalog" in result.output

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import pytest
+from fastapi.testclient import TestClient
+
+from cloudcart.api.app import create_app
 from cloudcart.core.documents.port import Filter, Query
+from cloudcart.core.services import Services
+from cloudcart.core.settings import Settings
+from cloudcart.integrations.payments.port import DisabledGateway, PaymentsDisabled
+from cloudcart.orders import routes
+from tests.fakes import stripe_server
+from tests.fakes.payments import FakeGateway
 from tests.unit.orders.conftest import ADDRESS, Shop
 
 
@@ -103,3 +114,82 @@ def test_empty_cart_and_unknown_address(shop: Shop) -> None:
     status, body = shop.checkout("erin", "k2", {"addressId": "nope", "shippingMethod": "standard"})
     assert status == 422 and body["detail"] == "unknown address"
     assert shop.inventory("A")["reserved"] == 0
+
+
+def _records(shop: Shop) -> list[dict[str, Any]]:
+    page = shop.services.documents.container("orders").query(
+        Query(filters=[Filter("type", "eq", "idempotency")], limit=100)
+    )
+    return page.items
+
+
+def test_payments_disabled_refuses_checkout_before_anything_is_written(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.stock("A", 5)
+    shop.add_to_cart("fay", "A", 2)
+    disabled = DisabledGateway("disabled", "CLOUDCART_PAYMENTS_PROVIDER is disabled")
+    monkeypatch.setitem(shop.services._built, "payments", disabled)
+    status, body = shop.checkout("fay", "k")
+    assert status == 503
+    assert body["type"] == "https://cloudcart.dev/problems/payments-disabled"
+    assert "orderId" not in body
+    assert _orders(shop) == [] and _records(shop) == []
+    assert shop.inventory("A")["reserved"] == 0
+    # Once payments are on, the same key and cart place the order.
+    monkeypatch.setitem(shop.services._built, "payments", shop.gateway)
+    status, body = shop.checkout("fay", "k")
+    assert status == 201, body
+
+
+def test_payments_disabled_after_placing_keeps_the_order_resumable(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.stock("A", 5)
+    shop.add_to_cart("gus", "A", 1)
+
+    def refuse(**_: Any) -> None:
+        raise PaymentsDisabled("switched off meanwhile")
+
+    monkeypatch.setattr(shop.gateway, "create_payment", refuse)
+    status, body = shop.checkout("gus", "k")
+    assert status == 503 and body["orderId"]
+    assert body["type"] == "https://cloudcart.dev/problems/payments-disabled"
+    monkeypatch.undo()
+    status2, body2 = shop.checkout("gus", "k")
+    assert status2 == 201 and body2["orderId"] == body["orderId"]
+    assert len(_orders(shop)) == 1 and len(shop.gateway.payments) == 1
+
+
+def test_stripe_key_still_a_key_vault_reference_is_503_not_a_stripe_call(
+    tmp_path: Path,
+) -> None:
+    # What Azure does before the secret is in the vault: the app setting keeps the literal
+    # reference. It must never reach Stripe as an API key.
+    reference = (
+        "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/stripe-secret-key/)"
+    )
+    with stripe_server.running_stripe_fake() as fake:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            payments_provider="stripe",
+            stripe_secret_key=reference,  # type: ignore[arg-type]
+            stripe_webhook_secret="whsec_x",  # type: ignore[arg-type]
+            stripe_api_base=fake.base_url,
+        )
+        app = create_app(settings)
+        services = Services(settings)
+        app.state.services = services
+        for router in (routes.cart_router, routes.router, routes.admin_router):
+            app.include_router(router)
+        services.documents.ensure_containers()
+        with TestClient(app) as client:
+            shop = Shop(app, client, services, FakeGateway(), settings)
+            shop.stock("A", 5)
+            shop.add_to_cart("hal", "A", 1)
+            status, body = shop.checkout("hal", "k")
+        services.close()
+    assert status == 503
+    assert body["type"] == "https://cloudcart.dev/problems/payments-disabled"
+    assert "KeyVault" not in str(body)
+    assert fake.requests == []

@@ -11,7 +11,12 @@ import pytest
 
 from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
-from cloudcart.integrations.payments.port import IgnoredWebhook, PaymentError
+from cloudcart.integrations.payments.port import (
+    DisabledGateway,
+    IgnoredWebhook,
+    PaymentError,
+    PaymentsDisabled,
+)
 from cloudcart.integrations.payments.stripe_gateway import StripeGateway, from_settings
 from tests.fakes import stripe_server
 
@@ -127,10 +132,56 @@ def test_unused_event_types_are_ignored_not_invalid(gateway: StripeGateway) -> N
         _event(gateway, "customer.created", {"id": "cus_1", "object": "customer"})
 
 
-def test_from_settings_needs_both_secrets(tmp_path: Path) -> None:
+def test_from_settings_without_secrets_disables_payments(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, payments_provider="stripe")
-    with pytest.raises(PaymentError, match="STRIPE_SECRET_KEY"):
-        from_settings(settings, Services(settings))
+    gateway = from_settings(settings, Services(settings))
+    assert isinstance(gateway, DisabledGateway) and gateway.provider == "stripe"
+    with pytest.raises(PaymentsDisabled, match="STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET"):
+        gateway.create_payment(
+            order_id="o", customer_id="c", amount=1, currency="INR", idempotency_key="o"
+        )
+
+
+UNRESOLVED = (
+    "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/stripe-secret-key/)"
+)
+
+
+@pytest.mark.parametrize(
+    ("secret_key", "webhook_secret", "missing"),
+    [
+        (UNRESOLVED, "whsec_x", "STRIPE_SECRET_KEY is"),
+        ("sk_test_x", UNRESOLVED.replace("secret-key", "webhook-secret"), "STRIPE_WEBHOOK_SECRET"),
+        ("  ", "whsec_x", "STRIPE_SECRET_KEY is"),
+    ],
+)
+def test_an_unresolved_key_vault_reference_is_never_sent_to_stripe(
+    tmp_path: Path, fake: stripe_server.FakeStripe, secret_key: str, webhook_secret: str,
+    missing: str,
+) -> None:  # fmt: skip
+    settings = Settings(
+        data_dir=tmp_path,
+        payments_provider="stripe",
+        stripe_secret_key=secret_key,  # type: ignore[arg-type]
+        stripe_webhook_secret=webhook_secret,  # type: ignore[arg-type]
+        stripe_api_base=fake.base_url,
+    )
+    gateway = Services(settings).payments
+    assert isinstance(gateway, DisabledGateway)
+    with pytest.raises(PaymentsDisabled, match=missing) as refused:
+        gateway.create_payment(
+            order_id="o", customer_id="c", amount=1, currency="INR", idempotency_key="o"
+        )
+    assert isinstance(refused.value, PaymentError)  # callers' gateway-failure handling holds
+    for call in (
+        lambda: gateway.get_payment("pi_1"),
+        lambda: gateway.cancel_payment("pi_1", idempotency_key="k"),
+        lambda: gateway.refund("pi_1", amount=1, idempotency_key="k"),
+        lambda: gateway.parse_webhook(b"{}", {"Stripe-Signature": "t=1,v1=x"}),
+    ):
+        with pytest.raises(PaymentsDisabled):
+            call()
+    assert fake.requests == []
 
 
 def test_services_builds_the_configured_gateway(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from cloudcart.api.app import create_app
 from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.integrations.payments import test_gateway as tg
-from cloudcart.integrations.payments.port import PaymentEvent
+from cloudcart.integrations.payments.port import DisabledGateway, PaymentEvent
 
 SECRET = b"route-secret"
 
@@ -111,6 +111,27 @@ def test_bad_signature_is_a_400_problem_and_orders_never_hear_of_it(
 def test_unknown_provider_is_404(client: TestClient, applied: list[PaymentEvent]) -> None:
     response = client.post("/api/webhooks/payments/paypal", content=b"{}")
     assert response.status_code == 404
+    assert applied == []
+
+
+@pytest.mark.parametrize("configured", ["disabled", "stripe"])
+def test_webhooks_get_503_while_payments_are_disabled(
+    tmp_path: Path, applied: list[PaymentEvent], configured: str
+) -> None:
+    # 503, not 404 or 400: the provider keeps the event and redelivers it once payments
+    # are on; a 404 or 400 would make it give up.
+    settings = Settings(data_dir=tmp_path, payments_provider="disabled")
+    app = create_app(settings)
+    app.state.services = Services(
+        settings, adapters={"payments": DisabledGateway(configured, "not configured")}
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/api/webhooks/payments/stripe", content=b"{}")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"].endswith("/payments-disabled")
+    assert "not configured" not in problem["detail"]
     assert applied == []
 
 

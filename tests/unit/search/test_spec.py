@@ -5,7 +5,10 @@ from __future__ import annotations
 import itertools
 import re
 
+import pytest
+
 from cloudcart.catalog.search import spec
+from tests.unit.search.analysis_cases import ANALYSIS_CASES
 
 
 def test_every_field_name_is_unique_and_there_is_one_key():
@@ -61,3 +64,28 @@ def test_solr_synonyms_and_char_filters_are_in_azure_syntax():
         re.compile(rule.pattern)
         assert "\\g<" not in rule.replacement  # Azure wants $1, Python gets \g<1>
     assert spec.UNIT_RULES[1].python_replacement == r"\g<1>\g<2>"
+
+
+@pytest.mark.parametrize(("text", "tokens"), ANALYSIS_CASES)
+def test_the_shared_analysis_table(text: str, tokens: tuple[str, ...]) -> None:
+    # The same rows are checked against the Azure analyzer definition in
+    # tests/contract/search/test_analysis_parity.py.
+    assert spec.analyze(text) == tokens
+
+
+def test_stem_overrides_and_synonyms_are_already_stemmed() -> None:
+    # Azure's stemmer_override filter does not stop the pattern filters after it, and Azure
+    # expands synonyms of analysed query terms: both only agree with `spec.analyze` when
+    # their words are fixed points of the stemmer.
+    for stemmed in spec.STEM_OVERRIDES.values():
+        assert spec.stem(stemmed) == stemmed
+    for group in spec.SYNONYM_GROUPS:
+        for word in group:
+            assert spec.stem(word) == word, word
+    for word in spec.STEM_KEEP:
+        assert spec.stem(word) == word
+
+
+def test_stem_rules_are_anchored_so_replace_all_and_replace_first_agree() -> None:
+    for rule in spec.STEM_RULES:
+        assert rule.pattern.startswith("^") and rule.pattern.endswith("$"), rule.name
