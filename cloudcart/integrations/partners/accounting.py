@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 from cloudcart.core.events import Event
 from cloudcart.core.messages.port import InvalidMessage
-from cloudcart.integrations.partners import links
-from cloudcart.integrations.partners.connectors import Outcome, call_failed
-from cloudcart.integrations.partners.port import JournalEntry, JournalLine, PartnerError
+from cloudcart.integrations.partners.connectors import Outcome, partner_call
+from cloudcart.integrations.partners.port import JournalEntry, JournalLine
 
 if TYPE_CHECKING:
     from cloudcart.core.services import Services
@@ -44,10 +43,6 @@ def handle_ledger_event(services: Services, event: Event) -> Outcome:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidMessage("InvalidEvent", f"ledger.posted without {exc}") from None
-    try:
+    with partner_call(services, "accounting"):
         partner.post_entry(entry, idempotency_key=journal_key(entry.entry_id))
-    except PartnerError as exc:
-        call_failed(services, "accounting", exc)
-        raise
-    links.record_success(services.documents, "accounting", "outbound")
     return "sent"

@@ -22,6 +22,8 @@ partner refuses for good (PartnerRejected) is dead-lettered at once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
 from cloudcart import inventory
@@ -63,11 +65,18 @@ def cancel_key(order_id: str) -> str:
     return f"fulfilment-cancel:{order_id}"
 
 
-def call_failed(services: Services, partner: PartnerName, exc: PartnerError) -> None:
-    """Record a failed partner call; a refusal dead-letters the message at once."""
-    links.record_failure(services.documents, partner, "outbound", str(exc))
-    if isinstance(exc, PartnerRejected):
-        raise InvalidMessage("PartnerRejected", str(exc)) from exc
+@contextmanager
+def partner_call(services: Services, partner: PartnerName) -> Iterator[None]:
+    """Around calls to a partner: a success or a failure is noted on the link's status, and
+    a refusal (4xx) dead-letters the message at once, since retrying cannot help."""
+    try:
+        yield
+    except PartnerError as exc:
+        links.record_failure(services.documents, partner, "outbound", str(exc))
+        if isinstance(exc, PartnerRejected):
+            raise InvalidMessage("PartnerRejected", str(exc)) from exc
+        raise
+    links.record_success(services.documents, partner, "outbound")
 
 
 # --- fulfilment ---------------------------------------------------------------------------
@@ -113,12 +122,8 @@ def request_fulfilment(
         currency=payload["currency"],
         placed_at=payload["placedAt"],
     )
-    try:
+    with partner_call(services, "fulfilment"):
         answer = partner.create_request(request, idempotency_key=request_key(order_id))
-    except PartnerError as exc:
-        call_failed(services, "fulfilment", exc)
-        raise
-    links.record_success(services.documents, "fulfilment", "outbound")
     # The partner now holds the shipping address: the customer's export says so.
     links.record_processing(services.documents, "fulfilment", customer_id)
     document = fulfilment.record_request(
@@ -145,14 +150,10 @@ def cancel_fulfilment(
     request = document.get("fulfilment") or {}
     if not request.get("requestId") or request.get("status") in ("cancelled", "cancel_refused"):
         return "skipped"
-    try:
+    with partner_call(services, "fulfilment"):
         outcome = partner.cancel_request(
             str(request["requestId"]), idempotency_key=cancel_key(order_id)
         )
-    except PartnerError as exc:
-        call_failed(services, "fulfilment", exc)
-        raise
-    links.record_success(services.documents, "fulfilment", "outbound")
     fulfilment.record_cancellation(services, customer_id, order_id, cancelled=outcome.cancelled)
     return "cancelled"
 
@@ -180,12 +181,8 @@ def handle_inventory_event(services: Services, event: Event) -> Outcome:
         occurred_at=event.time,
         on_hand=int(on_hand) if move == "set" and on_hand is not None else None,
     )
-    try:
+    with partner_call(services, "inventory"):
         figure = partner.record_move(stock_move, idempotency_key=f"stock-move:{event.id}")
-    except PartnerError as exc:
-        call_failed(services, "inventory", exc)
-        raise
-    links.record_success(services.documents, "inventory", "outbound")
     inventory.record_partner_figure(services.documents, sku, figure.on_hand, figure.sequence)
     return "sent"
 

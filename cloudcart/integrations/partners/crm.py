@@ -22,12 +22,11 @@ from cloudcart.core.events import Event
 from cloudcart.core.messages.port import InvalidMessage
 from cloudcart.customers.service import CustomerService
 from cloudcart.integrations.partners import links
-from cloudcart.integrations.partners.connectors import Outcome, call_failed
+from cloudcart.integrations.partners.connectors import Outcome, partner_call
 from cloudcart.integrations.partners.port import (
     Contact,
     CrmPartner,
     OrderStats,
-    PartnerError,
     PartnerRejected,
 )
 from cloudcart.orders.service import list_orders
@@ -63,13 +62,8 @@ def handle_crm_event(services: Services, event: Event) -> Outcome:
     if partner is None:
         return "disabled"
     customer_id = _customer_id(event)
-    try:
+    with partner_call(services, "crm"):
         outcome = action(services, partner, customer_id, event)
-    except PartnerError as exc:
-        call_failed(services, "crm", exc)
-        raise
-    if outcome == "sent":
-        links.record_success(services.documents, "crm", "outbound")
     return outcome
 
 
