@@ -2,13 +2,20 @@
 
 HTTP requests go to the FastAPI app (host.json sets `routePrefix` to "" and the app owns
 `/api`). Anonymous at the Functions level on purpose: the app checks bearer tokens itself.
+
+The FastAPI app is built on the first ASGI call (the lifespan startup the first HTTP request
+sends), not at import: on Flex Consumption the Service Bus, change-feed and timer functions
+scale on instances of their own that never serve HTTP, so they do not pay for the routers.
+What every instance needs, the start-up checks and logging, still runs at import.
 """
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING, Any
+
 import azure.functions as func
 
-from cloudcart.api.app import create_app
 from cloudcart.catalog import thumbnails
 from cloudcart.catalog.search import indexer
 from cloudcart.integrations.partners import functions as partners
@@ -16,10 +23,71 @@ from cloudcart.ledger import functions as ledger
 from cloudcart.ops import alerts, diagnostics, outbox_relay
 from cloudcart.orders import expiry
 
-fastapi_app = create_app()
-"""The HTTP app; `cloudcart serve` runs this same object under uvicorn."""
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.types import Receive, Scope, Send
 
-app = func.AsgiFunctionApp(app=fastapi_app, http_auth_level=func.AuthLevel.ANONYMOUS)
+
+class LazyAsgiApp:
+    """An ASGI app that builds the FastAPI app (`create_app()`) once, on its first call.
+
+    Building holds a lock (the worker may call from more than one thread) and awaits
+    nothing, so concurrent first requests on one event loop cannot build it twice either.
+    Lifespan messages pass through, so the app's startup and shutdown run as before.
+    """
+
+    def __init__(self) -> None:
+        self._app: FastAPI | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        """Whether the FastAPI app exists yet."""
+        return self._app is not None
+
+    def get(self) -> FastAPI:
+        """The FastAPI app, built on the first call."""
+        app = self._app
+        if app is None:
+            with self._lock:
+                if self._app is None:
+                    from cloudcart.api.app import create_app
+
+                    self._app = create_app()
+                app = self._app
+        return app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection (HTTP or lifespan) with the FastAPI app."""
+        await self.get()(scope, receive, send)
+
+
+def _prepare_process() -> None:
+    # What create_app did at import for every instance, kept eager so trigger-only
+    # instances still refuse an unsafe configuration and export their logs.
+    from cloudcart.api.logging import configure_logging
+    from cloudcart.api.startup import check_startup
+    from cloudcart.core import runtime
+
+    settings = runtime.services().settings
+    check_startup(settings)
+    configure_logging(settings)
+
+
+_prepare_process()
+http_app = LazyAsgiApp()
+"""The HTTP app as the Functions host sees it: builds the FastAPI app on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    # `function_app.fastapi_app`: the HTTP app (built now if no request has built it yet);
+    # `cloudcart serve` runs this same object under uvicorn.
+    if name == "fastapi_app":
+        return http_app.get()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+app = func.AsgiFunctionApp(app=http_app, http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(outbox_relay.bp)
 app.register_functions(diagnostics.bp)
 app.register_functions(thumbnails.bp)

@@ -348,7 +348,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.integrations.partners import routes as partner_routes
     from cloudcart.integrations.payments import routes as payment_routes
     from cloudcart.ledger import routes as ledger_routes
-    from cloudcart.ops import dead_letters, diagnostics
+    from cloudcart.ops import dead_letters, diagnostics_routes
     from cloudcart.orders import privacy as orders_privacy
     from cloudcart.orders import routes as orders_routes
 
@@ -372,7 +372,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(partner_routes.router)
     app.include_router(ledger_routes.router)
     app.include_router(dead_letters.router)
-    app.include_router(diagnostics.router)
+    app.include_router(diagnostics_routes.router)
     if settings.identity_adapter == Adapter.embedded:
         from cloudcart.identity import dev_provider
 

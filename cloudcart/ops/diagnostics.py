@@ -6,7 +6,8 @@ The change feed relays the event to the `events` topic, the `diagnostics` subscr
 delivers it to `on_diagnostics_ping`, and that handler applies the effect exactly once.
 `GET /api/admin/diagnostics/pings/{pingId}` shows how far it got. An operator uses it to
 check a deployment end to end; the e2e tests use its knobs (`failAttempts`, `holdMs`) to
-prove retries, dead letters, resubmits and crash recovery.
+prove retries, dead letters, resubmits and crash recovery. The routes live in
+`cloudcart.ops.diagnostics_routes`, so a trigger-only instance never imports FastAPI.
 
 The handler shows the idempotent-consumer rule every handler follows: the effect is keyed
 on the EVENT id in the body (never the broker's message id, which a resubmit changes),
@@ -19,17 +20,12 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 import azure.functions as func
-from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from cloudcart.api.deps import ServicesDep
-from cloudcart.api.logging import correlation_id
-from cloudcart.api.problems import Problem
-from cloudcart.api.responses import problem_responses
 from cloudcart.core import runtime
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import BatchOp, Document, DocumentStore, PatchOp
@@ -39,7 +35,6 @@ from cloudcart.core.idempotency import is_duplicate, processed_marker
 from cloudcart.core.ids import new_id
 from cloudcart.core.messages.port import InvalidMessage
 from cloudcart.core.outbox import timestamp, write_with_events
-from cloudcart.identity.dependencies import Admin
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +54,6 @@ PING_KIND = "diagnostics.ping"
 MAX_FAIL_ATTEMPTS = 20
 MAX_HOLD_MS = 60_000
 
-router = APIRouter(prefix="/api/admin/diagnostics", tags=["operations"])
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
 
 
@@ -251,49 +245,3 @@ def handle_ping(
 def on_diagnostics_ping(message: func.ServiceBusMessage) -> None:
     """Apply a ping's effect exactly once (see `handle_ping`)."""
     handle_ping(message.get_body(), runtime.services().documents)
-
-
-# --- routes -------------------------------------------------------------------------------
-
-
-PingId = Annotated[
-    str, Path(min_length=1, max_length=100, description="Id of the ping, as created.")
-]
-
-
-@router.post(
-    "/pings",
-    response_model=PingView,
-    status_code=status.HTTP_201_CREATED,
-    summary="Send a diagnostic ping through the event pipeline",
-    responses=problem_responses(401, 403, 422, 503),
-)
-def create_ping_route(
-    _: Admin, services: ServicesDep, request: PingRequest | None = None
-) -> PingView:
-    """Write a ping and its `diagnostics.pinged` event through the outbox; poll the ping
-    until `status` is `processed` (normally within a second or two)."""
-    asked = request or PingRequest()
-    document, _event = create_ping(
-        services.documents,
-        fail_attempts=asked.fail_attempts,
-        hold_ms=asked.hold_ms,
-        correlation=correlation_id.get(),
-    )
-    return PingView.of(document)
-
-
-@router.get(
-    "/pings/{ping_id}",
-    response_model=PingView,
-    summary="Show a diagnostic ping",
-    responses=problem_responses(401, 403, 404, 422, 503),
-)
-def read_ping_route(_: Admin, services: ServicesDep, ping_id: PingId) -> PingView:
-    """A ping with its delivery attempts and effects; 404 for an unknown id."""
-    try:
-        return PingView.of(read_ping(services.documents, ping_id))
-    except NotFound as exc:
-        raise Problem(
-            404, "Not Found", f"no ping with id {ping_id!r}", type_="ping-not-found"
-        ) from exc

@@ -258,3 +258,60 @@ def test_hook_module_reports_a_failure_with_exit_status_1(tmp_path: Path) -> Non
     )
     assert done.returncode == 1
     assert "SEARCH_ENDPOINT" in done.stderr
+
+
+def test_prepackage_hook_has_a_posix_and_a_windows_script() -> None:
+    hook = _hooks()["prepackage"]
+    assert hook["posix"]["shell"] == "sh"
+    assert hook["windows"]["shell"] == "pwsh"
+    for platform in ("posix", "windows"):
+        text = (REPO / hook[platform]["run"]).read_text("utf-8")
+        assert "compileall" in text and "cloudcart function_app.py" in text
+        assert "(3, 11)" in text
+
+
+def _app_tree(root: Path) -> None:
+    for rel in ("function_app.py", "cloudcart/__init__.py", "cloudcart/api/app.py"):
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("X = 1\n", "utf-8")
+
+
+def test_posix_prepackage_hook_compiles_the_app(tmp_path: Path) -> None:
+    import importlib.util
+
+    if sys.version_info[:2] != (3, 11):
+        return  # the hook refuses other versions (next test)
+    _app_tree(tmp_path)
+    script = REPO / _hooks()["prepackage"]["posix"]["run"]
+    env = {**os.environ, "PYTHON": sys.executable}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    done = subprocess.run(
+        ["sh", str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for rel in ("function_app.py", "cloudcart/__init__.py", "cloudcart/api/app.py"):
+        pyc = Path(importlib.util.cache_from_source(str(tmp_path / rel)))
+        assert pyc.is_file(), rel
+        # Hash-based: valid whatever modification times the package keeps.
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b11, rel
+
+
+def test_posix_prepackage_hook_refuses_another_python(tmp_path: Path) -> None:
+    _app_tree(tmp_path)
+    other = tmp_path / "python3.12"
+    other.write_text("#!/bin/sh\necho 3.12.1\nexit 1\n", "utf-8")
+    other.chmod(0o755)
+    script = REPO / _hooks()["prepackage"]["posix"]["run"]
+    done = subprocess.run(
+        ["sh", str(script)],
+        env={**os.environ, "PYTHON": str(other)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "3.11" in done.stderr
+    assert not list(tmp_path.rglob("*.pyc"))

@@ -23,6 +23,9 @@ ALWAYS_EXCLUDED_FILES = frozenset({".funcignore", "local.settings.json"})
 
 # The package root holds exactly these; the remote build installs requirements.txt.
 PACKAGE_ROOT = frozenset({"function_app.py", "host.json", "requirements.txt", "cloudcart"})
+# Plus, once the prepackage hook has compiled the app, function_app's bytecode.
+COMPILED_ROOT = "__pycache__"
+APP_BYTECODE_TAG = ".cpython-311.pyc"
 
 
 def _project_root() -> Path:
@@ -75,9 +78,21 @@ _APP = [
     "cloudcart/__init__.py",
     "cloudcart/api/app.py",
     "cloudcart/local/cli.py",
+    # The app's bytecode for the deploy's Python (infra/hooks/prepackage.sh writes it).
+    "__pycache__/function_app.cpython-311.pyc",
+    "cloudcart/__pycache__/__init__.cpython-311.pyc",
+    "cloudcart/api/__pycache__/app.cpython-311.pyc",
+    "cloudcart/local/__pycache__/cli.cpython-311.pyc",
 ]
 _DEV_ONLY = [
-    "cloudcart/api/__pycache__/app.cpython-311.pyc",
+    # Bytecode of other Python versions, of dev-only code, in the legacy places.
+    "cloudcart/api/__pycache__/app.cpython-312.pyc",
+    "cloudcart/api/__pycache__/app.cpython-311.opt-1.pyc",
+    "cloudcart/api/app.pyc",
+    "__pycache__/function_app.cpython-312.pyc",
+    "__pycache__/conftest.cpython-311.pyc",
+    "tests/__pycache__/conftest.cpython-311.pyc",
+    "benchmarks/__pycache__/cold_start.cpython-311.pyc",
     ".venv/pyvenv.cfg",
     ".venv/lib/python3.11/site-packages/typer/__init__.py",
     "venv/pyvenv.cfg",
@@ -146,7 +161,8 @@ def test_package_of_this_repository(tmp_path: Path) -> None:
     root = _project_root()
     names = build_package(root, (root / ".funcignore").read_text("utf-8"), tmp_path / "p.zip")
     assert {"function_app.py", "host.json", "requirements.txt"} <= names
-    assert {n.split("/", 1)[0] for n in names} == PACKAGE_ROOT, "unexpected top-level entries"
+    top = {n.split("/", 1)[0] for n in names}
+    assert top - {COMPILED_ROOT} == PACKAGE_ROOT, "unexpected top-level entries"
     # No module of the app is dropped by an overly broad pattern.
     sources = {
         p.relative_to(root).as_posix()
@@ -154,4 +170,45 @@ def test_package_of_this_repository(tmp_path: Path) -> None:
         if "__pycache__" not in p.parts
     }
     assert sources and sources <= names, sorted(sources - names)[:10]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    # Bytecode: exactly the app's compiled modules for Python 3.11 that exist here (the
+    # prepackage hook writes them before azd zips), nothing else from a __pycache__.
+    compiled = {n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))}
+    present = {
+        p.relative_to(root).as_posix()
+        for p in [
+            *(root / "cloudcart").rglob(f"__pycache__/*{APP_BYTECODE_TAG}"),
+            *(root / COMPILED_ROOT).glob(f"function_app{APP_BYTECODE_TAG}"),
+        ]
+    }
+    assert compiled == present
+    for name in compiled:
+        folder, _, file = name.rpartition("/__pycache__/")
+        stem = file.split(".", 1)[0]
+        source = f"{folder}/{stem}.py" if folder else f"{stem}.py"
+        assert source in names, f"{name} has no source in the package"
+
+
+def test_package_ships_the_bytecode_the_prepackage_hook_writes(tmp_path: Path) -> None:
+    import compileall
+    import sys
+
+    root = tmp_path / "tree"
+    for rel in ["function_app.py", "host.json", "cloudcart/__init__.py", "cloudcart/api/app.py"]:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("X = 1\n", "utf-8")
+    (root / "tests").mkdir()
+    (root / "tests/test_x.py").write_text("X = 1\n", "utf-8")
+    assert compileall.compile_dir(root, quiet=1)
+    rules = (REPO / ".funcignore").read_text("utf-8")
+    names = build_package(root, rules, tmp_path / "p.zip")
+    tag = sys.implementation.cache_tag
+    compiled = {n for n in names if n.endswith(".pyc")}
+    if tag == "cpython-311":
+        assert compiled == {
+            "__pycache__/function_app.cpython-311.pyc",
+            "cloudcart/__pycache__/__init__.cpython-311.pyc",
+            "cloudcart/api/__pycache__/app.cpython-311.pyc",
+        }
+    else:
+        assert compiled == set()

@@ -85,6 +85,49 @@ def test_health_request_through_the_function(functions: list[Any]) -> None:
     assert response.headers["x-correlation-id"] == "fn-test-1"
 
 
+def test_fastapi_app_is_built_lazily_once_and_shared() -> None:
+    module = _load_function_app()
+    assert not module.http_app.built
+    first = module.fastapi_app
+    assert module.http_app.built
+    assert module.fastapi_app is first is module.http_app.get()
+    with pytest.raises(AttributeError):
+        _ = module.no_such_attribute
+
+
+def test_first_request_builds_the_app_and_runs_its_lifespan(
+    functions: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cloudcart.api.app as api_app
+
+    built: list[object] = []
+    real = api_app.create_app
+
+    def counting_create_app() -> Any:
+        app = real()
+        built.append(app)
+        return app
+
+    monkeypatch.setattr(api_app, "create_app", counting_create_app)
+    fn = _http_function(functions)
+
+    async def two_requests() -> list[Any]:
+        user_function = fn.get_user_function()
+        requests = [
+            func.HttpRequest(
+                method="GET", url="http://localhost:7071/api/health", headers={}, body=b""
+            )
+            for _ in range(2)
+        ]
+        return list(
+            await asyncio.gather(*(user_function(r, FakeFunctionContext()) for r in requests))
+        )
+
+    responses = asyncio.run(two_requests())
+    assert [r.status_code for r in responses] == [200, 200]
+    assert len(built) == 1
+
+
 def test_unknown_route_through_the_function_is_a_problem(functions: list[Any]) -> None:
     response = _call(_http_function(functions), "GET", "http://localhost:7071/api/nowhere")
     assert response.status_code == 404
@@ -132,6 +175,30 @@ def test_cold_start_imports_no_heavy_sdk(tmp_path: Path, adapter: str) -> None:
     ).stdout
     modules = json.loads(out.rsplit("MODULES=", 1)[1])
     assert "function_app" in modules
-    assert "cloudcart.api.app" in modules
+    # The FastAPI app is built on the first HTTP request: trigger-only instances never
+    # import the app factory or the routers.
+    assert "cloudcart.api.app" not in modules
     heavy = [m for m in modules if m.startswith(HEAVY_PREFIXES)]
     assert heavy == []
+
+
+def test_trigger_only_import_loads_no_web_framework(tmp_path: Path) -> None:
+    # A Service Bus, change-feed or timer instance imports function_app and never serves
+    # HTTP: FastAPI and Starlette wait for the first request.
+    env = {k: v for k, v in os.environ.items() if k not in Settings.env_names().values()}
+    env["CLOUDCART_DATA_DIR"] = str(tmp_path / "data")
+    code = (
+        "import json, sys\n"
+        "import function_app\n"
+        "web = [m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette')]\n"
+        "sys.stdout.write('\\nWEB=' + json.dumps(sorted(web)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=FUNCTION_APP.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out.rsplit("WEB=", 1)[1]) == []
