@@ -4,6 +4,7 @@ holding the unit tests' fixture catalog."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +42,33 @@ def azure(fake: FakeSearchService) -> Iterator[AzureSearchIndex]:
     index.close()
 
 
+@contextmanager
+def loaded_engine(
+    kind: str, folder: Path, documents: list[dict[str, Any]]
+) -> Iterator[SearchIndex]:
+    """The `embedded` or `azure` engine holding `documents` (Azure against the fake)."""
+    if kind == "embedded":
+        embedded = TantivySearchIndex(folder / "products")
+        embedded.replace_all(documents)
+        try:
+            yield embedded
+        finally:
+            embedded.close()
+        return
+    with FakeSearchService() as service:
+        index = azure_index(service)
+        index.ensure_index()
+        index.replace_all(documents)
+        try:
+            yield index
+        finally:
+            index.close()
+
+
 @pytest.fixture(scope="module", params=["embedded", "azure"])
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SearchIndex]:
     """Each engine with the fixture catalog, for the shared behavioural contract."""
-    if request.param == "embedded":
-        embedded = TantivySearchIndex(Path(tmp_path_factory.mktemp("search")) / "products")
-        embedded.replace_all(search_documents())
-        yield embedded
-        embedded.close()
-        return
-    with FakeSearchService() as service:
-        index = azure_index(service)
-        index.ensure_index()
-        index.replace_all(search_documents())
-        yield index
-        index.close()
+    with loaded_engine(request.param, tmp_path_factory.mktemp("search"), search_documents()) as e:
+        yield e

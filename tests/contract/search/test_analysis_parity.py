@@ -11,7 +11,6 @@ titles on both engines.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +18,9 @@ from azure.core.credentials import AzureKeyCredential
 from azure.search.documents.indexes import SearchIndexClient
 from azure.search.documents.indexes.models import AnalyzeTextOptions
 
-from cloudcart.catalog.search.embedded import TantivySearchIndex
 from cloudcart.catalog.search.port import SearchIndex, SearchQuery
 from cloudcart.catalog.search.spec import ANALYZER, index_tokens
-from tests.contract.search.conftest import azure_index
+from tests.contract.search.conftest import azure_index, loaded_engine
 from tests.fakes.search_server import FakeSearchService
 from tests.unit.search.analysis_cases import ANALYSIS_CASES
 from tests.unit.search.catalog_fixture import search_documents
@@ -73,18 +71,9 @@ def _plural_documents() -> list[dict[str, Any]]:
 def plural_engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SearchIndex]:
-    if request.param == "embedded":
-        embedded = TantivySearchIndex(Path(tmp_path_factory.mktemp("plurals")) / "products")
-        embedded.replace_all(_plural_documents())
-        yield embedded
-        embedded.close()
-        return
-    with FakeSearchService() as service:
-        index = azure_index(service)
-        index.ensure_index()
-        index.replace_all(_plural_documents())
-        yield index
-        index.close()
+    folder = tmp_path_factory.mktemp("plurals")
+    with loaded_engine(request.param, folder, _plural_documents()) as engine:
+        yield engine
 
 
 @pytest.mark.parametrize(
