@@ -20,6 +20,7 @@ from cloudcart.catalog import thumbnails
 from cloudcart.catalog.search import indexer
 from cloudcart.integrations.partners import functions as partners
 from cloudcart.ledger import functions as ledger
+from cloudcart.notifications import functions as notifications
 from cloudcart.ops import alerts, diagnostics, outbox_relay
 from cloudcart.orders import expiry
 
@@ -96,3 +97,4 @@ app.register_functions(expiry.bp)
 app.register_functions(partners.bp)
 app.register_functions(ledger.bp)
 app.register_functions(alerts.bp)
+app.register_functions(notifications.bp)

@@ -348,6 +348,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.integrations.partners import routes as partner_routes
     from cloudcart.integrations.payments import routes as payment_routes
     from cloudcart.ledger import routes as ledger_routes
+    from cloudcart.notifications import privacy as notification_privacy
+    from cloudcart.notifications import routes as notification_routes
+    from cloudcart.notifications import verification_routes
     from cloudcart.ops import dead_letters, diagnostics_routes
     from cloudcart.orders import privacy as orders_privacy
     from cloudcart.orders import routes as orders_routes
@@ -356,6 +359,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # and the record of which partner systems received the customer's data.
     orders_privacy.register()
     partner_privacy.register()
+    notification_privacy.register()
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)
@@ -371,6 +375,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payment_routes.router)
     app.include_router(partner_routes.router)
     app.include_router(ledger_routes.router)
+    app.include_router(notification_routes.router)
+    app.include_router(notification_routes.admin_router)
+    app.include_router(notification_routes.webhook_router)
+    app.include_router(verification_routes.router)
     app.include_router(dead_letters.router)
     app.include_router(diagnostics_routes.router)
     if settings.identity_adapter == Adapter.embedded:
@@ -385,6 +393,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from cloudcart.local import dev_partners
 
         app.include_router(dev_partners.router)
+    if "capture" in (settings.notifications_email_provider, settings.notifications_text_provider):
+        from cloudcart.local import dev_notifications
+
+        app.include_router(dev_notifications.router)
     if settings.payments_provider == "test":
         from cloudcart.integrations.payments import dev_routes as dev_payments
 

@@ -49,6 +49,16 @@ def _dev_providers(settings: Settings) -> list[str]:
             "CLOUDCART_PAYMENTS_PROVIDER is `test` (the default): the test gateway takes no "
             "money; set it to `stripe`"
         )
+    if settings.notifications_email_provider == "capture":
+        found.append(
+            "NOTIFICATIONS_EMAIL_PROVIDER is `capture` (the default): no email leaves the "
+            "app; set it to `sendgrid` with SENDGRID_API_KEY"
+        )
+    if settings.notifications_text_provider == "capture":
+        found.append(
+            "NOTIFICATIONS_TEXT_PROVIDER is `capture` (the default): no SMS or WhatsApp "
+            "leaves the app; set it to `twilio` with TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+        )
     return found
 
 

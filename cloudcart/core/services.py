@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         InventoryPartner,
     )
     from cloudcart.integrations.payments.port import PaymentGateway
+    from cloudcart.notifications.channels import EmailChannel, TextChannel
 
 T = TypeVar("T")
 
@@ -160,6 +161,50 @@ class Services:
             return module.crm_partner_from_settings(self.settings)
 
         return cast("CrmPartner | None", self._get("crm_partner", build))
+
+    @staticmethod
+    def _configured(build: Any) -> Any:
+        # A provider without its settings (ValueError from `from_settings`) refuses each
+        # send as busy instead of failing every function that touches it.
+        try:
+            return build()
+        except ValueError as missing:
+            from cloudcart.notifications.channels import Unconfigured
+
+            return Unconfigured(str(missing))
+
+    @property
+    def email_channel(self) -> EmailChannel:
+        """Email: SendGrid, or the local capture adapter (`NOTIFICATIONS_EMAIL_PROVIDER`)."""
+
+        def build() -> Any:
+            if self.settings.notifications_email_provider == "sendgrid":
+                return self._configured(
+                    lambda: import_module(
+                        "cloudcart.notifications.sendgrid_adapter"
+                    ).SendGridEmail.from_settings(self.settings)
+                )
+            capture = import_module("cloudcart.notifications.capture")
+            return capture.email_from_settings(self.settings, self)
+
+        return cast("EmailChannel", self._get("email_channel", build))
+
+    @property
+    def text_channel(self) -> TextChannel:
+        """SMS and WhatsApp: Twilio, or the local capture adapter
+        (`NOTIFICATIONS_TEXT_PROVIDER`)."""
+
+        def build() -> Any:
+            if self.settings.notifications_text_provider == "twilio":
+                return self._configured(
+                    lambda: import_module(
+                        "cloudcart.notifications.twilio_adapter"
+                    ).TwilioText.from_settings(self.settings)
+                )
+            capture = import_module("cloudcart.notifications.capture")
+            return capture.text_from_settings(self.settings, self)
+
+        return cast("TextChannel", self._get("text_channel", build))
 
     @property
     def token_validator(self) -> TokenValidator:

@@ -411,6 +411,131 @@ class Settings(BaseSettings):
         description="The currency a trial balance is in when the request names none.",
     )
 
+    # --- notifications -------------------------------------------------------------------
+    notifications_email_provider: Literal["capture", "sendgrid"] = Field(
+        "capture",
+        validation_alias=_env("NOTIFICATIONS_EMAIL_PROVIDER"),
+        description="`capture` (keep what would have been sent: /dev/notifications/sent and "
+        "/dev/mailbox) or `sendgrid` (SendGrid v3 mail send).",
+    )
+    notifications_text_provider: Literal["capture", "twilio"] = Field(
+        "capture",
+        validation_alias=_env("NOTIFICATIONS_TEXT_PROVIDER"),
+        description="`capture` or `twilio` (Twilio Messages API) for SMS and WhatsApp.",
+    )
+    notifications_from_email: str = Field(
+        "shop@cloudcart.localhost",
+        validation_alias=_env("NOTIFICATIONS_FROM_EMAIL"),
+        description="Sender address of every email (a verified sender or domain in SendGrid).",
+    )
+    notifications_from_name: str = Field(
+        "Cloudcart",
+        validation_alias=_env("NOTIFICATIONS_FROM_NAME"),
+        description="Sender name of every email, and the shop name in templates.",
+    )
+    notifications_ops_email: str | None = Field(
+        None,
+        validation_alias=_env("NOTIFICATIONS_OPS_EMAIL"),
+        description="Where operational alerts (dead letters, stock shortfalls) are emailed; "
+        "unset sends none.",
+    )
+    notifications_quiet_hours: str = Field(
+        "21:00-08:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$",
+        validation_alias=_env("NOTIFICATIONS_QUIET_HOURS"),
+        description="Local time window (`HH:MM-HH:MM`, in the customer's time zone) in which "
+        "marketing messages are held and sent when it ends; transactional ones ignore it.",
+    )
+    notifications_default_time_zone: str = Field(
+        "UTC",
+        validation_alias=_env("NOTIFICATIONS_DEFAULT_TIME_ZONE"),
+        description="IANA time zone for customers whose profile names none (quiet hours).",
+    )
+    notifications_email_per_second: float = Field(
+        50.0,
+        gt=0,
+        validation_alias=_env("NOTIFICATIONS_EMAIL_PER_SECOND"),
+        description="Mail-send requests per second one instance makes at most (each request "
+        "carries up to 1,000 recipients).",
+    )
+    notifications_text_per_second: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("NOTIFICATIONS_TEXT_PER_SECOND"),
+        description="SMS/WhatsApp messages per second one instance sends at most (the "
+        "sender's Twilio throughput: 1/s per long code, 100/s per short code, more through "
+        "a Messaging Service).",
+    )
+    notifications_schedule: str = Field(
+        "0 */1 * * * *",
+        validation_alias=_env("NOTIFICATIONS_SCHEDULE"),
+        description="NCRONTAB (six fields) of the timer that sends held (quiet-hours) "
+        "notifications when due and resumes interrupted sends.",
+    )
+    notifications_webhook_tolerance_seconds: int = Field(
+        300,
+        ge=30,
+        le=3600,
+        validation_alias=_env("NOTIFICATIONS_WEBHOOK_TOLERANCE_SECONDS"),
+        description="How old a signed SendGrid event webhook timestamp may be (replay guard).",
+    )
+    sendgrid_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("SENDGRID_API_KEY"),
+        description="SendGrid API key with Mail Send access (a Key Vault reference in Azure).",
+    )
+    sendgrid_api_base: str | None = Field(
+        None,
+        validation_alias=_env("SENDGRID_API_BASE"),
+        description="Overrides https://api.sendgrid.com; tests point it at a loopback server.",
+    )
+    sendgrid_webhook_public_key: str | None = Field(
+        None,
+        validation_alias=_env("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        description="Verification key of the signed Event Webhook (base64 DER, from Mail "
+        "Settings); unset refuses every event webhook.",
+    )
+    sendgrid_templates: str = Field(
+        "{}",
+        validation_alias=_env("SENDGRID_TEMPLATES"),
+        description="JSON object of notification template -> SendGrid dynamic template id "
+        "(`d-...`) for templates SendGrid should render instead of ours.",
+    )
+    twilio_account_sid: str | None = Field(
+        None,
+        validation_alias=_env("TWILIO_ACCOUNT_SID"),
+        description="Twilio account SID (`AC...`).",
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("TWILIO_AUTH_TOKEN"),
+        description="Twilio auth token: authenticates API calls and signs webhooks (a Key "
+        "Vault reference in Azure).",
+    )
+    twilio_api_base: str | None = Field(
+        None,
+        validation_alias=_env("TWILIO_API_BASE"),
+        description="Overrides https://api.twilio.com; tests point it at a loopback server.",
+    )
+    twilio_sms_from: str | None = Field(
+        None,
+        validation_alias=_env("TWILIO_SMS_FROM"),
+        description="SMS sender: an E.164 number, or a Messaging Service SID (`MG...`).",
+    )
+    twilio_whatsapp_from: str | None = Field(
+        None,
+        validation_alias=_env("TWILIO_WHATSAPP_FROM"),
+        description="WhatsApp sender number (E.164, without the `whatsapp:` prefix), or a "
+        "Messaging Service SID (`MG...`).",
+    )
+    twilio_whatsapp_templates: str = Field(
+        "{}",
+        validation_alias=_env("TWILIO_WHATSAPP_TEMPLATES"),
+        description="JSON object of notification template -> approved WhatsApp Content SID "
+        "(`HX...`). Business-initiated WhatsApp messages need one: a template without an "
+        "entry is not sent on WhatsApp.",
+    )
+
     # --- partner integrations ------------------------------------------------------------
     fulfilment_partner_url: str | None = Field(
         None,

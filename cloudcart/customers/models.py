@@ -326,6 +326,29 @@ def validate_phone(value: str) -> str:
     return compact
 
 
+# IANA names are ASCII path segments (`Asia/Kolkata`, `America/Argentina/Buenos_Aires`,
+# `Etc/GMT+5`); checking the shape first keeps odd keys away from the file lookup.
+IANA_TIME_ZONE = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+){0,2}")
+# Files in the zone database that name the host's settings rather than a zone.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "posix", "right"})
+
+
+def validate_time_zone(value: str) -> str:
+    """`value` if it names an IANA time zone that `zoneinfo` knows; else ValueError."""
+    # Imported here: only a profile write needs it, not every cold start.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not IANA_TIME_ZONE.fullmatch(value) or value.split("/")[0] in _NOT_ZONES:
+        raise ValueError("timeZone must be an IANA time zone name such as Asia/Kolkata")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as Asia/Kolkata"
+        ) from None
+    return value
+
+
 def validate_locale(value: str) -> str:
     """A BCP 47 tag in canonical case (`en-IN`, `zh-Hant-TW`) or ValueError."""
     if not BCP47.fullmatch(value):
@@ -348,17 +371,35 @@ class Profile(_Wire):
     email: str | None = Field(None, description="Contact email address.")
     phone: str | None = Field(None, description="Phone number in E.164 form (+919876543210).")
     locale: str | None = Field(None, description="Preferred language, BCP 47 (en-IN).")
+    time_zone: str | None = Field(
+        None, description="IANA time zone (Asia/Kolkata); quiet hours are in this zone."
+    )
+    # Profiles stored before verification existed lack these fields: unverified.
+    email_verified: bool = Field(
+        False,
+        description="Read-only. Whether `email` was proven with a code "
+        "(`POST /api/me/verify/email`); changing `email` makes it false again.",
+    )
+    phone_verified: bool = Field(
+        False,
+        description="Read-only. Whether `phone` was proven with an SMS code "
+        "(`POST /api/me/verify/phone`); changing `phone` makes it false again.",
+    )
     created_at: datetime = Field(description="When the profile was created.")
     updated_at: datetime = Field(description="When the profile last changed.")
 
 
 class ProfilePatch(_Input):
-    """Fields to change; omitted fields keep their value, `null` clears one."""
+    """Fields to change; omitted fields keep their value, `null` clears one.
+
+    `emailVerified` and `phoneVerified` are not settable here (a verification code sets
+    them); sending them is a 422 like any unknown field."""
 
     name: str | None = Field(None, min_length=1, max_length=200)
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=32)
     locale: str | None = Field(None, max_length=35)
+    time_zone: str | None = Field(None, max_length=64, description="IANA name (Asia/Kolkata).")
 
     @field_validator("name")
     @classmethod
@@ -381,6 +422,11 @@ class ProfilePatch(_Input):
     @classmethod
     def _locale(cls, value: str | None) -> str | None:
         return validate_locale(value) if value is not None else None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str | None) -> str | None:
+        return validate_time_zone(value) if value is not None else None
 
 
 # --- addresses ----------------------------------------------------------------------------
@@ -492,7 +538,10 @@ class ConsentRecord(_Wire):
 
     granted: bool
     at: datetime | None = Field(description="When it was last changed (null: the default).")
-    source: Literal["default", "web", "app", "api", "support"]
+    source: Literal["default", "web", "app", "api", "support", "provider"] = Field(
+        description="`provider`: the customer told the email or SMS provider (an "
+        "unsubscribe link, a STOP reply); the others as given with the change."
+    )
 
 
 class ConsentEntry(_Wire):
@@ -503,7 +552,7 @@ class ConsentEntry(_Wire):
     kind: str
     granted: bool
     at: datetime
-    source: ConsentSource
+    source: ConsentSource | Literal["provider"]
 
 
 class Preferences(_Wire):

@@ -114,7 +114,8 @@ def update_profile(
         Header(description="ETag from a previous read: 412 when the profile changed since."),
     ] = None,
 ) -> Profile:
-    """Change name, email, phone (E.164) or locale (BCP 47); `null` clears a field."""
+    """Change name, email, phone (E.164), locale (BCP 47) or timeZone (IANA); `null` clears
+    a field. A new email or phone is unverified until confirmed with a code again."""
     return _profile(service.update_profile(caller, patch, if_match), response)
 
 

@@ -4,7 +4,7 @@ Documents of one customer (partition key = customer id):
 
 | id | kind | holds |
 |----|------|-------|
-| `profile` | `profile` | name, email, phone, locale |
+| `profile` | `profile` | name, email, phone, locale, timeZone, emailVerified, phoneVerified |
 | `preferences` | `preferences` | current consent per channel and kind |
 | `cns_...` | `consent` | one append-only consent change |
 | `address-book` | `address-book` | address count and default address id |
@@ -21,7 +21,7 @@ serialises concurrent address changes of one customer: the 20-address limit and 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from cloudcart.api.problems import Problem
 from cloudcart.core.clock import utcnow
@@ -56,7 +56,11 @@ PREFERENCES_ID = "preferences"
 ADDRESS_BOOK_ID = "address-book"
 ERASURE_ID = "erasure"
 
-PROFILE_FIELDS: tuple[str, ...] = ("name", "email", "phone", "locale")
+PROFILE_FIELDS: tuple[str, ...] = ("name", "email", "phone", "locale", "timeZone")
+"""Profile fields the customer sets through PATCH (wire names)."""
+VERIFIED_FLAGS: dict[str, str] = {"email": "emailVerified", "phone": "phoneVerified"}
+"""The verified flag of each verifiable profile field: set only by `mark_verified`, reset
+by any change of the field."""
 ADDRESS_FIELDS: tuple[str, ...] = (
     "name",
     "line1",
@@ -172,6 +176,9 @@ class CustomerService:
             "email": caller.email,
             "phone": None,
             "locale": None,
+            "timeZone": None,
+            "emailVerified": False,
+            "phoneVerified": False,
             "createdAt": now,
             "updatedAt": now,
         }
@@ -224,20 +231,23 @@ class CustomerService:
     def update_profile(self, caller: Caller, patch: ProfilePatch, if_match: str | None) -> Document:
         """Apply `patch` (only the fields it sets); 412 when `if_match` is stale.
 
+        A new email or phone is unverified: its verified flag goes false in the same write.
         No write and no event when nothing actually changes.
         """
         current = self.ensure_profile(caller)
         if if_match is not None and not etag_matches(if_match, current):
             raise PreconditionFailed("profile ETag does not match")
-        requested = patch.model_dump(include=patch.model_fields_set)
+        requested = patch.model_dump(include=patch.model_fields_set, by_alias=True)
         changed = [f for f in PROFILE_FIELDS if f in requested and requested[f] != current.get(f)]
         if not changed:
             return current
-        updated = {**strip_system(current), **{f: requested[f] for f in changed}}
+        changes: dict[str, Any] = {f: requested[f] for f in changed}
+        for field, flag in VERIFIED_FLAGS.items():
+            if field in changes and current.get(flag):
+                changes[flag] = False
+        updated = {**strip_system(current), **changes}
         updated["updatedAt"] = _now()
-        event = _updated_event(
-            caller.customer_id, changed, {f: requested[f] for f in changed}, self.correlation_id
-        )
+        event = _updated_event(caller.customer_id, list(changes), changes, self.correlation_id)
         # The stored ETag (not only the client's) guards the write: a concurrent PATCH
         # between our read and this batch makes it fail with 412 instead of being lost.
         results = write_with_events(
@@ -247,6 +257,47 @@ class CustomerService:
             [event],
         )
         return results[0]
+
+    def mark_verified(
+        self, customer_id: str, channel: Literal["email", "phone"], destination: str
+    ) -> bool:
+        """Record that the customer proved `destination` (their email or phone) is theirs.
+
+        Sets `emailVerified`/`phoneVerified` only while the profile's email/phone still
+        equals `destination`: a code sent to an address the customer has since replaced
+        proves nothing about the new one. Returns False (nothing written) in that case or
+        when there is no profile; True when the flag is set, including when it already was
+        (no write then). The write carries its `customer.updated` event.
+        """
+        flag = VERIFIED_FLAGS[channel]
+        for _ in range(_RETRIES):
+            current = self.get_profile(customer_id)
+            if current is None or current.get(channel) != destination:
+                return False
+            if current.get(flag) is True:
+                return True
+            updated = {**strip_system(current), flag: True, "updatedAt": _now()}
+            event = _updated_event(customer_id, [flag], {flag: True}, self.correlation_id)
+            try:
+                # If-Match on the version just compared: a PATCH of the email in between
+                # must not be marked verified with the old address's proof.
+                write_with_events(
+                    self.container,
+                    customer_id,
+                    [BatchOp("replace", document=updated, if_match=current["_etag"])],
+                    [event],
+                )
+            except BatchFailed as exc:
+                if exc.index == 0 and isinstance(exc.cause, PreconditionFailed | NotFound):
+                    continue  # changed or erased meanwhile: look again
+                raise
+            return True
+        raise Problem(
+            409,
+            "Conflict",
+            "the profile was changed concurrently several times; retry",
+            type_="concurrent-change",
+        )
 
     # --- addresses ----------------------------------------------------------------------
 
@@ -476,6 +527,22 @@ class CustomerService:
             [event],
         )
         return results[0]
+
+    def customers_with_phone(self, phone: str, limit: int = 50) -> list[str]:
+        """Ids of the customers whose profile has this E.164 number (a STOP or START
+        reply names only the number). A cross-partition query: rare, and bounded."""
+        query = Query(
+            filters=(Filter("kind", "eq", "profile"), Filter("phone", "eq", phone)), limit=limit
+        )
+        found: list[str] = []
+        continuation: str | None = None
+        while len(found) < limit:
+            page = self.container.query(query, continuation=continuation)
+            found.extend(str(d["customerId"]) for d in page.items)
+            continuation = page.continuation
+            if continuation is None:
+                break
+        return found[:limit]
 
     # --- helpers ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from cloudcart.api.responses import problem_responses
 from cloudcart.core.clock import utcnow
+from cloudcart.customers.routes import CurrentProfile
 from cloudcart.identity.caller import Caller
 from cloudcart.identity.dependencies import (
     SESSION_COOKIE,
@@ -177,6 +178,9 @@ def post_checkout(
     body: CheckoutIn,
     caller: CurrentCustomer,
     services: ServicesDep,
+    # The customer's profile exists before their first order: order notifications and the
+    # CRM find the customer's email and choices there.
+    _profile: CurrentProfile,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="1..255 characters, unique per attempt."),

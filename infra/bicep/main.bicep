@@ -166,16 +166,56 @@ param ledgerAccounts string = '{}'
 @description('The currency of a trial balance when a request names none.')
 param ledgerCurrency string = 'INR'
 
+// --- public URL ---------------------------------------------------------------------------
+@description('URL customers and webhook senders reach the app at, when not its default host name (a custom domain or Front Door in front of it). Twilio webhook signatures and sign-in redirects are checked against it. Empty: `https://<app default host name>`.')
+param publicBaseUrl string = ''
+
+// --- notifications: SendGrid email, Twilio SMS and WhatsApp (docs/notifications.md) -----
+// The app always uses SendGrid and Twilio in Azure; these say who sends what. Empty
+// strings mean unset: the app's defaults apply.
+@description('Sender address of every email; must be a verified sender or on an authenticated domain in SendGrid.')
+param notificationsFromEmail string = ''
+
+@description('Sender name of every email, and the shop name in templates.')
+param notificationsFromName string = 'Cloudcart'
+
+@description('Where operational alerts (dead letters, stock shortfalls) are emailed by the app. Empty: none are emailed.')
+param notificationsOpsEmail string = ''
+
+@description('Window `HH:MM-HH:MM`, in the customer\'s time zone, in which marketing messages are held until it ends (transactional ones are not).')
+param notificationsQuietHours string = '21:00-08:00'
+
+@description('IANA time zone (e.g. `Asia/Kolkata`) for customers whose profile names none.')
+param notificationsDefaultTimeZone string = 'UTC'
+
+@description('SMS/WhatsApp messages per second one instance sends at most: the sender\'s Twilio throughput (1 per long code, 100 per short code, more through a Messaging Service). A decimal, as text.')
+param notificationsTextPerSecond string = '30'
+
+@description('Verification key of the signed SendGrid Event Webhook (base64 DER, Mail Settings > Event Webhook). A public key, not a secret. Empty: every event webhook is refused.')
+param sendgridWebhookPublicKey string = ''
+
+@description('JSON object: notification template -> SendGrid dynamic template id (`d-...`) for templates SendGrid renders instead of the app. `{}`: the app renders all.')
+param sendgridTemplates string = '{}'
+
+@description('SMS sender: an E.164 number or a Messaging Service SID (`MG...`).')
+param twilioSmsFrom string = ''
+
+@description('WhatsApp sender: an E.164 number without the `whatsapp:` prefix, or a Messaging Service SID (`MG...`).')
+param twilioWhatsappFrom string = ''
+
+@description('JSON object: notification template -> approved WhatsApp Content SID (`HX...`). A template without one is not sent on WhatsApp.')
+param twilioWhatsappTemplates string = '{}'
+
 // --- third-party secrets: stored in Key Vault, referenced from app settings -----------
 @secure()
-@description('SendGrid API key (empty: set it later, see docs/deploy.md).')
+@description('SendGrid API key with Mail Send access (empty: set it later, see docs/deploy.md).')
 param sendgridApiKey string = ''
 
-@description('Twilio account SID (an identifier, not a secret).')
+@description('Twilio account SID `AC...` (an identifier, not a secret).')
 param twilioAccountSid string = ''
 
 @secure()
-@description('Twilio auth token.')
+@description('Twilio auth token: authenticates API calls and signs Twilio webhooks (empty: set it later, see docs/deploy.md).')
 param twilioAuthToken string = ''
 
 @secure()
@@ -307,7 +347,19 @@ module functionApp 'modules/functionapp.bicep' = {
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     searchEndpoint: search.outputs.endpoint
     keyVaultReferences: keyVault.outputs.appSettingReferences
+    publicBaseUrl: publicBaseUrl
+    notificationsFromEmail: notificationsFromEmail
+    notificationsFromName: notificationsFromName
+    notificationsOpsEmail: notificationsOpsEmail
+    notificationsQuietHours: notificationsQuietHours
+    notificationsDefaultTimeZone: notificationsDefaultTimeZone
+    notificationsTextPerSecond: notificationsTextPerSecond
+    sendgridWebhookPublicKey: sendgridWebhookPublicKey
+    sendgridTemplates: sendgridTemplates
     twilioAccountSid: twilioAccountSid
+    twilioSmsFrom: twilioSmsFrom
+    twilioWhatsappFrom: twilioWhatsappFrom
+    twilioWhatsappTemplates: twilioWhatsappTemplates
     httpAlwaysReadyInstances: httpAlwaysReadyInstances
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB

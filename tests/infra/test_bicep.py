@@ -47,6 +47,12 @@ OPTIONAL: dict[str, str] = {
     "PARTNER_TIMEOUT_SECONDS": "default 10 s suits partner APIs",
     "PARTNER_MAX_ATTEMPTS": "default 4 attempts per delivery; Service Bus redelivers after",
     "PARTNER_MAX_RETRY_WAIT_SECONDS": "default 10 s cap on one wait, Retry-After included",
+    "SENDGRID_API_BASE": "tests only: points the SendGrid client at a loopback fake",
+    "TWILIO_API_BASE": "tests only: points the Twilio client at a loopback fake",
+    "NOTIFICATIONS_EMAIL_PER_SECOND": "default 50 mail-send requests/s (up to 1,000 recipients "
+    "each) per instance suits SendGrid",
+    "NOTIFICATIONS_WEBHOOK_TOLERANCE_SECONDS": "default 300 s replay window suits SendGrid's "
+    "signed event webhook",
 }
 
 # Emulator credentials: setting them in Azure would bypass managed identity.
@@ -71,11 +77,7 @@ HOST_SETTINGS = {
 }
 
 # Provisioned before the code that reads them has landed; drop an entry once Settings has it.
-PROVISIONED_AHEAD: dict[str, str] = {
-    "SENDGRID_API_KEY": "notifications (SendGrid email) not written yet",
-    "TWILIO_ACCOUNT_SID": "notifications (Twilio SMS/WhatsApp) not written yet",
-    "TWILIO_AUTH_TOKEN": "notifications (Twilio SMS/WhatsApp) not written yet",
-}
+PROVISIONED_AHEAD: dict[str, str] = {}
 
 # Settings whose value is a credential: Key Vault references only.
 KEY_VAULT_SECRETS = {
@@ -299,7 +301,7 @@ def test_service_bus_matches_the_topology(project):
 
 def test_topology_check_bites_on_a_missing_subscription_and_an_extra_topic(project):
     declared = topology_module.TOPOLOGY
-    sub = Subscription("notifications", SubjectIn(("order.placed",)), max_delivery_count=5)
+    sub = Subscription("loyalty", SubjectIn(("order.placed",)), max_delivery_count=5)
     first = declared.topics[0]
     grown = Topology(
         topics=(
@@ -315,8 +317,7 @@ def test_topology_check_bites_on_a_missing_subscription_and_an_extra_topic(proje
     )
     problems = drift.topology_drift(project, grown)
     assert any(
-        f"subscription ('{first.name}', 'notifications') is in the topology" in p
-        and "sys.Label IN" in p
+        f"subscription ('{first.name}', 'loyalty') is in the topology" in p and "sys.Label IN" in p
         for p in problems
     ), problems
 
@@ -328,7 +329,7 @@ def test_topology_check_bites_on_a_missing_subscription_and_an_extra_topic(proje
 def test_topology_check_reads_subscriptions_rules_and_queues_from_bicep(project):
     # Add the entries the failure message suggests and the comparison must come out clean.
     first = topology_module.TOPOLOGY.topics[0]
-    sub = Subscription("notifications", SubjectIn(("order.placed", "order.paid")), 5)
+    sub = Subscription("loyalty", SubjectIn(("order.placed", "order.paid")), 5)
     topology = Topology(
         topics=(
             Topic(
@@ -607,3 +608,23 @@ def test_payments_stay_disabled_until_stripe_secrets_exist(project, settings):
 def test_cosmos_throughput_mode_says_it_is_fixed_at_the_first_deploy(project):
     description = _decorator(project.main.params["cosmosThroughputMode"], "description")
     assert "before the first deploy" in description
+
+
+def test_notifications_send_through_sendgrid_and_twilio(project, settings):
+    # Capture (nothing leaves the app) is refused under the Functions host.
+    assert settings["NOTIFICATIONS_EMAIL_PROVIDER"] == "sendgrid"
+    assert settings["NOTIFICATIONS_TEXT_PROVIDER"] == "twilio"
+    # The parameters' defaults are values the app accepts.
+    main = project.main.params
+    loaded = Settings(
+        notifications_email_provider="sendgrid",
+        notifications_text_provider="twilio",
+        notifications_quiet_hours=main["notificationsQuietHours"].default,
+        notifications_default_time_zone=main["notificationsDefaultTimeZone"].default,
+        notifications_text_per_second=main["notificationsTextPerSecond"].default,
+        sendgrid_templates=main["sendgridTemplates"].default,
+        twilio_whatsapp_templates=main["twilioWhatsappTemplates"].default,
+    )
+    assert loaded.notifications_text_per_second == 30
+    assert json.loads(loaded.sendgrid_templates) == {}
+    assert json.loads(loaded.twilio_whatsapp_templates) == {}

@@ -109,6 +109,33 @@ def test_patch_profile_validates_and_honours_if_match(
     assert outbox_types(client, "cust-2") == ["customer.created", "customer.updated"]
 
 
+def test_profile_time_zone_and_read_only_verified_flags(
+    client: TestClient, settings: Settings
+) -> None:
+    headers = auth(settings, "cust-tz")
+    first = client.get("/api/me/profile", headers=headers).json()
+    assert (first["emailVerified"], first["phoneVerified"], first["timeZone"]) == (
+        False,
+        False,
+        None,
+    )
+    ok = client.patch("/api/me/profile", headers=headers, json={"timeZone": "Asia/Kolkata"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["timeZone"] == "Asia/Kolkata"
+    for bad in (
+        {"timeZone": "Mars/Olympus"},
+        {"timeZone": "IST"},
+        {"emailVerified": True},
+        {"phoneVerified": True},
+    ):
+        response = client.patch("/api/me/profile", headers=headers, json=bad)
+        assert response.status_code == 422, bad
+        assert response.headers["content-type"] == PROBLEM
+    cleared = client.patch("/api/me/profile", headers=headers, json={"timeZone": None})
+    assert cleared.json()["timeZone"] is None
+    assert cleared.json()["emailVerified"] is False
+
+
 def test_addresses_default_rules_and_isolation(client: TestClient, settings: Settings) -> None:
     alice, bob = auth(settings, "alice"), auth(settings, "bob")
     first = client.post("/api/me/addresses", headers=alice, json=address())

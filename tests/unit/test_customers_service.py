@@ -16,7 +16,7 @@ from cloudcart.core.documents.port import DocumentStore, Filter, Query
 from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.customers import privacy
-from cloudcart.customers.models import AddressInput, PreferencesUpdate, ProfilePatch
+from cloudcart.customers.models import AddressInput, PreferencesUpdate, Profile, ProfilePatch
 from cloudcart.customers.service import CustomerService, ErasureInProgress
 from cloudcart.identity.caller import Caller
 
@@ -169,3 +169,59 @@ def test_export_contributors_are_pluggable(services: Services) -> None:
         privacy.unregister_contributors("orders")
     assert exported["sections"]["orders"] == [{"orderId": "o-c1"}]
     assert "orders" not in privacy.export_contributors()
+
+
+def test_verified_flags_and_time_zone(services: Services) -> None:
+    service = CustomerService(services.documents)
+    created = service.ensure_profile(caller())
+    assert (created["emailVerified"], created["phoneVerified"], created["timeZone"]) == (
+        False,
+        False,
+        None,
+    )
+    service.update_profile(caller(), ProfilePatch(phone="+4915112345678"), None)
+    assert service.mark_verified("c1", "phone", "+4915199999999") is False
+    assert service.mark_verified("c1", "email", "c1@example.com") is True
+    assert service.mark_verified("c1", "phone", "+4915112345678") is True
+    assert service.mark_verified("c1", "phone", "+4915112345678") is True  # no second write
+    service.update_profile(
+        caller(), ProfilePatch(email="new@example.com", time_zone="Asia/Kolkata"), None
+    )
+    stored = service.get_profile("c1")
+    assert stored is not None
+    assert (stored["emailVerified"], stored["phoneVerified"]) == (False, True)
+    assert stored["timeZone"] == "Asia/Kolkata"
+    updates = [e for e in outbox(services.documents, "c1") if e["type"] == "customer.updated"]
+    # The outbox is not ordered; the sets of changes are what matter.
+    assert sorted(e["data"]["changedFields"] for e in updates) == [
+        ["email", "timeZone", "emailVerified"],
+        ["emailVerified"],
+        ["phone"],
+        ["phoneVerified"],
+    ]
+    [reset] = [e for e in updates if "email" in e["data"]["changedFields"]]
+    assert reset["data"]["changes"]["emailVerified"] is False
+    check = validator("customer.updated")
+    for event in updates:
+        assert check.is_valid(event), event
+
+    # A profile stored before the flags existed reads as unverified.
+    container = services.documents.container("customers")
+    legacy = {k: v for k, v in container.read("profile", "c1").items() if not k.startswith("_")}
+    for name in ("emailVerified", "phoneVerified", "timeZone"):
+        legacy.pop(name)
+    container.upsert(legacy)
+    profile = Profile.model_validate(container.read("profile", "c1"))
+    assert (profile.email_verified, profile.phone_verified, profile.time_zone) == (
+        False,
+        False,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "zone", ["Mars/Olympus", "asia/kolkata", "localtime", "../etc/passwd", "/etc/UTC", ""]
+)
+def test_unknown_time_zones_are_refused(zone: str) -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        ProfilePatch(time_zone=zone)

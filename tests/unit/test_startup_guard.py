@@ -56,6 +56,22 @@ def test_test_payments_under_the_functions_host_are_refused(
     assert "CLOUDCART_IDENTITY_ADAPTER" not in message
 
 
+def test_captured_notifications_under_the_functions_host_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBSITE_INSTANCE_ID", "abc")
+    settings = Settings(
+        data_dir=tmp_path,
+        identity_adapter=Adapter.azure,
+        identity_issuers=ISSUERS,
+        payments_provider="stripe",
+        notifications_email_provider="sendgrid",
+    )
+    message = refusal(settings)
+    assert "NOTIFICATIONS_TEXT_PROVIDER is `capture`" in message
+    assert "NOTIFICATIONS_EMAIL_PROVIDER" not in message
+
+
 def test_azure_configuration_starts_under_the_functions_host(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,6 +82,8 @@ def test_azure_configuration_starts_under_the_functions_host(
             identity_adapter=Adapter.azure,
             identity_issuers=ISSUERS,
             payments_provider="stripe",
+            notifications_email_provider="sendgrid",
+            notifications_text_provider="twilio",
         )
     )
     assert not any(getattr(r, "path", "").startswith("/dev/") for r in app.routes)

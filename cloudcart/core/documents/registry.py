@@ -33,8 +33,23 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
         "customers",
         "/customerId",
         -1,
-        "Profiles, addresses, preferences, in-app notifications, web sessions (with ttl).",
+        "Profiles, addresses, preferences and consent history.",
         outbox=True,
+    ),
+    ContainerSpec(
+        "notifications",
+        "/customerId",
+        -1,
+        "Notification records (one per event, template, channel and recipient), the in-app "
+        "feed, verification codes and send limits (pk = customer id, `~ops` for alerts), and "
+        "suppressed destinations (pk = `~sup:` + destination hash).",
+    ),
+    ContainerSpec(
+        "sentmessages",
+        "/to",
+        7 * DAY,
+        "What the local capture adapters would have sent, per address (embedded only).",
+        embedded_only=True,
     ),
     ContainerSpec("events", "/customerId", 90 * DAY, "Browsing and analytics events, history."),
     ContainerSpec("insights", "/key", -1, "Recommendation neighbours and roll-ups.", outbox=True),

@@ -254,6 +254,9 @@ class Topology:
 PARTNER_LOCK = timedelta(seconds=15)
 """Lock duration of the partner connectors' subscriptions and inbound queues."""
 
+NOTIFICATIONS_LOCK = timedelta(seconds=30)
+"""Lock duration of the notifications subscriptions (equal to a send's lease)."""
+
 TOPOLOGY = Topology(
     topics=(
         # Every domain event (`order.placed`, `order.paid`, ...), relayed from the outbox.
@@ -306,6 +309,27 @@ TOPOLOGY = Topology(
                     ),
                     lock_duration=PARTNER_LOCK,
                 ),
+                # Notifications (cloudcart/notifications): the customer events that email,
+                # text or show an in-app message. The lock matches a send's lease, so a
+                # crashed send is retaken when its message comes back.
+                Subscription(
+                    "notifications",
+                    SubjectIn(
+                        (
+                            "customer.created",
+                            "order.placed",
+                            "order.paid",
+                            "order.payment_failed",
+                            "shipment.dispatched",
+                            "shipment.delivered",
+                            "shipment.delivery_failed",
+                            "order.cancelled",
+                            "return.received",
+                            "refund.issued",
+                        )
+                    ),
+                    lock_duration=NOTIFICATIONS_LOCK,
+                ),
                 # Makes image thumbnails after an upload completes.
                 Subscription("media-thumbnails", SubjectIn(("media.uploaded",))),
                 # The pipeline canary (cloudcart/ops/diagnostics.py): few deliveries and a
@@ -326,6 +350,12 @@ TOPOLOGY = Topology(
             subscriptions=(
                 # Every operational event becomes an alert (cloudcart/ops/alerts.py).
                 Subscription("alerts", SubjectPrefix("ops.")),
+                # Alerts mailed to the operators (NOTIFICATIONS_OPS_EMAIL).
+                Subscription(
+                    "notifications",
+                    SubjectIn(("ops.dead_lettered", "ops.stock_shortfall")),
+                    lock_duration=NOTIFICATIONS_LOCK,
+                ),
             ),
             duplicate_detection_window=timedelta(minutes=10),
             default_message_ttl=timedelta(days=7),

@@ -28,6 +28,7 @@ var containers = [
   { name: 'carts', partitionKeyPath: '/customerId', defaultTtl: 2592000, uniqueKeys: [], compositeIndexes: [] }
   { name: 'orders', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'customers', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'notifications', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'events', partitionKeyPath: '/customerId', defaultTtl: 7776000, uniqueKeys: [], compositeIndexes: [] }
   { name: 'insights', partitionKeyPath: '/key', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'processed', partitionKeyPath: '/consumer', defaultTtl: 1209600, uniqueKeys: [], compositeIndexes: [] }

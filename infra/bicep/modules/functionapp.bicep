@@ -22,7 +22,33 @@ param searchEndpoint string
 
 @description('App setting name -> `@Microsoft.KeyVault(SecretUri=...)` (keyvault.bicep output).')
 param keyVaultReferences object
+@description('URL the app is reached at from outside (custom domain, Front Door); empty: the app\'s default host name. Twilio webhook signatures are checked against it.')
+param publicBaseUrl string = ''
+
+// Notifications (docs/notifications.md). Empty strings mean unset: the app's defaults apply.
+@description('Sender address of every email: a verified sender or domain in SendGrid.')
+param notificationsFromEmail string = ''
+@description('Sender name of every email, and the shop name in templates.')
+param notificationsFromName string = 'Cloudcart'
+@description('Where operational alerts are emailed; empty sends none.')
+param notificationsOpsEmail string = ''
+@description('`HH:MM-HH:MM` in the customer\'s time zone in which marketing messages are held.')
+param notificationsQuietHours string = '21:00-08:00'
+@description('IANA time zone for customers whose profile names none.')
+param notificationsDefaultTimeZone string = 'UTC'
+@description('SMS/WhatsApp messages per second one instance sends at most (the sender\'s Twilio throughput).')
+param notificationsTextPerSecond string = '30'
+@description('Verification key of the signed SendGrid Event Webhook (base64 DER); empty refuses every event webhook.')
+param sendgridWebhookPublicKey string = ''
+@description('JSON object: notification template -> SendGrid dynamic template id.')
+param sendgridTemplates string = '{}'
 param twilioAccountSid string
+@description('SMS sender: an E.164 number or a Messaging Service SID (`MG...`).')
+param twilioSmsFrom string = ''
+@description('WhatsApp sender: an E.164 number (no `whatsapp:` prefix) or a Messaging Service SID.')
+param twilioWhatsappFrom string = ''
+@description('JSON object: notification template -> approved WhatsApp Content SID (`HX...`).')
+param twilioWhatsappTemplates string = '{}'
 
 param httpAlwaysReadyInstances int
 param maximumInstanceCount int
@@ -134,7 +160,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     PYTHON_ENABLE_OPENTELEMETRY: 'true'
 
     CLOUDCART_ENVIRONMENT: environmentName
-    CLOUDCART_PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
+    // Webhook signatures (Twilio) and sign-in redirects are checked against this URL.
+    CLOUDCART_PUBLIC_BASE_URL: !empty(publicBaseUrl) ? publicBaseUrl : 'https://${site.properties.defaultHostName}'
     CLOUDCART_LOG_LEVEL: logLevel
 
     CLOUDCART_DOCUMENTS_ADAPTER: 'azure'
@@ -213,9 +240,27 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     WEB_AUTH_SCOPES: webAuthScopes
     WEB_ALLOWED_ORIGINS: webAllowedOrigins
 
+    // Notifications (docs/notifications.md): SendGrid email, Twilio SMS and WhatsApp. Never
+    // `capture`: the app refuses the local capture providers under the Functions host.
+    // The timer schedule is a literal: the trigger binds to it as %NOTIFICATIONS_SCHEDULE%.
+    NOTIFICATIONS_EMAIL_PROVIDER: 'sendgrid'
+    NOTIFICATIONS_TEXT_PROVIDER: 'twilio'
+    NOTIFICATIONS_FROM_EMAIL: notificationsFromEmail
+    NOTIFICATIONS_FROM_NAME: notificationsFromName
+    NOTIFICATIONS_OPS_EMAIL: notificationsOpsEmail
+    NOTIFICATIONS_QUIET_HOURS: notificationsQuietHours
+    NOTIFICATIONS_DEFAULT_TIME_ZONE: notificationsDefaultTimeZone
+    NOTIFICATIONS_TEXT_PER_SECOND: notificationsTextPerSecond
+    NOTIFICATIONS_SCHEDULE: '0 */1 * * * *'
     SENDGRID_API_KEY: keyVaultReferences.SENDGRID_API_KEY
+    SENDGRID_WEBHOOK_PUBLIC_KEY: sendgridWebhookPublicKey
+    SENDGRID_TEMPLATES: sendgridTemplates
     TWILIO_ACCOUNT_SID: twilioAccountSid
     TWILIO_AUTH_TOKEN: keyVaultReferences.TWILIO_AUTH_TOKEN
+    TWILIO_SMS_FROM: twilioSmsFrom
+    TWILIO_WHATSAPP_FROM: twilioWhatsappFrom
+    TWILIO_WHATSAPP_TEMPLATES: twilioWhatsappTemplates
+
     // `disabled` until the Stripe secrets exist (main.bicep `paymentsProvider`); the
     // embedded test gateway must never take payments in Azure.
     CLOUDCART_PAYMENTS_PROVIDER: paymentsProvider

@@ -31,9 +31,11 @@ var subscriptions = [
   { topic: 'events', name: 'ledger', sqlFilter: '((sys.Label IN (\'order.paid\', \'refund.issued\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'ledger\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
   { topic: 'events', name: 'accounting', sqlFilter: '((sys.Label IN (\'ledger.posted\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'accounting\'', maxDeliveryCount: 10, lockDuration: 'PT15S' }
   { topic: 'events', name: 'crm', sqlFilter: '((sys.Label IN (\'customer.created\', \'customer.updated\', \'customer.erased\', \'order.paid\', \'order.status_changed\', \'refund.issued\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'crm\'', maxDeliveryCount: 10, lockDuration: 'PT15S' }
+  { topic: 'events', name: 'notifications', sqlFilter: '((sys.Label IN (\'customer.created\', \'order.placed\', \'order.paid\', \'order.payment_failed\', \'shipment.dispatched\', \'shipment.delivered\', \'shipment.delivery_failed\', \'order.cancelled\', \'return.received\', \'refund.issued\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'notifications\'', maxDeliveryCount: 10, lockDuration: 'PT30S' }
   { topic: 'events', name: 'media-thumbnails', sqlFilter: '((sys.Label IN (\'media.uploaded\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'media-thumbnails\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
   { topic: 'events', name: 'diagnostics', sqlFilter: '((sys.Label IN (\'diagnostics.pinged\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'diagnostics\'', maxDeliveryCount: 3, lockDuration: 'PT5S' }
   { topic: 'ops', name: 'alerts', sqlFilter: '((sys.Label LIKE \'ops.%\') AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'alerts\'', maxDeliveryCount: 10, lockDuration: 'PT1M' }
+  { topic: 'ops', name: 'notifications', sqlFilter: '((sys.Label IN (\'ops.dead_lettered\', \'ops.stock_shortfall\')) AND user.cloudcart_resubmit_to IS NULL) OR user.cloudcart_resubmit_to = \'notifications\'', maxDeliveryCount: 10, lockDuration: 'PT30S' }
 ]
 
 // One entry per queue: { name, maxDeliveryCount, lockDuration, requiresDuplicateDetection,
