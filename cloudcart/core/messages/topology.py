@@ -330,6 +330,24 @@ TOPOLOGY = Topology(
                     ),
                     lock_duration=NOTIFICATIONS_LOCK,
                 ),
+                # Insights (cloudcart/insights): storefront events become browsing history.
+                Subscription("insights-history", SubjectIn(("storefront.events_recorded",))),
+                # Insights: paid and imported orders keep co-purchase neighbours, purchase
+                # history and popularity; catalog and stock changes keep unavailable
+                # products out of recommendations.
+                Subscription(
+                    "insights-recommendations",
+                    SubjectIn(
+                        (
+                            "order.paid",
+                            "order.imported",
+                            "product.created",
+                            "product.updated",
+                            "product.archived",
+                            "inventory.changed",
+                        )
+                    ),
+                ),
                 # Makes image thumbnails after an upload completes.
                 Subscription("media-thumbnails", SubjectIn(("media.uploaded",))),
                 # The pipeline canary (cloudcart/ops/diagnostics.py): few deliveries and a
