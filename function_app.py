@@ -18,6 +18,7 @@ import azure.functions as func
 
 from cloudcart.catalog import thumbnails
 from cloudcart.catalog.search import indexer
+from cloudcart.insights import history_functions, recommendation_functions
 from cloudcart.integrations.partners import functions as partners
 from cloudcart.ledger import functions as ledger
 from cloudcart.notifications import functions as notifications
@@ -98,3 +99,5 @@ app.register_functions(partners.bp)
 app.register_functions(ledger.bp)
 app.register_functions(alerts.bp)
 app.register_functions(notifications.bp)
+app.register_functions(history_functions.bp)
+app.register_functions(recommendation_functions.bp)

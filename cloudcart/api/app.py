@@ -338,12 +338,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routers are imported here, not at the top: the dev-only ones are never imported in
     # Azure, and importing this module stays cheap for tools that only need the factory.
     from cloudcart.api import health
+    from cloudcart.catalog import import_routes as catalog_import_routes
     from cloudcart.catalog import media_routes
     from cloudcart.catalog import routes as catalog_routes
     from cloudcart.catalog.search import routes as search_routes
     from cloudcart.customers import routes as customer_routes
     from cloudcart.identity import routes as identity_routes
     from cloudcart.identity import web_login
+    from cloudcart.insights import history_routes, recommendation_routes
+    from cloudcart.insights import privacy as insights_privacy
     from cloudcart.integrations.partners import privacy as partner_privacy
     from cloudcart.integrations.partners import routes as partner_routes
     from cloudcart.integrations.payments import routes as payment_routes
@@ -352,6 +355,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.notifications import routes as notification_routes
     from cloudcart.notifications import verification_routes
     from cloudcart.ops import dead_letters, diagnostics_routes
+    from cloudcart.orders import import_routes as orders_import_routes
     from cloudcart.orders import privacy as orders_privacy
     from cloudcart.orders import routes as orders_routes
 
@@ -360,6 +364,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     orders_privacy.register()
     partner_privacy.register()
     notification_privacy.register()
+    insights_privacy.register()
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)
@@ -379,6 +384,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notification_routes.admin_router)
     app.include_router(notification_routes.webhook_router)
     app.include_router(verification_routes.router)
+    app.include_router(history_routes.router)
+    app.include_router(recommendation_routes.router)
+    app.include_router(catalog_import_routes.router)
+    app.include_router(orders_import_routes.router)
     app.include_router(dead_letters.router)
     app.include_router(diagnostics_routes.router)
     if settings.identity_adapter == Adapter.embedded:

@@ -25,6 +25,10 @@ DEFAULT_ON: frozenset[tuple[str, str]] = frozenset(
 (WhatsApp, all marketing, and SMS/push until a phone or device is known to be wanted)
 needs an explicit opt-in."""
 
+PERSONALIZATION_DEFAULT = True
+"""Browsing history and personalisation are on for a signed-in customer until they turn
+them off (`PUT /api/me/preferences` with `personalization: false`)."""
+
 MAX_ADDRESSES = 20
 
 ConsentSource = Literal["web", "app", "api", "support"]
@@ -548,8 +552,13 @@ class ConsentEntry(_Wire):
     """One change in the append-only consent history."""
 
     id: str
-    channel: str
-    kind: str
+    preference: Literal["channel", "personalization"] = Field(
+        "channel",
+        description="What changed: a channel and kind (`channel`), or the `personalization` "
+        "preference (then `channel` and `kind` are null).",
+    )
+    channel: str | None
+    kind: str | None
     granted: bool
     at: datetime
     source: ConsentSource | Literal["provider"]
@@ -562,6 +571,13 @@ class Preferences(_Wire):
     consents: dict[str, dict[str, ConsentRecord]] = Field(
         description="Per channel and kind: the consent record the preference rests on."
     )
+    personalization: bool = Field(
+        description="Whether browsing history is recorded and used to personalise the shop "
+        "(on until the customer turns it off; turning it off deletes the recorded history)."
+    )
+    personalization_consent: ConsentRecord = Field(
+        description="The consent record the `personalization` preference rests on."
+    )
     history: list[ConsentEntry] = Field(
         description="Consent changes, oldest first (the most recent 100; the export has all)."
     )
@@ -569,9 +585,14 @@ class Preferences(_Wire):
 
 class PreferencesUpdate(_Input):
     """New preferences; `source` (or the `X-Consent-Source` header) says where the consent
-    was given, `api` when neither does."""
+    was given, `api` when neither does. Omitted parts keep their values."""
 
-    channels: ChannelsUpdate
+    channels: ChannelsUpdate | None = None
+    personalization: bool | None = Field(
+        None,
+        description="Record browsing history and personalise the shop (true) or not (false: "
+        "the recorded history is deleted and nothing more is recorded).",
+    )
     source: ConsentSource | None = None
 
 

@@ -18,7 +18,7 @@ customer's partition, so a crash at any point is completed by the next attempt:
    the outbox (the event carries only the customer id). From here on partners are told,
    whatever happens to this process.
    The profile is deleted in that batch too, so nothing is served from half-erased data.
-2. Run every erasure contributor (sessions, the `events` partition, then other areas');
+2. Run every erasure contributor (sessions, then other areas': history, orders, ...);
    each must be idempotent, because a retry runs them again.
 3. Delete every document of the customer's `customers` partition (profile, addresses,
    preferences, consent history, in-app notifications, old `customer.*` outbox events)
@@ -59,7 +59,6 @@ from cloudcart.customers.service import (
 logger = logging.getLogger(__name__)
 
 ERASED_EVENT = "customer.erased"
-EVENTS_CONTAINER = "events"
 SESSIONS_CONTAINER = "sessions"
 
 
@@ -191,11 +190,6 @@ def _export_customer_documents(ctx: PrivacyContext) -> Any:
     ]
 
 
-def _export_events(ctx: PrivacyContext) -> Any:
-    container = ctx.documents.container(EVENTS_CONTAINER)
-    return [strip_system(d) for d in _partition(container, ctx.customer_id)]
-
-
 _SESSION_METADATA = ("createdAt", "lastSeenAt", "expiresAt")
 
 
@@ -266,10 +260,6 @@ def _delete_partition(
         except NotFound:
             pass  # a concurrent retry got there first
     return deleted
-
-
-def _erase_events(ctx: PrivacyContext) -> None:
-    _delete_partition(ctx.documents.container(EVENTS_CONTAINER), ctx.customer_id, lambda _: False)
 
 
 def _holds_data(container: Container, customer_id: str) -> bool:
@@ -367,18 +357,16 @@ def erase_customer(ctx: PrivacyContext, *, actor_id: str) -> ErasureResult:
     return ErasureResult(ctx.customer_id, event_id, deleted)
 
 
-# The customers area's own contributors. Sessions and the events partition are erased
-# before the customers partition, so an interrupted erasure never leaves a live session
-# behind a deleted profile.
+# The customers area's own contributors. Sessions are erased before the customers
+# partition, so an interrupted erasure never leaves a live session behind a deleted profile;
+# the `events` partition (history) is the insights area's contributor.
 register_export_contributor("profile", _export_profile)
 register_export_contributor("addresses", _export_addresses)
 register_export_contributor("preferences", _export_preferences)
 register_export_contributor("consentHistory", _export_consent_history)
 register_export_contributor("sessions", _export_sessions)
 register_export_contributor("customerDocuments", _export_customer_documents)
-register_export_contributor("events", _export_events)
 register_erasure_contributor("sessions", _erase_sessions)
-register_erasure_contributor("events", _erase_events)
 
 __all__ = [
     "ErasureContributor",

@@ -19,6 +19,7 @@ from cloudcart.core.documents.port import Document
 from cloudcart.customers.models import (
     CHANNELS,
     KINDS,
+    PERSONALIZATION_DEFAULT,
     Address,
     AddressInput,
     AddressList,
@@ -193,6 +194,10 @@ def _preferences(service: CustomerService, customer_id: str, document: Document)
         for ch in CHANNELS
     }
     history = service.consent_history(customer_id, limit=HISTORY_IN_PREFERENCES)
+    personalization = document.get("personalization")
+    if not isinstance(personalization, dict):
+        # Stored before the preference existed: the default applies.
+        personalization = {"granted": PERSONALIZATION_DEFAULT, "at": None, "source": "default"}
     return Preferences.model_validate(
         {
             "channels": channels,
@@ -200,6 +205,8 @@ def _preferences(service: CustomerService, customer_id: str, document: Document)
                 ch: {k: ConsentRecord.model_validate(consents[ch][k]) for k in KINDS}
                 for ch in CHANNELS
             },
+            "personalization": bool(personalization.get("granted")),
+            "personalizationConsent": ConsentRecord.model_validate(personalization),
             "history": [
                 ConsentEntry.model_validate({**e, "kind": e["messageKind"]}) for e in history
             ],
@@ -210,11 +217,12 @@ def _preferences(service: CustomerService, customer_id: str, document: Document)
 @router.get(
     "/preferences",
     response_model=Preferences,
-    summary="Notification preferences and consent",
+    summary="Notification and personalisation preferences and consent",
     responses=_READ,
 )
 def read_preferences(profile: CurrentProfile, service: Service) -> Preferences:
-    """Per channel and kind: on or off, the consent record behind it, and the history."""
+    """Per channel and kind: on or off, the consent record behind it, and the history;
+    `personalization` (browsing history) with its consent record."""
     customer_id = profile["customerId"]
     return _preferences(service, customer_id, service.get_preferences(customer_id))
 
@@ -222,7 +230,7 @@ def read_preferences(profile: CurrentProfile, service: Service) -> Preferences:
 @router.put(
     "/preferences",
     response_model=Preferences,
-    summary="Change notification preferences",
+    summary="Change notification and personalisation preferences",
     responses=problem_responses(401, 403, 412, 503),
 )
 def update_preferences(
@@ -238,9 +246,12 @@ def update_preferences(
         ),
     ] = None,
 ) -> Preferences:
-    """Turn channels and kinds on or off; every change is recorded with its time and source.
+    """Turn channels and kinds, or `personalization`, on or off; every change is recorded
+    with its time and source.
 
-    WhatsApp and marketing stay off until turned on here (explicit opt-in).
+    WhatsApp and marketing stay off until turned on here (explicit opt-in). Personalization
+    is on until turned off; `personalization: false` also deletes the browsing history
+    recorded so far.
     """
     source = body.source or (consent_source or "api").strip().lower()
     if source not in ("web", "app", "api", "support"):

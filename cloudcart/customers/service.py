@@ -5,7 +5,7 @@ Documents of one customer (partition key = customer id):
 | id | kind | holds |
 |----|------|-------|
 | `profile` | `profile` | name, email, phone, locale, timeZone, emailVerified, phoneVerified |
-| `preferences` | `preferences` | current consent per channel and kind |
+| `preferences` | `preferences` | current consent per channel and kind, and `personalization` |
 | `cns_...` | `consent` | one append-only consent change |
 | `address-book` | `address-book` | address count and default address id |
 | `addr_...` | `address` | one postal address |
@@ -16,11 +16,17 @@ Every change is written with its `customer.created`/`customer.updated` event in 
 transactional batch. Address changes also rewrite the address book with its ETag, which
 serialises concurrent address changes of one customer: the 20-address limit and the
 "exactly one default" rule hold under any concurrency.
+
+The `personalization` preference says whether the customer's browsing history may be
+recorded. Areas that record it ask `personalization_allowed` and register a hook
+(`register_personalization_withdrawn`) that deletes what they hold when it is turned off.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from cloudcart.api.problems import Problem
@@ -44,11 +50,14 @@ from cloudcart.customers.models import (
     DEFAULT_ON,
     KINDS,
     MAX_ADDRESSES,
+    PERSONALIZATION_DEFAULT,
     AddressInput,
     PreferencesUpdate,
     ProfilePatch,
 )
 from cloudcart.identity.caller import Caller
+
+logger = logging.getLogger(__name__)
 
 CONTAINER = "customers"
 PROFILE_ID = "profile"
@@ -81,6 +90,37 @@ class ErasureInProgress(Exception):
     """The customer's last erasure did not finish; complete it before serving them."""
 
 
+PersonalizationWithdrawnHook = Callable[[DocumentStore, str], None]
+"""Deletes what an area recorded for personalisation about the customer (the second
+argument). Must be idempotent: it runs every time a request turns personalization off,
+so a retry after a failure finishes the job."""
+
+_hooks_lock = threading.Lock()
+_withdrawn_hooks: dict[str, PersonalizationWithdrawnHook] = {}
+
+
+def register_personalization_withdrawn(name: str, hook: PersonalizationWithdrawnHook) -> None:
+    """Add (or replace) the hook `name`, run when a customer turns personalization off.
+
+    The area that records browsing history registers here, so this package never imports
+    it (that area asks `CustomerService.personalization_allowed` in turn).
+    """
+    with _hooks_lock:
+        _withdrawn_hooks[name] = hook
+
+
+def unregister_personalization_withdrawn(name: str) -> None:
+    """Remove the hook `name` (tests use it to clean up)."""
+    with _hooks_lock:
+        _withdrawn_hooks.pop(name, None)
+
+
+def personalization_withdrawn_hooks() -> dict[str, PersonalizationWithdrawnHook]:
+    """The registered hooks by name, in the order they run."""
+    with _hooks_lock:
+        return dict(_withdrawn_hooks)
+
+
 def strip_system(document: Document) -> Document:
     """`document` without store system properties (`_etag`, `_ts`, ...)."""
     return {k: v for k, v in document.items() if not k.startswith(_SYSTEM_PREFIX)}
@@ -107,6 +147,10 @@ def etag_matches(if_match: str, document: Document) -> bool:
 
 def _now() -> str:
     return utcnow().isoformat()
+
+
+def _default_personalization() -> dict[str, Any]:
+    return {"granted": PERSONALIZATION_DEFAULT, "at": None, "source": "default"}
 
 
 def _default_consents(at: str | None = None) -> dict[str, dict[str, Any]]:
@@ -143,6 +187,7 @@ class CustomerService:
 
     def __init__(self, documents: DocumentStore, *, correlation_id: str | None = None) -> None:
         """Works on the `customers` container of `documents`; events carry `correlation_id`."""
+        self.documents = documents
         self.container: Container = documents.container(CONTAINER)
         self.correlation_id = correlation_id
 
@@ -187,6 +232,7 @@ class CustomerService:
             "kind": "preferences",
             "customerId": customer_id,
             "consents": _default_consents(),
+            "personalization": _default_personalization(),
             "updatedAt": now,
         }
         present = [f for f in ("name", "email") if profile[f] is not None]
@@ -462,7 +508,21 @@ class CustomerService:
                 "kind": "preferences",
                 "customerId": customer_id,
                 "consents": _default_consents(),
+                "personalization": _default_personalization(),
             }
+
+    def personalization_allowed(self, customer_id: str) -> bool:
+        """Whether the customer's browsing history may be recorded and used (one point
+        read). On by default: true for a customer without stored preferences."""
+        try:
+            document = self.container.read(PREFERENCES_ID, customer_id)
+        except NotFound:
+            return PERSONALIZATION_DEFAULT
+        record = document.get("personalization")
+        if not isinstance(record, dict):
+            # Preferences stored before the preference existed: the default applies.
+            return PERSONALIZATION_DEFAULT
+        return bool(record.get("granted", PERSONALIZATION_DEFAULT))
 
     def consent_history(self, customer_id: str, *, limit: int | None = None) -> list[Document]:
         """Consent changes, oldest first (the most recent `limit` when given)."""
@@ -477,6 +537,9 @@ class CustomerService:
         """Apply the changes; each flip of a flag is a new consent record and history entry.
 
         Returns the preferences document (unchanged, without a write, when nothing flips).
+        Whenever the update says `personalization: false` (a flip or not), the registered
+        withdrawal hooks run after the write, so a retry after a failed deletion of the
+        recorded history completes it.
         """
         current = self.get_preferences(customer_id)
         consents: dict[str, dict[str, Any]] = {
@@ -485,7 +548,11 @@ class CustomerService:
         }
         defaults = _default_consents()
         at = _now()
-        requested = update.channels.model_dump(by_alias=True, exclude_none=True)
+        requested = (
+            update.channels.model_dump(by_alias=True, exclude_none=True)
+            if update.channels is not None
+            else {}
+        )
         entries: list[Document] = []
         flips: dict[str, dict[str, bool]] = {}
         for channel in CHANNELS:
@@ -502,6 +569,7 @@ class CustomerService:
                         "id": new_id("cns_"),
                         "kind": "consent",
                         "customerId": customer_id,
+                        "preference": "channel",
                         "channel": channel,
                         "messageKind": kind,
                         "granted": granted,
@@ -509,24 +577,61 @@ class CustomerService:
                         "source": source,
                     }
                 )
-        if not entries:
-            return current
-        updated = {**strip_system(current), "consents": consents, "updatedAt": at}
-        first: BatchOp = (
-            BatchOp("replace", document=updated, if_match=current["_etag"])
-            if "_etag" in current
-            else BatchOp("create", document=updated)
+        personalization = dict(current.get("personalization") or _default_personalization())
+        personalization_flipped = update.personalization is not None and (
+            bool(personalization.get("granted")) != update.personalization
         )
-        event = _updated_event(
-            customer_id, ["preferences"], {"preferences": flips}, self.correlation_id
-        )
-        results = write_with_events(
-            self.container,
-            customer_id,
-            [first, *(BatchOp("create", document=e) for e in entries)],
-            [event],
-        )
-        return results[0]
+        if personalization_flipped:
+            personalization = {"granted": update.personalization, "at": at, "source": source}
+            entries.append(
+                {
+                    "id": new_id("cns_"),
+                    "kind": "consent",
+                    "customerId": customer_id,
+                    "preference": "personalization",
+                    "channel": None,
+                    "messageKind": None,
+                    "granted": update.personalization,
+                    "at": at,
+                    "source": source,
+                }
+            )
+        result = current
+        if entries:
+            updated = {
+                **strip_system(current),
+                "consents": consents,
+                "personalization": personalization,
+                "updatedAt": at,
+            }
+            first: BatchOp = (
+                BatchOp("replace", document=updated, if_match=current["_etag"])
+                if "_etag" in current
+                else BatchOp("create", document=updated)
+            )
+            # `personalization` rides in `changes` beside the channel flips: the event's
+            # schema lists `preferences` as the changed field for both.
+            changes: dict[str, Any] = {}
+            if flips:
+                changes["preferences"] = flips
+            if personalization_flipped:
+                changes["personalization"] = update.personalization
+            event = _updated_event(customer_id, ["preferences"], changes, self.correlation_id)
+            results = write_with_events(
+                self.container,
+                customer_id,
+                [first, *(BatchOp("create", document=e) for e in entries)],
+                [event],
+            )
+            result = results[0]
+        if update.personalization is False:
+            self._personalization_withdrawn(customer_id)
+        return result
+
+    def _personalization_withdrawn(self, customer_id: str) -> None:
+        for name, hook in personalization_withdrawn_hooks().items():
+            logger.info("personalization withdrawn by %s: %s", customer_id, name)
+            hook(self.documents, customer_id)
 
     def customers_with_phone(self, phone: str, limit: int = 50) -> list[str]:
         """Ids of the customers whose profile has this E.164 number (a STOP or START

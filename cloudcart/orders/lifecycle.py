@@ -213,11 +213,25 @@ def mark_payment_failed(
 # --- cancellation -------------------------------------------------------------------------
 
 
+def _refuse_imported(document: Document) -> None:
+    # Imported orders are history from another system: no payment was captured here, no
+    # stock is held, no partner knows them. Changing them would emit events (notifications,
+    # fulfilment, refunds) about things that never happened in this shop.
+    if document.get("imported"):
+        raise OrderRuleViolation(
+            409,
+            "Conflict",
+            "this order was imported from another system and cannot be changed here",
+            "imported-order",
+        )
+
+
 def cancel_order(services: Services, customer_id: str, order_id: str, *, reason: str) -> Document:
     """Cancel before shipment: stock back to available, a captured payment refunded, an
     open one cancelled at the gateway. Cancelling a cancelled order is a no-op."""
 
     def mutate(document: Document) -> list[Event] | None:
+        _refuse_imported(document)
         status = document["status"]
         if status == "cancelled":
             return None
@@ -312,6 +326,7 @@ def issue_refund(
 ) -> Document:
     """Refund `amount` through the gateway (once per refund number, via SideEffectGuard)
     and record it on the order with `refund.issued`; `returned` orders become `refunded`."""
+    _refuse_imported(document)
     order_id = str(document["id"])
     customer_id = str(document["customerId"])
     captured = int(document.get("capturedAmount", 0))
@@ -399,6 +414,7 @@ def request_return(
     window = timedelta(days=services.settings.return_window_days)
 
     def mutate(document: Document) -> list[Event] | None:
+        _refuse_imported(document)
         if document["status"] != "delivered":
             raise InvalidTransition(document["status"], "return_requested")
         delivered_at = datetime.fromisoformat(
@@ -432,6 +448,7 @@ def set_status(services: Services, customer_id: str, order_id: str, target: str)
     """An admin status change (shops without a fulfilment partner), state machine enforced."""
 
     def mutate(document: Document) -> list[Event] | None:
+        _refuse_imported(document)
         status = document["status"]
         if (
             target == "fulfilling"

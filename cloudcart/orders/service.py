@@ -154,6 +154,8 @@ def public_order(document: Document) -> dict[str, Any]:
         "timeline": [{"status": h["status"], "at": h["at"]} for h in document.get("history", [])],
         "fulfilments": public_fulfilments(document),
         "partiallyShipped": partially_shipped(document),
+        # Orders imported from another system (POST /api/admin/import/orders).
+        "imported": bool(document.get("imported", False)),
     }
 
 

@@ -129,6 +129,7 @@ _DEV_ONLY = [
     "azure.yaml",
     "requirements-dev.txt",
     "requirements-local.txt",
+    "requirements-bench.txt",
     "README.md",
     "CHANGELOG.md",
 ]

@@ -35,6 +35,10 @@ PUBLIC_OPERATIONS = {
     ("GET", "/api/catalog/categories"): "storefront browsing: the public category tree",
     ("GET", "/api/catalog/products"): "storefront browsing: active products only",
     ("GET", "/api/catalog/products/{productId}"): "storefront product page: active products only",
+    ("GET", "/api/catalog/products/{productId}/also-bought"): "storefront product page: "
+    "co-purchase recommendations, nobody's personal data",
+    ("POST", "/api/events"): "anonymous shoppers report events with X-Visitor-Id (a token, "
+    "when sent, is validated)",
 }
 """Operations anyone may call, each with the reason it is public."""
 

@@ -24,6 +24,8 @@ EVENTS_DOCS = ROOT / "docs" / "events"
 ENVELOPE = EVENTS_DOCS / "event.schema.json"
 TYPE_SCHEMAS = {
     "ops.dead_lettered": EVENTS_DOCS / "ops.dead_lettered.schema.json",
+    "storefront.events_recorded": EVENTS_DOCS / "storefront.events_recorded.schema.json",
+    "order.imported": EVENTS_DOCS / "order.imported.schema.json",
     "ops.stock_shortfall": EVENTS_DOCS / "ops.stock_shortfall.schema.json",
     "diagnostics.pinged": EVENTS_DOCS / "diagnostics.pinged.schema.json",
     "customer.created": EVENTS_DOCS / "customer.created.schema.json",

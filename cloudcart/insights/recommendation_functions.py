@@ -1,0 +1,46 @@
+"""The recommendations' Azure Function: paid and imported orders, catalog and stock events on
+the `insights-recommendations` subscription keep the precomputed recommendation documents.
+function_app.py registers `bp`; locally the trigger host runs the same function on the
+embedded broker."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+from pydantic import ValidationError
+
+from cloudcart.core import runtime
+from cloudcart.core.events import Event
+from cloudcart.core.messages.port import InvalidMessage
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIPTION = "insights-recommendations"
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
+
+
+def _event(message: func.ServiceBusMessage) -> Event:
+    try:
+        return Event.from_message_body(message.get_body())
+    except ValidationError as exc:
+        raise InvalidMessage("InvalidEvent", f"not an event: {exc.error_count()} errors") from None
+
+
+@bp.function_name("insights_recommendations")
+@bp.service_bus_topic_trigger(
+    arg_name="message",
+    topic_name="%EVENTS_TOPIC%",
+    subscription_name=SUBSCRIPTION,
+    connection="ServiceBus",
+)
+def insights_recommendations(message: func.ServiceBusMessage) -> None:
+    """Learn from one order, product or stock event (each order counts once)."""
+    # Imported here: the consumer pulls in the orders and catalog areas, which the other
+    # functions of a trigger-only instance do not need.
+    from cloudcart.insights import recommendations
+
+    event = _event(message)
+    outcome = recommendations.handle_event(runtime.services(), event)
+    logger.info("recommendations from %s %s: %s", event.type, event.id, outcome)
