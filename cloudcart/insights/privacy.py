@@ -11,6 +11,9 @@ personalisation opt-out.
 - the erasure step `history`: deletes every document of the customer's partition of the
   `events` container, then stamps the partition so a batch accepted before the erasure
   records nothing when its message arrives late;
+- the export section and erasure step `recommendations`: the customer's purchase profile
+  (what they bought, how often, when last); co-purchase counts and popularity are
+  aggregates that name nobody and stay;
 - the personalisation hook `history`: when the customer turns personalization off, their
   recorded history is deleted (`cloudcart.customers.service`).
 """
@@ -26,7 +29,7 @@ from cloudcart.customers.privacy import (
     register_export_contributor,
 )
 from cloudcart.customers.service import register_personalization_withdrawn, strip_system
-from cloudcart.insights import history
+from cloudcart.insights import history, recommendations
 
 SECTION = "history"
 
@@ -47,6 +50,16 @@ def erase(ctx: PrivacyContext) -> None:
     history.erase_history(ctx.documents, ctx.customer_id)
 
 
+def export_recommendations(ctx: PrivacyContext) -> dict[str, Any]:
+    """The customer's purchase profile."""
+    return recommendations.export_customer(ctx.documents, ctx.customer_id)
+
+
+def erase_recommendations(ctx: PrivacyContext) -> None:
+    """Delete the customer's purchase profile (idempotent)."""
+    recommendations.erase_customer(ctx.documents, ctx.customer_id)
+
+
 def personalization_withdrawn(documents: DocumentStore, customer_id: str) -> None:
     """Delete the history of a customer who turned personalisation off (idempotent)."""
     history.clear_history(documents, customer_id)
@@ -56,5 +69,7 @@ def register() -> None:
     """Add the `history` export section, erasure step and personalisation hook."""
     register_export_contributor(SECTION, export)
     register_export_contributor("events", export_stored)
+    register_export_contributor("recommendations", export_recommendations)
+    register_erasure_contributor("recommendations", erase_recommendations)
     register_erasure_contributor(SECTION, erase)
     register_personalization_withdrawn(SECTION, personalization_withdrawn)

@@ -86,8 +86,8 @@ def also_bought(
     with too few such orders is topped up with the best sellers of its category, then of
     the shop. Never the product itself, nor archived or out-of-stock products.
 
-    Public, and not cached for long on purpose: a new order shows within seconds. An
-    unknown product gets the shop's best sellers (the catalog is not read).
+    Public. No caching headers, so that a new order shows within seconds. An unknown
+    product gets the shop's best sellers (the catalog is not read).
     """
     items = recommendations.also_bought(services.documents, product_id, limit)
     return {"items": [item.to_public() for item in items]}
