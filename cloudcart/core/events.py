@@ -15,12 +15,12 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.ids import new_id
-from cloudcart.core.messages.port import OutboundMessage
+from cloudcart.core.messages.port import InvalidMessage, OutboundMessage
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
 """`noun.verb`, lowercase with underscores: `order.placed`, `ops.dead_lettered`."""
@@ -125,6 +125,17 @@ class Event(BaseModel):
     def from_message_body(cls, body: bytes | str) -> Event:
         """Parse a message body written by `to_message` (raises pydantic.ValidationError)."""
         return cls.model_validate_json(body)
+
+    @classmethod
+    def from_delivery(cls, body: bytes | str) -> Event:
+        """The event a handler received; `InvalidMessage("InvalidEvent")` when the body is
+        not one, so the message dead-letters at once instead of being retried."""
+        try:
+            return cls.model_validate_json(body)
+        except ValidationError as exc:
+            raise InvalidMessage(
+                "InvalidEvent", f"not an event: {exc.error_count()} errors"
+            ) from None
 
 
 def new_event(

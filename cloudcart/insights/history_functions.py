@@ -7,24 +7,15 @@ from __future__ import annotations
 import logging
 
 import azure.functions as func
-from pydantic import ValidationError
 
 from cloudcart.core import runtime
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
 
 logger = logging.getLogger(__name__)
 
 SUBSCRIPTION = "insights-history"
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
-
-
-def _event(message: func.ServiceBusMessage) -> Event:
-    try:
-        return Event.from_message_body(message.get_body())
-    except ValidationError as exc:
-        raise InvalidMessage("InvalidEvent", f"not an event: {exc.error_count()} errors") from None
 
 
 @bp.function_name("insights_history")
@@ -40,6 +31,6 @@ def insights_history(message: func.ServiceBusMessage) -> None:
     # functions of a trigger-only instance do not need.
     from cloudcart.insights import history
 
-    event = _event(message)
+    event = Event.from_delivery(message.get_body())
     outcome = history.handle_event(runtime.services().documents, event)
     logger.info("history of %s from %s: %s", event.subject, event.id, outcome)

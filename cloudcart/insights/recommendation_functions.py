@@ -8,24 +8,15 @@ from __future__ import annotations
 import logging
 
 import azure.functions as func
-from pydantic import ValidationError
 
 from cloudcart.core import runtime
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
 
 logger = logging.getLogger(__name__)
 
 SUBSCRIPTION = "insights-recommendations"
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
-
-
-def _event(message: func.ServiceBusMessage) -> Event:
-    try:
-        return Event.from_message_body(message.get_body())
-    except ValidationError as exc:
-        raise InvalidMessage("InvalidEvent", f"not an event: {exc.error_count()} errors") from None
 
 
 @bp.function_name("insights_recommendations")
@@ -41,6 +32,6 @@ def insights_recommendations(message: func.ServiceBusMessage) -> None:
     # functions of a trigger-only instance do not need.
     from cloudcart.insights import recommendations
 
-    event = _event(message)
+    event = Event.from_delivery(message.get_body())
     outcome = recommendations.handle_event(runtime.services(), event)
     logger.info("recommendations from %s %s: %s", event.type, event.id, outcome)

@@ -7,11 +7,9 @@ from __future__ import annotations
 import logging
 
 import azure.functions as func
-from pydantic import ValidationError
 
 from cloudcart.core import runtime
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
 
 logger = logging.getLogger(__name__)
 
@@ -20,19 +18,12 @@ SUBSCRIPTION = "notifications"
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
 
 
-def _event(message: func.ServiceBusMessage) -> Event:
-    try:
-        return Event.from_message_body(message.get_body())
-    except ValidationError as exc:
-        raise InvalidMessage("InvalidEvent", f"not an event: {exc.error_count()} errors") from None
-
-
 def _handle(message: func.ServiceBusMessage) -> None:
     # Imported here: the service pulls in templates (Jinja2) and the customers area, which
     # the other functions of a trigger-only instance do not need.
     from cloudcart.notifications import service
 
-    event = _event(message)
+    event = Event.from_delivery(message.get_body())
     outcome = service.handle_event(runtime.services(), event)
     logger.info("notifications for %s %s: %s", event.type, event.id, outcome)
 

@@ -1,16 +1,14 @@
 """Operational alerts: every `ops.*` event on the ops topic (a dead letter, a stock
 shortfall) is written as one ERROR log line with its payload, which Application Insights
-alerts on; notifications to an ops address build on the same subscription."""
+alerts on; the notifications area mails them from its own `ops` subscription."""
 
 from __future__ import annotations
 
 import logging
 
 import azure.functions as func
-from pydantic import ValidationError
 
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +36,4 @@ def alert(event: Event) -> None:
 )
 def ops_alerts(message: func.ServiceBusMessage) -> None:
     """One alert per operational event."""
-    try:
-        event = Event.from_message_body(message.get_body())
-    except ValidationError as exc:
-        raise InvalidMessage("InvalidEvent", f"not an event: {exc.error_count()} errors") from None
-    alert(event)
+    alert(Event.from_delivery(message.get_body()))
