@@ -237,6 +237,7 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
         exc.title,
         exc.problem_detail(),
         type_=exc.problem_type,
+        headers=exc.problem_headers(),
         extra=exc.problem_extra(),
     )
     return problem_response(problem, request)

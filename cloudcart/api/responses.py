@@ -60,5 +60,19 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def with_retry_after(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, Any]:
+    """`responses` with a `Retry-After` header declared on its 429 and 503 answers."""
+    header = {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+    for code in (429, 503):
+        if code in responses:
+            responses[code] = {**responses[code], "headers": header}
+    return responses
+
+
 COMMON_PROBLEM_RESPONSES = problem_responses(422, 500)
 """Declared on every operation by the app: validation problems and unexpected errors."""

@@ -17,16 +17,23 @@ class DomainError(CloudcartError):
     """A request a business area refuses; it describes the problem document it becomes.
 
     The API answers every DomainError that escapes a route with one handler
-    (`cloudcart.api.app`), so rooms raise these and never build problems themselves.
-    Subclasses set `status`, `title` and `problem_type` (a slug expanded under the problem
-    type base, e.g. `sku-taken`) as class attributes, or per instance when one class covers
-    several answers. Override `problem_detail` when the message must not be the problem's
-    detail (it may name internals) and `problem_extra` to add members to the document.
+    (`cloudcart.api.app`), so business areas raise these and never build problems
+    themselves. Subclasses set `status`, `title` and `problem_type` (a slug expanded under
+    the problem type base, e.g. `sku-taken`) as class attributes, or per instance when one
+    class covers several answers, and `retry_after` when the caller should come back later.
+    Override `problem_detail` when the message must not be the problem's detail (it may
+    name internals) and `problem_extra` to add members to the document.
     """
 
     status: int = 422
     title: str = "Unprocessable Content"
     problem_type: str = "about:blank"
+    retry_after: int | None = None
+    """Whole seconds to wait before trying again; when set, sent as `Retry-After`."""
+
+    def problem_headers(self) -> dict[str, str]:
+        """Headers sent with the problem document (`Retry-After` when `retry_after` is set)."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
     def problem_detail(self) -> str | None:
         """The problem's `detail`: the exception's message unless a subclass says otherwise."""

@@ -40,6 +40,7 @@ from cloudcart.core.documents.port import (
     Order,
     PatchOp,
     Query,
+    fill_page,
 )
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
 from cloudcart.core.events import Event, new_event
@@ -639,15 +640,7 @@ class CustomerService:
         query = Query(
             filters=(Filter("kind", "eq", "profile"), Filter("phone", "eq", phone)), limit=limit
         )
-        found: list[str] = []
-        continuation: str | None = None
-        while len(found) < limit:
-            page = self.container.query(query, continuation=continuation)
-            found.extend(str(d["customerId"]) for d in page.items)
-            continuation = page.continuation
-            if continuation is None:
-                break
-        return found[:limit]
+        return [str(d["customerId"]) for d in fill_page(self.container, query).items]
 
     # --- helpers ------------------------------------------------------------------------
 

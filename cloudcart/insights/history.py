@@ -57,6 +57,7 @@ from cloudcart.core.documents.port import (
     Filter,
     Order,
     Query,
+    every,
     fill_page,
 )
 from cloudcart.core.errors import (
@@ -360,15 +361,7 @@ def _commit(
 
 
 def _partition(container: Container, owner_key: str, *filters: Filter) -> list[Document]:
-    found: list[Document] = []
-    continuation: str | None = None
-    query = Query(filters=filters, limit=100)
-    while True:
-        page = container.query(query, partition_key=owner_key, continuation=continuation)
-        found.extend(page.items)
-        continuation = page.continuation
-        if continuation is None:
-            return found
+    return every(container, Query(filters=filters, limit=100), partition_key=owner_key)
 
 
 def partition_documents(documents: DocumentStore, owner_key: str) -> list[Document]:

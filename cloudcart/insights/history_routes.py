@@ -14,8 +14,6 @@ reading.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -26,8 +24,7 @@ from pydantic.alias_generators import to_camel
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
-from cloudcart.api.problems import Problem
-from cloudcart.api.responses import problem_responses
+from cloudcart.api.responses import problem_responses, with_retry_after
 from cloudcart.catalog.models import SKU_PATTERN
 from cloudcart.identity.caller import Caller
 from cloudcart.identity.dependencies import (
@@ -46,7 +43,6 @@ from cloudcart.insights.storefront import (
     RATE_LIMIT,
     EventBatchTooLarge,
     RateLimit,
-    StorefrontEventsError,
 )
 
 VISITOR_HEADER = "X-Visitor-Id"
@@ -179,38 +175,6 @@ def rate_limit() -> RateLimit:
     return RATE_LIMIT
 
 
-@contextmanager
-def _retry_after_header() -> Iterator[None]:
-    # The app's DomainError handler writes no headers; refusals that say when to come back
-    # become a Problem here so the Retry-After header goes out with the same document.
-    try:
-        yield
-    except StorefrontEventsError as exc:
-        if exc.retry_after is None:
-            raise
-        raise Problem(
-            exc.status,
-            exc.title,
-            exc.problem_detail(),
-            type_=exc.problem_type,
-            headers={"Retry-After": str(exc.retry_after)},
-            extra=exc.problem_extra(),
-        ) from exc
-
-
-def _with_retry_after(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, Any]:
-    header = {
-        "Retry-After": {
-            "description": "Seconds to wait before sending again.",
-            "schema": {"type": "integer", "minimum": 1},
-        }
-    }
-    for code in (429, 503):
-        if code in responses:
-            responses[code] = {**responses[code], "headers": header}
-    return responses
-
-
 # --- routes -----------------------------------------------------------------------------------
 
 
@@ -219,7 +183,7 @@ def _with_retry_after(responses: dict[int | str, dict[str, Any]]) -> dict[int | 
     status_code=status.HTTP_202_ACCEPTED,
     response_model=EventsAccepted,
     summary="Record storefront events",
-    responses=_with_retry_after(problem_responses(400, 401, 403, 413, 429, 503)),
+    responses=with_retry_after(problem_responses(400, 401, 403, 413, 429, 503)),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -245,16 +209,15 @@ def post_events(
     503 `events-unavailable` with Retry-After (send the batch again).
     """
     owner = storefront.owner_of(caller.customer_id if caller else None, visitor_id)
-    with _retry_after_header():
-        accepted = storefront.accept_batch(
-            services.documents,
-            services.messages,
-            services.settings.events_topic,
-            owner,
-            body,
-            correlation_id=correlation_id.get(),
-            limit=limit,
-        )
+    accepted = storefront.accept_batch(
+        services.documents,
+        services.messages,
+        services.settings.events_topic,
+        owner,
+        body,
+        correlation_id=correlation_id.get(),
+        limit=limit,
+    )
     return EventsAccepted(accepted=accepted)
 
 

@@ -96,12 +96,8 @@ MAX_REPORTED_ERRORS = 50
 
 
 class StorefrontEventsError(DomainError):
-    """A batch of storefront events refused; nothing of it was recorded.
-
-    `retry_after` (whole seconds), when set, belongs in a `Retry-After` header.
-    """
-
-    retry_after: int | None = None
+    """A batch of storefront events refused; nothing of it was recorded (`retry_after`,
+    when set, goes out as Retry-After)."""
 
 
 class MalformedEventBatch(StorefrontEventsError):

@@ -24,6 +24,8 @@ from cloudcart.core.documents.port import (
     Filter,
     Order,
     Query,
+    every,
+    fill_page,
 )
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
 
@@ -164,12 +166,7 @@ class NotificationStore:
             ),
             limit=limit,
         )
-        page = self.container.query(query)
-        found = list(page.items)
-        while page.continuation is not None and len(found) < limit:
-            page = self.container.query(query, continuation=page.continuation)
-            found.extend(page.items)
-        return found[:limit]
+        return fill_page(self.container, query).items
 
     def search(
         self,
@@ -187,7 +184,7 @@ class NotificationStore:
         if channel:
             filters.append(Filter("channel", "eq", channel))
         query = Query(filters=tuple(filters), order_by=(Order("createdAt", True),), limit=limit)
-        page = self.container.query(query, partition_key=customer_id, continuation=cursor)
+        page = fill_page(self.container, query, partition_key=customer_id, continuation=cursor)
         return page.items, page.continuation
 
     # --- in-app feed --------------------------------------------------------------------
@@ -205,7 +202,7 @@ class NotificationStore:
             order_by=(Order("createdAt", True),),
             limit=limit,
         )
-        page = self.container.query(query, partition_key=customer_id, continuation=cursor)
+        page = fill_page(self.container, query, partition_key=customer_id, continuation=cursor)
         return page.items, page.continuation
 
     def mark_read(self, customer_id: str, item_ids: Sequence[str], at: str) -> int:
@@ -256,17 +253,9 @@ class NotificationStore:
                 Filter("channel", "eq", "inApp"),
                 Filter("readAt", "eq", None),
             ),
-            limit=100,
+            limit=limit,
         )
-        ids: list[str] = []
-        continuation: str | None = None
-        while len(ids) < limit:
-            page = self.container.query(query, partition_key=customer_id, continuation=continuation)
-            ids.extend(d["id"] for d in page.items)
-            continuation = page.continuation
-            if continuation is None:
-                break
-        return ids[:limit]
+        return [d["id"] for d in fill_page(self.container, query, partition_key=customer_id).items]
 
     def _feed(self, customer_id: str) -> Document:
         try:
@@ -318,15 +307,7 @@ class NotificationStore:
 
     def customer_documents(self, customer_id: str) -> list[Document]:
         """Every document in the customer's partition (export and erasure)."""
-        query = Query(limit=100)
-        found: list[Document] = []
-        continuation: str | None = None
-        while True:
-            page = self.container.query(query, partition_key=customer_id, continuation=continuation)
-            found.extend(page.items)
-            continuation = page.continuation
-            if continuation is None:
-                return found
+        return every(self.container, Query(limit=100), partition_key=customer_id)
 
     def delete(self, document: Document) -> None:
         """Delete one document (already gone is fine)."""

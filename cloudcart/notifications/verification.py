@@ -157,10 +157,7 @@ class NotificationSender:
 
 
 class VerificationError(DomainError):
-    """A verification request refused. `retry_after` (seconds), when set, belongs in a
-    `Retry-After` header."""
-
-    retry_after: int | None = None
+    """A verification request refused (`retry_after`, when set, goes out as Retry-After)."""
 
 
 class NoDestination(VerificationError):

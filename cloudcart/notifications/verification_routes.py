@@ -7,10 +7,8 @@ rules (lifetime, attempts, limits) are in `cloudcart.notifications.verification`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,13 +16,11 @@ from pydantic.alias_generators import to_camel
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
-from cloudcart.api.problems import Problem
-from cloudcart.api.responses import problem_responses
+from cloudcart.api.responses import problem_responses, with_retry_after
 from cloudcart.customers.routes import CurrentProfile
 from cloudcart.notifications.verification import (
     NotificationSender,
     VerificationCodes,
-    VerificationError,
 )
 
 router = APIRouter(prefix="/api/me/verify", tags=["verification"])
@@ -70,45 +66,13 @@ def verification_codes(services: ServicesDep) -> VerificationCodes:
 Codes = Annotated[VerificationCodes, Depends(verification_codes)]
 
 
-@contextmanager
-def _retry_after_header() -> Iterator[None]:
-    # The app's DomainError handler writes no headers; refusals that say when to come back
-    # become a Problem here so the Retry-After header goes out with the same document.
-    try:
-        yield
-    except VerificationError as exc:
-        if exc.retry_after is None:
-            raise
-        raise Problem(
-            exc.status,
-            exc.title,
-            exc.problem_detail(),
-            type_=exc.problem_type,
-            headers={"Retry-After": str(exc.retry_after)},
-            extra=exc.problem_extra(),
-        ) from exc
-
-
-def _with_retry_after(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, Any]:
-    header = {
-        "Retry-After": {
-            "description": "Seconds to wait before asking again.",
-            "schema": {"type": "integer", "minimum": 1},
-        }
-    }
-    for code in (429, 503):
-        if code in responses:
-            responses[code] = {**responses[code], "headers": header}
-    return responses
-
-
 @router.post(
     "/{channel}",
     response_model=VerificationSent,
     response_model_by_alias=True,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send a verification code to the profile's email or phone",
-    responses=_with_retry_after(problem_responses(401, 403, 409, 429, 503)),
+    responses=with_retry_after(problem_responses(401, 403, 409, 429, 503)),
 )
 def request_code(channel: ChannelPath, profile: CurrentProfile, codes: Codes) -> VerificationSent:
     """Send a 6-digit code to the profile's email (`email`) or by SMS to its phone (`phone`),
@@ -120,8 +84,7 @@ def request_code(channel: ChannelPath, profile: CurrentProfile, codes: Codes) ->
     `notification-provider-unavailable` (Retry-After) and 422 `destination-rejected` when
     the provider cannot take the message.
     """
-    with _retry_after_header():
-        sent = codes.request_code(profile["customerId"], channel)
+    sent = codes.request_code(profile["customerId"], channel)
     return VerificationSent(
         channel=sent.channel, destination=sent.destination, expires_at=sent.expires_at
     )
@@ -144,6 +107,5 @@ def confirm_code(
     404 `no-pending-verification`; 409 `verification-destination-changed` when the email
     or phone changed after the code was sent. Each of these needs a new code.
     """
-    with _retry_after_header():
-        codes.confirm_code(profile["customerId"], channel, body.code)
+    codes.confirm_code(profile["customerId"], channel, body.code)
     return VerificationConfirmed(channel=channel, verified=True)

@@ -268,6 +268,20 @@ def fill_page(
             return Page(items=items, continuation=continuation)
 
 
+def every(
+    container: Container, query: Query, *, partition_key: str | None = None
+) -> list[Document]:
+    """Every match of `query`, page after page (`query.limit` is the page size)."""
+    items: list[Document] = []
+    continuation: str | None = None
+    while True:
+        page = container.query(query, partition_key=partition_key, continuation=continuation)
+        items.extend(page.items)
+        continuation = page.continuation
+        if continuation is None:
+            return items
+
+
 def first(
     container: Container, query: Query, *, partition_key: str | None = None
 ) -> Document | None:
