@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
+from cloudcart.analytics import functions as analytics
 from cloudcart.catalog import thumbnails
-from cloudcart.catalog.search import indexer
+from cloudcart.catalog.search import indexer_functions
 from cloudcart.insights import history_functions, recommendation_functions
 from cloudcart.integrations.partners import functions as partners
 from cloudcart.ledger import functions as ledger
+from cloudcart.marketing import functions as marketing
 from cloudcart.notifications import functions as notifications
-from cloudcart.ops import alerts, diagnostics, outbox_relay
+from cloudcart.ops import alerts, diagnostics_functions, outbox_relay
 from cloudcart.orders import expiry
 
 if TYPE_CHECKING:
@@ -91,9 +93,9 @@ def __getattr__(name: str) -> Any:
 
 app = func.AsgiFunctionApp(app=http_app, http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(outbox_relay.bp)
-app.register_functions(diagnostics.bp)
+app.register_functions(diagnostics_functions.bp)
 app.register_functions(thumbnails.bp)
-app.register_functions(indexer.bp)
+app.register_functions(indexer_functions.bp)
 app.register_functions(expiry.bp)
 app.register_functions(partners.bp)
 app.register_functions(ledger.bp)
@@ -101,3 +103,5 @@ app.register_functions(alerts.bp)
 app.register_functions(notifications.bp)
 app.register_functions(history_functions.bp)
 app.register_functions(recommendation_functions.bp)
+app.register_functions(marketing.bp)
+app.register_functions(analytics.bp)

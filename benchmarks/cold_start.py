@@ -20,7 +20,10 @@ compiled bytecode in a fresh interpreter per run:
   startup, then the request), against the one-route floor app called the same way;
 - first Service Bus message: `import function_app` plus one call of the `search_indexer`
   function with a real `azure.functions.ServiceBusMessage` carrying an event type the
-  indexer ignores, against a floor Functions app with one Service Bus trigger doing nothing.
+  indexer ignores, against two floors: a Functions app with one Service Bus trigger doing
+  nothing, and the same trigger reading a pydantic-settings class and validating the body
+  with a pydantic model (the stack floor: the least any app built on these libraries pays,
+  as FastAPI in the HTTP floor already brings pydantic).
 
     python -m benchmarks.cold_start [--runs 15]
 """
@@ -69,6 +72,37 @@ app = func.FunctionApp()
 )
 def noop(message: func.ServiceBusMessage) -> None:
     pass
+"""
+
+# The same trigger doing the least any app on this stack does with a message: read its
+# settings (pydantic-settings) and validate the body (pydantic), the libraries Cloudcart is
+# built on, as the HTTP floor's FastAPI already brings pydantic.
+SERVICE_BUS_STACK_FLOOR_MODULE = """
+import azure.functions as func
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings
+
+
+class Config(BaseSettings):
+    events_topic: str = "events"
+
+
+class Envelope(BaseModel):
+    id: str
+    type: str
+    data: dict[str, object]
+
+
+app = func.FunctionApp()
+
+
+@app.function_name("noop")
+@app.service_bus_topic_trigger(
+    arg_name="message", topic_name="events", subscription_name="noop", connection="ServiceBus"
+)
+def noop(message: func.ServiceBusMessage) -> None:
+    Config()
+    Envelope.model_validate_json(message.get_body())
 """
 
 # Times the import plus the first HTTP response through the registered http_app_func.
@@ -163,6 +197,9 @@ def main() -> None:
         tmp_path = Path(tmp)
         (tmp_path / "floor_app.py").write_text(FLOOR_MODULE, encoding="utf-8")
         (tmp_path / "floor_sb_app.py").write_text(SERVICE_BUS_FLOOR_MODULE, encoding="utf-8")
+        (tmp_path / "floor_sb_stack_app.py").write_text(
+            SERVICE_BUS_STACK_FLOOR_MODULE, encoding="utf-8"
+        )
         body = _ignored_event_body()
 
         def imp(module: str, path: Path) -> str:
@@ -185,6 +222,12 @@ def main() -> None:
                 tmp_path,
                 "env",
                 bus("floor_sb_app", tmp_path, "noop"),
+            ),
+            "sb_stack_floor": (
+                "floor_sb_stack_app",
+                tmp_path,
+                "env",
+                bus("floor_sb_stack_app", tmp_path, "noop"),
             ),
             "sb_app": (
                 "function_app",
@@ -246,6 +289,9 @@ def main() -> None:
         # First work, Azure adapters (what an instance in Azure runs), each vs its floor.
         "first_http_response": _figure(times["http_floor"], times["http_app"]),
         "first_service_bus_message": _figure(times["sb_floor"], times["sb_app"]),
+        "first_service_bus_message_vs_stack_floor": _figure(
+            times["sb_stack_floor"], times["sb_app"]
+        ),
         "floor_ms": [round(s * 1000, 2) for s in floor],
         "function_app_ms": [round(s * 1000, 2) for s in app],
         "function_app_azure_adapters_ms": [round(s * 1000, 2) for s in azure_app],
@@ -257,7 +303,11 @@ def main() -> None:
     print(f"import function_app:                         {app_median * 1000:8.1f} ms median")
     print(f"import function_app, Azure adapters:         {azure_median * 1000:8.1f} ms median")
     print(f"ratio: {ratio:.2f}x (target <= {TARGET_RATIO}x), Azure adapters {azure_ratio:.2f}x;")
-    for key in ("first_http_response", "first_service_bus_message"):
+    for key in (
+        "first_http_response",
+        "first_service_bus_message",
+        "first_service_bus_message_vs_stack_floor",
+    ):
         fig = result[key]
         assert isinstance(fig, dict)
         print(

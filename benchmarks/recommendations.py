@@ -300,11 +300,13 @@ def evaluate(
         metrics["alsoBought"].add(
             _merged_also_bought(store, last_earlier, latencies["alsoBought"]), truth
         )
-        mine = _timed(latencies["forYou"], partial(recommendations.for_you, store, customer, K))
+        mine = _timed(
+            latencies["forYou"], partial(recommendations.for_you, store, customer, K, now=now)
+        )
         metrics["forYou"].add([r.product_id for r in mine], truth)
         metrics["popularity"].add(popular[:K], truth)
         profile = insights.read(recommendations.PROFILE_ID, recommendations.customer_key(customer))
-        leave_out = recommendations.just_bought(profile)
+        leave_out = recommendations.just_bought(profile, now)
         metrics["popularityNotJustBought"].add([p for p in popular if p not in leave_out], truth)
     quality: dict[str, Any] = {name: metric.as_dict() for name, metric in metrics.items()}
     quality["users"] = len(users)

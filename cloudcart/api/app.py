@@ -338,6 +338,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Routers are imported here, not at the top: the dev-only ones are never imported in
     # Azure, and importing this module stays cheap for tools that only need the factory.
+    from cloudcart.analytics import routes as analytics_routes
     from cloudcart.api import health
     from cloudcart.catalog import import_routes as catalog_import_routes
     from cloudcart.catalog import media_routes
@@ -352,6 +353,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudcart.integrations.partners import routes as partner_routes
     from cloudcart.integrations.payments import routes as payment_routes
     from cloudcart.ledger import routes as ledger_routes
+    from cloudcart.marketing import privacy as marketing_privacy
+    from cloudcart.marketing import routes as marketing_routes
     from cloudcart.notifications import privacy as notification_privacy
     from cloudcart.notifications import routes as notification_routes
     from cloudcart.notifications import verification_routes
@@ -366,6 +369,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     partner_privacy.register()
     notification_privacy.register()
     insights_privacy.register()
+    marketing_privacy.register()
 
     app.include_router(health.router)
     app.include_router(identity_routes.router)
@@ -387,8 +391,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(verification_routes.router)
     app.include_router(history_routes.router)
     app.include_router(recommendation_routes.router)
+    app.include_router(marketing_routes.router)
     app.include_router(catalog_import_routes.router)
     app.include_router(orders_import_routes.router)
+    app.include_router(analytics_routes.router)
     app.include_router(dead_letters.router)
     app.include_router(diagnostics_routes.router)
     if settings.identity_adapter == Adapter.embedded:

@@ -47,7 +47,7 @@ from cloudcart.catalog.service import (
     UnknownCategory,
     slugify,
 )
-from cloudcart.core.documents.port import Document, DocumentStore
+from cloudcart.core.documents.port import Document, DocumentStore, bulk
 from cloudcart.core.errors import Conflict, DomainError
 from cloudcart.inventory import SkuNotFound, StockBusy
 
@@ -63,6 +63,10 @@ CHUNK_LINES = 500
 
 CHUNK_BYTES = 4 * 1024 * 1024
 """A chunk ends early once its lines hold this many bytes, so memory stays bounded."""
+
+BULK_LINES = 100
+"""Lines an importer hands the store to commit together (`bulk`): enough to spread the cost
+of a commit, few enough that other writers of the embedded store wait well under a second."""
 
 READ_BLOCK_BYTES = 64 * 1024
 """Bytes read from a file per call by `import_stream`."""
@@ -462,12 +466,18 @@ class ProductImporter:
     """Creates or updates products, one NDJSON line at a time, through `CatalogService`."""
 
     def __init__(self, store: DocumentStore, *, correlation_id: str | None = None) -> None:
+        self.store = store
         self.catalog = CatalogService(store, correlation_id=correlation_id)
 
     def import_records(self, records: Sequence[dict[str, Any]]) -> list[LineResult]:
         """Import the lines of one chunk, one after the other (a `ChunkHandler`): products
-        are each in their own partition, so there is nothing to group."""
-        return one_by_one(self.import_record)(records)
+        are each in their own partition, so there is nothing to group, but the store may
+        commit `BULK_LINES` lines at a time (`bulk`)."""
+        results: list[LineResult] = []
+        for start in range(0, len(records), BULK_LINES):
+            with bulk(self.store):
+                results.extend(one_by_one(self.import_record)(records[start : start + BULK_LINES]))
+        return results
 
     def import_record(self, record: dict[str, Any]) -> Outcome:
         """Import one product line (a `LineHandler`)."""

@@ -414,12 +414,18 @@ class CatalogService:
             and current.document["status"] != ProductStatus.archived
         )
         event_type = PRODUCT_ARCHIVED if archived else PRODUCT_UPDATED
+        # What each SKU cost before, so consumers see a price change without keeping
+        # their own copy of every price.
+        previous = {"previousPrices": {v["sku"]: v["price"] for v in current.document["variants"]}}
+        event = self._product_event(
+            event_type, document, previous if event_type == PRODUCT_UPDATED else {}
+        )
         try:
             results = write_with_events(
                 self._catalog,
                 product_id,
                 [BatchOp("replace", document=document, if_match=current.etag)],
-                [self._product_event(event_type, document)],
+                [event],
             )
         except BaseException as exc:
             self._release_skus(product_id, claimed)
@@ -453,11 +459,13 @@ class CatalogService:
             raise
         return StoredProduct(results[0], results[0]["_etag"])
 
-    def _product_event(self, event_type: str, document: Document) -> Any:
+    def _product_event(
+        self, event_type: str, document: Document, extra: dict[str, Any] | None = None
+    ) -> Any:
         return new_event(
             event_type,
             document["id"],
-            public_product(document),
+            {**public_product(document), **(extra or {})},
             correlation_id=self.correlation_id,
         )
 

@@ -12,12 +12,12 @@ Register with `app.register_functions(bp)` in function_app.py.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from cloudcart.catalog.media import MEDIA_UPLOADED, make_thumbnails
-from cloudcart.core.events import Event
-from cloudcart.core.services import Services
+if TYPE_CHECKING:
+    from cloudcart.core.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,11 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __i
 
 def handle_media_uploaded(message: func.ServiceBusMessage, services: Services) -> None:
     """Make the thumbnails a `media.uploaded` message asks for (ignores other events)."""
+    # Imported here: function_app imports every blueprint, and an instance that never
+    # makes a thumbnail should not load the media area (and its imaging library) to start.
+    from cloudcart.catalog.media import MEDIA_UPLOADED, make_thumbnails
+    from cloudcart.core.events import Event
+
     event = Event.from_message_body(message.get_body())
     if event.type != MEDIA_UPLOADED:
         logger.info("media-thumbnails: ignoring %s event %s", event.type, event.id)

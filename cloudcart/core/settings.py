@@ -266,6 +266,52 @@ class Settings(BaseSettings):
         "order currency.",
     )
 
+    # --- fraud rules (docs/risk.md) ------------------------------------------------------
+    risk_mode: Literal["enforce", "monitor", "off"] = Field(
+        "enforce",
+        validation_alias=_env("RISK_MODE"),
+        description="`enforce`: review holds orders and block declines checkouts; `monitor`: "
+        "decisions are scored and recorded on the order but change nothing; `off`: no checks.",
+    )
+    risk_review_score: int = Field(
+        50,
+        ge=1,
+        validation_alias=_env("RISK_REVIEW_SCORE"),
+        description="Score from which an order is held (`on_hold`) for an admin's review.",
+    )
+    risk_block_score: int = Field(
+        90,
+        ge=1,
+        validation_alias=_env("RISK_BLOCK_SCORE"),
+        description="Score from which a checkout is declined (422 `checkout-declined`).",
+    )
+    risk_weights: str = Field(
+        "{}",
+        validation_alias=_env("RISK_WEIGHTS"),
+        description="JSON object of rule name -> weight (0 turns a rule off), merged over the "
+        'defaults in docs/risk.md: `{"disposable_email": 60}`.',
+    )
+    risk_limits: str = Field(
+        "{}",
+        validation_alias=_env("RISK_LIMITS"),
+        description="JSON object of limit name -> number, merged over the defaults in "
+        'docs/risk.md: `{"customer_orders_per_hour": 5}`.',
+    )
+    risk_high_value_first_order: str = Field(
+        '{"INR": 5000000, "USD": 100000, "EUR": 100000, "GBP": 80000}',
+        validation_alias=_env("RISK_HIGH_VALUE_FIRST_ORDER"),
+        description="JSON object of currency -> order total (minor units) from which a "
+        "customer's first order counts as high-value; other currencies are not checked.",
+    )
+    client_ip_header: str = Field(
+        "X-Client-IP",
+        validation_alias=_env("CLIENT_IP_HEADER"),
+        description="Request header the platform's front end sets to the caller's IP: "
+        "`X-Client-IP` (App Service / Functions front end), `X-Azure-SocketIP` (Azure Front "
+        "Door), `X-Forwarded-For` (its right-most entry, for a proxy of your own), or `socket` "
+        "(the TCP peer, for a host with nothing in front, such as `cloudcart serve`).",
+    )
+
     # --- identity ----------------------------------------------------------------------
     identity_adapter: Adapter = Field(
         Adapter.embedded,
@@ -445,6 +491,17 @@ class Settings(BaseSettings):
         validation_alias=_env("NOTIFICATIONS_QUIET_HOURS"),
         description="Local time window (`HH:MM-HH:MM`, in the customer's time zone) in which "
         "marketing messages are held and sent when it ends; transactional ones ignore it.",
+    )
+    analytics_time_zone: str = Field(
+        "UTC",
+        validation_alias=_env("ANALYTICS_TIME_ZONE"),
+        description="IANA time zone the analytics API shows its UTC buckets in.",
+    )
+    analytics_low_stock: int = Field(
+        5,
+        ge=0,
+        validation_alias=_env("ANALYTICS_LOW_STOCK"),
+        description="A SKU with at most this many units available (and some) is low stock.",
     )
     notifications_default_time_zone: str = Field(
         "UTC",
@@ -696,6 +753,21 @@ class Settings(BaseSettings):
         "inventory-updates",
         validation_alias=_env("INVENTORY_UPDATES_QUEUE"),
         description="Service Bus queue the WMS sends its stock figures to.",
+    )
+
+    # --- marketing ---------------------------------------------------------------------
+    abandoned_cart_minutes: int = Field(
+        60,
+        ge=0,
+        le=7 * 24 * 60,
+        validation_alias=_env("ABANDONED_CART_MINUTES"),
+        description="Minutes a signed-in customer's cart must stay unchanged, with no order, "
+        "before the abandoned-cart reminder goes out (marketing consent required).",
+    )
+    marketing_reminders_queue: str = Field(
+        "marketing-reminders",
+        validation_alias=_env("MARKETING_REMINDERS_QUEUE"),
+        description="Service Bus queue of the scheduled abandoned-cart reminders.",
     )
 
     @property

@@ -61,8 +61,10 @@ def erase_recommendations(ctx: PrivacyContext) -> None:
 
 
 def personalization_withdrawn(documents: DocumentStore, customer_id: str) -> None:
-    """Delete the history of a customer who turned personalisation off (idempotent)."""
+    """Delete the history of a customer who turned personalisation off, and the views their
+    recommendations learnt from it (idempotent)."""
     history.clear_history(documents, customer_id)
+    recommendations.forget_views(documents, customer_id)
 
 
 def register() -> None:

@@ -12,7 +12,8 @@ key:
   holds the scored `top` list and the `categoryId`: all that also-bought reads, so the
   fallback to the category's best sellers needs no catalog read.
 - `cust:<customerId>`: id `profile`, the purchase profile `products: {productId: {count,
-  lastAt, weight}}` and the precomputed `forYou` list.
+  lastAt, weight}}`, the latest product views `views: {productId: viewedAt}`, and the
+  precomputed neighbour lists `forYou` (of purchases) and `fromViews` (of views).
 - `pop:<categoryId>` and `pop:all`: id `popularity` holds `orders` and `counts` (orders per
   product), its companion `top` the best sellers.
 - `unavailable`: `products: {productId: reason}` for every product that is archived, a
@@ -31,10 +32,14 @@ Scoring (docs/insights.md, "Recommendations", has the evaluation):
   sum of `2 ** (-age / half-life)` over the orders that contained the product, so both
   repeat frequency and recency count. It is stored as a log-weight against a fixed epoch,
   which makes updates commutative (events may arrive in any order).
-- For you: the also-bought lists of the customer's `FOR_YOU_SEEDS` strongest purchases,
-  each weighted by its decayed count relative to the strongest, summed per candidate;
-  the products of the customer's latest order ("just bought") are left out. Computed when
-  the customer's profile changes, so a read needs no neighbour documents.
+- For you: three ranked lists fused by reciprocal rank (`FUSION_K`): the customer's own
+  repeat purchases (bought in at least `REPEAT_PURCHASES` orders, ranked as order again),
+  the also-bought lists of their `FOR_YOU_SEEDS` strongest
+  purchases (each weighted by its decayed count relative to the strongest, summed per
+  candidate), and the also-bought lists of their `VIEW_SEEDS` latest product views
+  (weighted by age, half-life `VIEW_HALF_LIFE_DAYS`). What they bought within
+  `JUST_BOUGHT_WINDOW` of the read is left out. The two neighbour lists are computed when
+  the customer orders or views, so a read needs no neighbour documents.
 
 Idempotency: an order touches many partitions and a batch is one partition, so every
 partition's update carries its own processed marker (`cloudcart.core.idempotency`) in the
@@ -71,6 +76,7 @@ from cloudcart.core.events import Event
 from cloudcart.core.idempotency import is_duplicate, processed_marker
 from cloudcart.core.messages.port import InvalidMessage
 from cloudcart.core.outbox import timestamp
+from cloudcart.customers.service import CustomerService
 from cloudcart.inventory import SkuNotFound
 from cloudcart.orders.service import OrderNotFound, get_order
 
@@ -86,7 +92,8 @@ CONSUMER = "recommendations"
 ORDER_EVENTS = ("order.paid", "order.imported")
 PRODUCT_EVENTS = ("product.created", "product.updated", "product.archived")
 STOCK_EVENTS = ("inventory.changed",)
-EVENTS = (*ORDER_EVENTS, *PRODUCT_EVENTS, *STOCK_EVENTS)
+VIEW_EVENTS = ("storefront.events_recorded",)
+EVENTS = (*ORDER_EVENTS, *PRODUCT_EVENTS, *STOCK_EVENTS, *VIEW_EVENTS)
 """Every event type the consumer acts on (its subscription's filter)."""
 
 POPULARITY_DAMPING = 0.25
@@ -100,10 +107,28 @@ HALF_LIFE_DAYS = 30.0
 """A purchase counts half after this many days (order again, for-you seed weights)."""
 
 JUST_BOUGHT_WINDOW = timedelta(days=1)
-"""Products bought this close to the customer's latest purchase count as just bought."""
+"""Products bought this long before a for-you read count as just bought (left out)."""
 
 FOR_YOU_SEEDS = 20
 """How many of the customer's strongest purchases seed the for-you list."""
+
+VIEW_SEEDS = 10
+"""How many of the customer's latest product views seed the for-you list."""
+
+VIEW_HALF_LIFE_DAYS = 7.0
+"""A view counts half, as a for-you seed, after this many days (interest fades faster than
+purchase habits)."""
+
+MAX_PROFILE_VIEWS = 50
+"""Latest product views kept per profile."""
+
+REPEAT_PURCHASES = 2
+"""Orders a product must have been in before for-you suggests it again (`bought-before`)."""
+
+FUSION_K = 60
+"""The constant of reciprocal rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009): each
+source contributes `1 / (FUSION_K + rank)`, so no source's raw scores need calibrating
+against another's, and a product several sources agree on rises."""
 
 MAX_LIMIT = 50
 """The most items a read returns."""
@@ -713,12 +738,9 @@ def _profile_change(
     return change
 
 
-def just_bought(profile: Mapping[str, Any]) -> set[str]:
-    """The products of the customer's latest purchase (within `JUST_BOUGHT_WINDOW` of it)."""
-    latest = _parse_time(profile.get("lastOrderAt"))
-    if latest is None:
-        return set()
-    since = latest - JUST_BOUGHT_WINDOW
+def just_bought(profile: Mapping[str, Any], now: datetime) -> set[str]:
+    """The products the customer bought within `JUST_BOUGHT_WINDOW` before `now`."""
+    since = now - JUST_BOUGHT_WINDOW
     products: Mapping[str, Mapping[str, Any]] = profile.get("products", {})
     return {
         product_id
@@ -727,22 +749,19 @@ def just_bought(profile: Mapping[str, Any]) -> set[str]:
     }
 
 
-def _for_you_list(
-    profile: Mapping[str, Any], neighbours_of: Callable[[str], Mapping[str, Any] | None]
+def _neighbour_candidates(
+    seeds: Sequence[tuple[str, float]],
+    neighbours_of: Callable[[str], Mapping[str, Any] | None],
+    leave_out: set[str],
 ) -> list[dict[str, Any]]:
-    products: Mapping[str, Mapping[str, Any]] = profile.get("products", {})
-    seeds = heapq.nlargest(FOR_YOU_SEEDS, products, key=lambda p: float(products[p]["weight"]))
-    if not seeds:
-        return []
-    strongest = float(products[seeds[0]]["weight"])
-    leave_out = just_bought(profile)
+    """The also-bought lists of weighted seeds, summed per candidate, best first; `via` is
+    the seed that contributed most."""
     scores: dict[str, float] = {}
     best_via: dict[str, tuple[float, str]] = {}
-    for seed in seeds:
+    for seed, weight in seeds:
         document = neighbours_of(seed)
         if document is None:
             continue
-        weight = math.exp(float(products[seed]["weight"]) - strongest)
         for item in document.get("top", []):
             candidate = str(item["productId"])
             if candidate in leave_out:
@@ -753,6 +772,39 @@ def _for_you_list(
                 best_via[candidate] = (contribution, seed)
     best = heapq.nsmallest(TOP_STORED, scores.items(), key=lambda kv: (-kv[1], kv[0]))
     return [{"productId": p, "score": round(s, 6), "via": best_via[p][1]} for p, s in best if s > 0]
+
+
+def _for_you_list(
+    profile: Mapping[str, Any], neighbours_of: Callable[[str], Mapping[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """Neighbours of the customer's strongest purchases, each weighted by its decayed
+    count relative to the strongest."""
+    products: Mapping[str, Mapping[str, Any]] = profile.get("products", {})
+    seeds = heapq.nlargest(FOR_YOU_SEEDS, products, key=lambda p: float(products[p]["weight"]))
+    if not seeds:
+        return []
+    strongest = float(products[seeds[0]]["weight"])
+    weighted = [(seed, math.exp(float(products[seed]["weight"]) - strongest)) for seed in seeds]
+    # What counts as just bought depends on when the list is read: `for_you` leaves it out.
+    return _neighbour_candidates(weighted, neighbours_of, set())
+
+
+def _from_views_list(
+    profile: Mapping[str, Any], neighbours_of: Callable[[str], Mapping[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """Neighbours of the customer's latest views, each weighted by its age relative to the
+    newest (half-life `VIEW_HALF_LIFE_DAYS`)."""
+    views: Mapping[str, str] = profile.get("views", {})
+    latest = heapq.nlargest(VIEW_SEEDS, views.items(), key=lambda kv: (kv[1], kv[0]))
+    newest = _parse_time(latest[0][1]) if latest else None
+    if newest is None:
+        return []
+    weighted: list[tuple[str, float]] = []
+    for product_id, at in latest:
+        seen = _parse_time(at) or newest
+        age_days = (newest - seen).total_seconds() / 86_400
+        weighted.append((product_id, 2.0 ** (-age_days / VIEW_HALF_LIFE_DAYS)))
+    return _neighbour_candidates(weighted, neighbours_of, set())
 
 
 def _popularity_change(
@@ -848,10 +900,59 @@ def record_order(store: DocumentStore, order: PurchasedOrder) -> dict[str, int]:
     return tally
 
 
+def record_views(store: DocumentStore, customer_id: str, views: Mapping[str, str]) -> bool:
+    """Note a signed-in customer's product views (`{productId: viewed at}`) in their
+    profile and recompute the neighbours of their latest views; returns whether anything
+    changed. The newest view of a product wins, so a redelivery changes nothing.
+
+    Round trips: the profile, the neighbours of up to `VIEW_SEEDS` viewed products, one
+    conditional write.
+    """
+    container = _container(store)
+    neighbours = _Neighbours(container)
+
+    def change(current: Document | None) -> Document | None:
+        document = current or {
+            "type": "profile",
+            "customerId": customer_id,
+            "products": {},
+            "lastOrderAt": None,
+        }
+        seen: dict[str, str] = dict(document.get("views") or {})
+        newer = {p: at for p, at in views.items() if at > seen.get(p, "")}
+        if not newer:
+            return None
+        seen.update(newer)
+        latest = heapq.nlargest(MAX_PROFILE_VIEWS, seen.items(), key=lambda kv: (kv[1], kv[0]))
+        document["views"] = dict(latest)
+        document["fromViews"] = _from_views_list(document, neighbours.top_of)
+        return document
+
+    return _update(container, customer_key(customer_id), PROFILE_ID, change).written
+
+
+def _handle_views(store: DocumentStore, event: Event) -> str:
+    # Imported here: history imports the storefront rules, which only this branch needs.
+    from cloudcart.insights.history import parse_recorded
+
+    batch = parse_recorded(event)
+    views = batch.views()
+    if batch.customer_id is None or not views:
+        # A visitor's views reach the profile once they sign in and view again; for-you is
+        # for signed-in customers only.
+        return f"{event.type} {event.id}: no customer views"
+    if not CustomerService(store).personalization_allowed(batch.customer_id):
+        return f"{event.type} {event.id}: personalization off"
+    changed = record_views(store, batch.customer_id, views)
+    return f"{event.type} {event.id}: {len(views)} views, {'changed' if changed else 'known'}"
+
+
 def handle_event(services: Services, event: Event) -> str:
     """Apply one event of the `insights-recommendations` subscription (at most once in
     effect); returns a short outcome for the log."""
     store = services.documents
+    if event.type in VIEW_EVENTS:
+        return _handle_views(store, event)
     if event.type in ORDER_EVENTS:
         order = _order_from_event(store, event)
         if order is None:
@@ -986,33 +1087,71 @@ def order_again(
     return picked
 
 
+def _fused(
+    sources: Sequence[Iterable[tuple[str, str]]], skip: Callable[[str], bool], limit: int
+) -> list[Recommendation]:
+    """Reciprocal rank fusion of ranked `(productId, reason)` lists (see `FUSION_K`); a
+    product's reason is that of the source that ranked it highest."""
+    scores: dict[str, float] = {}
+    reasons: dict[str, tuple[float, str]] = {}
+    for source in sources:
+        rank = 0
+        for product_id, reason in source:
+            if skip(product_id):
+                continue
+            rank += 1
+            contribution = 1.0 / (FUSION_K + rank)
+            scores[product_id] = scores.get(product_id, 0.0) + contribution
+            if contribution > reasons.get(product_id, (0.0, ""))[0]:
+                reasons[product_id] = (contribution, reason)
+    best = heapq.nsmallest(limit, scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [Recommendation(p, round(score, 6), reasons[p][1]) for p, score in best]
+
+
 def for_you(
     store: DocumentStore,
     customer_id: str,
     limit: int = 10,
+    *,
+    now: datetime | None = None,
 ) -> list[Recommendation]:
-    """Products bought with the customer's recent purchases (reason
-    `bought-with:<productId>`), leaving out what they just bought and unavailable products,
-    topped up with the shop's best sellers (reason `popular`).
+    """The customer's own history blended with the neighbours of their purchases and of
+    their latest views, leaving out what they just bought and unavailable products, topped
+    up with the shop's best sellers (reason `popular`).
 
+    Three ranked lists, fused by reciprocal rank (`FUSION_K`): what they bought in at least
+    `REPEAT_PURCHASES` orders, by decayed count (reason `bought-before`), products bought
+    with their strongest purchases (`bought-with:<productId>`) and with their latest views
+    (`viewed-with:<productId>`).
     Two point reads (profile, unavailable list), a third when the list needs topping up.
     """
     _check_limit(limit)
     profile = _profile(store, customer_id) or {}
     unavailable = unavailable_products(store)
-    leave_out = just_bought(profile)
+    leave_out = just_bought(profile, now or utcnow())
 
     def skip(candidate: str) -> bool:
         return candidate in unavailable or candidate in leave_out
 
-    picked: list[Recommendation] = []
-    for entry in profile.get("forYou") or []:
-        if len(picked) >= limit:
-            break
-        candidate = str(entry["productId"])
-        if not skip(candidate):
-            reason = f"bought-with:{entry['via']}"
-            picked.append(Recommendation(candidate, float(entry["score"]), reason))
+    products: Mapping[str, Mapping[str, Any]] = profile.get("products") or {}
+    # Only what they bought more than once: a habit worth suggesting again, where a single
+    # purchase (a phone, a sofa) is more likely done with.
+    repeats = [p for p in products if int(products[p]["count"]) >= REPEAT_PURCHASES]
+    history = sorted(
+        repeats, key=lambda p: (-float(products[p]["weight"]), -int(products[p]["count"]), p)
+    )
+    picked = _fused(
+        [
+            ((p, "bought-before") for p in history),
+            ((str(e["productId"]), f"bought-with:{e['via']}") for e in profile.get("forYou") or []),
+            (
+                (str(e["productId"]), f"viewed-with:{e['via']}")
+                for e in profile.get("fromViews") or []
+            ),
+        ],
+        skip,
+        limit,
+    )
     _popular_fill(store, [popularity_key(None)], picked, limit, skip, "popular")
     return picked
 
@@ -1022,16 +1161,35 @@ def for_you(
 
 def export_customer(store: DocumentStore, customer_id: str) -> dict[str, Any]:
     """What recommendations keep about one customer: the products they bought, how often
-    and when last (co-purchase counts and popularity are aggregates and name nobody)."""
-    products: Mapping[str, Mapping[str, Any]] = (_profile(store, customer_id) or {}).get(
-        "products"
-    ) or {}
+    and when last, and their latest views (co-purchase counts and popularity are aggregates
+    and name nobody)."""
+    profile = _profile(store, customer_id) or {}
+    products: Mapping[str, Mapping[str, Any]] = profile.get("products") or {}
+    views: Mapping[str, str] = profile.get("views") or {}
     return {
         "purchases": [
             {"productId": p, "count": int(e["count"]), "lastAt": e["lastAt"]}
             for p, e in sorted(products.items(), key=lambda kv: str(kv[1]["lastAt"]), reverse=True)
-        ]
+        ],
+        "views": [
+            {"productId": p, "viewedAt": at}
+            for p, at in sorted(views.items(), key=lambda kv: kv[1], reverse=True)
+        ],
     }
+
+
+def forget_views(store: DocumentStore, customer_id: str) -> bool:
+    """Drop the views a customer's recommendations learnt (personalisation turned off);
+    returns whether there were any. Idempotent."""
+
+    def change(current: Document | None) -> Document | None:
+        if current is None or not (current.get("views") or current.get("fromViews")):
+            return None
+        current.pop("views", None)
+        current.pop("fromViews", None)
+        return current
+
+    return _update(_container(store), customer_key(customer_id), PROFILE_ID, change).written
 
 
 def erase_customer(store: DocumentStore, customer_id: str) -> int:

@@ -5,12 +5,6 @@ from __future__ import annotations
 import logging
 
 import azure.functions as func
-from pydantic import ValidationError
-
-from cloudcart.core import runtime
-from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
-from cloudcart.ledger import posting
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +22,15 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __i
 )
 def ledger_posting(message: func.ServiceBusMessage) -> None:
     """Post the entry of one money event (once)."""
+    # Imported here: function_app imports every blueprint, and an instance that runs other
+    # functions should not load the ledger to start.
+    from pydantic import ValidationError
+
+    from cloudcart.core import runtime
+    from cloudcart.core.events import Event
+    from cloudcart.core.messages.port import InvalidMessage
+    from cloudcart.ledger import posting
+
     try:
         event = Event.from_message_body(message.get_body())
     except ValidationError as exc:

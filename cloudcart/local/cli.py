@@ -233,6 +233,7 @@ def show_settings(
 
 # Sub-apps join after the commands above (E402): `cloudcart dlq ...`, `cloudcart search ...`.
 from cloudcart.catalog.search.cli import search_app  # noqa: E402
+from cloudcart.local.cli_analytics import analytics_app  # noqa: E402
 from cloudcart.local.cli_dlq import dlq_app  # noqa: E402
 from cloudcart.local.cli_import import import_app  # noqa: E402
 from cloudcart.local.cli_orders import reconcile_command  # noqa: E402
@@ -242,6 +243,7 @@ cli.add_typer(dlq_app, name="dlq")
 cli.add_typer(import_app, name="import")
 cli.add_typer(search_app, name="search")
 cli.add_typer(partners_app, name="partners")
+cli.add_typer(analytics_app, name="analytics")
 cli.command(name="reconcile")(reconcile_command)
 
 

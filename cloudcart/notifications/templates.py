@@ -260,6 +260,7 @@ INAPP_LINKS: Mapping[str, str] = MappingProxyType(
         ),
         "back-in-stock": '"/products/" ~ (data.productId | path_segment)',
         "abandoned-cart": '"/cart"',
+        "price-drop": '"/products/" ~ (data.productId | path_segment)',
     }
 )
 
@@ -528,6 +529,26 @@ _SPECS: tuple[TemplateSpec, ...] = (
                     {"sku": "SCARF-SLK-01", "quantity": 2},
                 ],
                 "itemCount": 3,
+            },
+            order=False,
+            marketing=True,
+        ),
+    ),
+    TemplateSpec(
+        name="price-drop",
+        kind="marketing",
+        channels=("email", "inApp"),
+        description="A product the customer viewed in the last 30 days got cheaper "
+        "(at most one a week per customer).",
+        sample=_sample(
+            {
+                "productId": "prd_01jbq2n4p6r8t0v2x4z6b8d0f2",
+                "sku": "KURTA-IND-M",
+                "name": "Indigo block-print kurta",
+                "url": "https://shop.example.com/products/prd_01jbq2n4p6r8t0v2x4z6b8d0f2",
+                "price": 109900,
+                "previousPrice": 129900,
+                "currency": "INR",
             },
             order=False,
             marketing=True,

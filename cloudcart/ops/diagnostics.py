@@ -3,7 +3,8 @@
 `POST /api/admin/diagnostics/pings` writes a ping document and its `diagnostics.pinged`
 event in one transactional outbox batch (`insights` container, partition `diagnostics`).
 The change feed relays the event to the `events` topic, the `diagnostics` subscription
-delivers it to `on_diagnostics_ping`, and that handler applies the effect exactly once.
+delivers it to `on_diagnostics_ping` (`cloudcart.ops.diagnostics_functions`), and that
+handler applies the effect exactly once.
 `GET /api/admin/diagnostics/pings/{pingId}` shows how far it got. An operator uses it to
 check a deployment end to end; the e2e tests use its knobs (`failAttempts`, `holdMs`) to
 prove retries, dead letters, resubmits and crash recovery. The routes live in
@@ -22,11 +23,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from cloudcart.core import runtime
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import BatchOp, Document, DocumentStore, PatchOp
 from cloudcart.core.errors import BatchFailed, NotFound
@@ -49,12 +48,9 @@ handler's processed marker can share one transactional batch."""
 CONSUMER = "diagnostics"
 """The handler's consumer name in its processed markers (= its subscription)."""
 
-SUBSCRIPTION = "diagnostics"
 PING_KIND = "diagnostics.ping"
 MAX_FAIL_ATTEMPTS = 20
 MAX_HOLD_MS = 60_000
-
-bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
 
 
 class SimulatedFailure(RuntimeError):
@@ -233,15 +229,3 @@ def handle_ping(
 
 
 # --- trigger ------------------------------------------------------------------------------
-
-
-@bp.function_name("diagnostics_ping")
-@bp.service_bus_topic_trigger(
-    arg_name="message",
-    topic_name="%EVENTS_TOPIC%",
-    subscription_name=SUBSCRIPTION,
-    connection="ServiceBus",
-)
-def on_diagnostics_ping(message: func.ServiceBusMessage) -> None:
-    """Apply a ping's effect exactly once (see `handle_ping`)."""
-    handle_ping(message.get_body(), runtime.services().documents)

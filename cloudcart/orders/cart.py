@@ -6,6 +6,9 @@ A cart stores only SKUs, product ids and quantities; prices and availability are
 from the catalog on every view, so a cart never shows a stale price. The first signed-in
 cart call that presents an anonymous cart id merges it into the customer's cart
 (quantities summed, capped by what is available) and deletes it.
+
+Every change to a signed-in customer's cart writes `cart.updated` (its lines) in the same
+batch; anonymous carts announce nothing.
 """
 
 from __future__ import annotations
@@ -16,14 +19,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudcart import inventory
-from cloudcart.core.documents.port import Container, Document, DocumentStore
+from cloudcart.core.documents.port import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Query,
+    every,
+)
 from cloudcart.core.errors import DomainError, NotFound
+from cloudcart.core.events import Event, new_event
+from cloudcart.core.outbox import write_with_events
 from cloudcart.orders.models import MAX_QUANTITY
 from cloudcart.orders.service import now_stamp
 
 CARTS = "carts"
 CART_ID = "cart"
 ANON_PREFIX = "anon:"
+CART_UPDATED = "cart.updated"
 
 
 class CartError(DomainError):
@@ -74,6 +87,24 @@ def offer(store: DocumentStore, sku: str) -> Offer:
     raise CartError(404, "Not Found", f"no product sells SKU {sku!r}", "unknown-sku")
 
 
+def cart_updated_event(cart: Document) -> Event:
+    """`cart.updated`: a signed-in customer's cart after a change (its lines and when)."""
+    items = [
+        {"sku": i["sku"], "productId": i.get("productId"), "quantity": int(i["quantity"])}
+        for i in cart["items"]
+    ]
+    return new_event(
+        CART_UPDATED,
+        cart["customerId"],
+        {
+            "customerId": cart["customerId"],
+            "items": items,
+            "itemCount": sum(i["quantity"] for i in items),
+            "updatedAt": cart["updatedAt"],
+        },
+    )
+
+
 def new_cart_id() -> str:
     """A fresh anonymous cart id: 128 random bits, URL-safe."""
     return secrets.token_urlsafe(16)
@@ -106,7 +137,18 @@ class Carts:
 
     def _save(self, cart: Document) -> None:
         cart["updatedAt"] = now_stamp()
-        self._container.upsert({k: v for k, v in cart.items() if not k.startswith("_")})
+        document = {k: v for k, v in cart.items() if not k.startswith("_")}
+        if self.owner.startswith(ANON_PREFIX):
+            self._container.upsert(document)
+            return
+        # A signed-in cart announces each change, so reminders can be scheduled from it
+        # without anyone scanning the carts container.
+        write_with_events(
+            self._container,
+            self.owner,
+            [BatchOp("upsert", document=document)],
+            [cart_updated_event(document)],
+        )
 
     def add(self, sku: str, quantity: int) -> Document:
         """Add units (summed with what is there, capped at 99 and at availability)."""
@@ -148,6 +190,12 @@ class Carts:
         """Forget the cart (after checkout)."""
         with contextlib.suppress(NotFound):
             self._container.delete(CART_ID, self.owner)
+
+    def forget(self) -> None:
+        """Delete the cart and the `cart.updated` events still kept beside it (erasure)."""
+        for document in every(self._container, Query(limit=100), partition_key=self.owner):
+            with contextlib.suppress(NotFound):
+                self._container.delete(document["id"], self.owner)
 
     def merge_from(self, anonymous: Carts) -> None:
         """Move an anonymous cart's lines into this cart and delete it."""

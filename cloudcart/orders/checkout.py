@@ -43,6 +43,7 @@ from datetime import timedelta
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from cloudcart import risk
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import (
     BatchOp,
@@ -87,6 +88,8 @@ _POLL_SECONDS = 0.05
 ABANDON_GRACE = timedelta(seconds=60)
 """How long after its lease ran out an `in_progress` checkout is declared crashed."""
 RECOVERY_BATCH = 100
+DECLINED = "checkout-declined"
+"""Problem type of a checkout the fraud rules decline (422); the rules are not named."""
 
 
 @dataclass
@@ -150,8 +153,24 @@ def _payments_disabled(detail: str, order_id: str | None = None) -> CheckoutResp
     return CheckoutResponse(PaymentsDisabled.status, body)
 
 
-def checkout(services: Services, customer_id: str, key: str, body: CheckoutIn) -> CheckoutResponse:
+@dataclass(frozen=True)
+class CheckoutContext:
+    """What the request tells about the shopper besides the body, for the fraud rules:
+    the client IP (from the platform's trusted header only) and the signed-in email."""
+
+    ip: str | None = None
+    email: str | None = None
+
+
+def checkout(
+    services: Services,
+    customer_id: str,
+    key: str,
+    body: CheckoutIn,
+    context: CheckoutContext | None = None,
+) -> CheckoutResponse:
     """Place the customer's cart as an order once per `key` (see the module docs)."""
+    context = context or CheckoutContext()
     if isinstance(gateway(services), DisabledGateway):
         # Refused before anything is written: an order that can never be paid would only
         # hold stock until the expiry timer releases it.
@@ -173,12 +192,16 @@ def checkout(services: Services, customer_id: str, key: str, body: CheckoutIn) -
     try:
         created = container.create(record)
     except Conflict:
-        return _follow(services, customer_id, key, body, digest)
-    return _own(services, customer_id, body, created)
+        return _follow(services, customer_id, key, body, digest, context)
+    return _own(services, customer_id, body, created, context)
 
 
 def _own(
-    services: Services, customer_id: str, body: CheckoutIn, record: Document
+    services: Services,
+    customer_id: str,
+    body: CheckoutIn,
+    record: Document,
+    context: CheckoutContext,
 ) -> CheckoutResponse:
     container = orders_container(services.documents)
     lease = _Lease(record)
@@ -186,7 +209,7 @@ def _own(
         # A taken-over (or abandoned) record names the previous attempt's reservation:
         # give it back before anything else, so no path below can leak it.
         _release_recorded(services, record)
-        order = _place(services, customer_id, body, lease)
+        order = _place(services, customer_id, body, lease, context)
     except _Failure as failure:
         record = lease.record
         stored = {
@@ -231,7 +254,12 @@ def _release_recorded(services: Services, record: Document) -> int:
 
 
 def _follow(
-    services: Services, customer_id: str, key: str, body: CheckoutIn, digest: str
+    services: Services,
+    customer_id: str,
+    key: str,
+    body: CheckoutIn,
+    digest: str,
+    context: CheckoutContext,
 ) -> CheckoutResponse:
     """Another request holds the key: answer what it answers."""
     container = orders_container(services.documents)
@@ -241,7 +269,7 @@ def _follow(
             record = container.read(record_id(key), customer_id)
         except NotFound:
             # The owner failed unexpectedly and freed the key: start afresh.
-            return checkout(services, customer_id, key, body)
+            return checkout(services, customer_id, key, body, context)
         if record.get("requestHash") != digest:
             return _Failure(
                 422,
@@ -268,7 +296,7 @@ def _follow(
                 mine = container.replace(taken, if_match=str(record["_etag"]))
             except (PreconditionFailed, NotFound):
                 continue
-            return _own(services, customer_id, body, mine)
+            return _own(services, customer_id, body, mine, context)
         if time.monotonic() > deadline:
             return CheckoutResponse(
                 409,
@@ -284,7 +312,9 @@ def _follow(
         time.sleep(_POLL_SECONDS)
 
 
-def _place(services: Services, customer_id: str, body: CheckoutIn, lease: _Lease) -> Document:
+def _place(
+    services: Services, customer_id: str, body: CheckoutIn, lease: _Lease, context: CheckoutContext
+) -> Document:
     store = services.documents
     settings = services.settings
     cart = Carts(store, customer_id).load()
@@ -322,6 +352,15 @@ def _place(services: Services, customer_id: str, body: CheckoutIn, lease: _Lease
     quantities: dict[str, int] = {}
     for line in lines:
         quantities[line["sku"]] = quantities.get(line["sku"], 0) + int(line["quantity"])
+    # The fraud rules run before any stock moves: a declined checkout changes nothing.
+    check = _assess(services, customer_id, context, address, quantities, totals.to_document())
+    if check is not None and check.blocks:
+        raise _Failure(
+            422,
+            "Unprocessable Content",
+            "this order cannot be placed; please contact the shop if you think this is a mistake",
+            DECLINED,
+        )
     # Record what this attempt is about to reserve BEFORE touching stock (If-Match: a
     # record taken over meanwhile stops us here), so a crash from now on leaves enough on
     # the record for the next attempt or the recovery timer to release it exactly.
@@ -369,6 +408,15 @@ def _place(services: Services, customer_id: str, body: CheckoutIn, lease: _Lease
         "createdAt": timestamp(now),
         "updatedAt": timestamp(now),
     }
+    if check is not None:
+        order["risk"] = check.to_document()
+    held = check is not None and check.holds
+    if held:
+        # Held for review from the start: the customer still pays, but nothing is sent to
+        # fulfilment until an admin approves (POST /api/admin/orders/{id}/review).
+        order["status"] = "on_hold"
+        order["heldFrom"] = "pending_payment"
+        order["history"].append({"status": "on_hold", "at": timestamp(now)})
     completed = {
         **_clean(record),
         "status": "completed",
@@ -401,6 +449,19 @@ def _place(services: Services, customer_id: str, body: CheckoutIn, lease: _Lease
             },
         ),
     ]
+    if held:
+        events.append(
+            new_event(
+                "order.status_changed",
+                order_id,
+                {
+                    "orderId": order_id,
+                    "customerId": customer_id,
+                    "from": "pending_payment",
+                    "to": "on_hold",
+                },
+            )
+        )
     # A failure here is released by `_own` from the record's reservation.
     results = write_with_events(
         orders_container(store),
@@ -411,7 +472,52 @@ def _place(services: Services, customer_id: str, body: CheckoutIn, lease: _Lease
         ],
         events,
     )
+    if check is not None:
+        try:
+            risk.record_checkout(services, check, order_id)
+        except Exception:
+            # The order stands: a counter that misses one order is better than a placed
+            # order whose checkout fails (and whose stock the failure path would release).
+            logger.warning("order %s was not counted by the fraud rules", order_id, exc_info=True)
     return results[0]
+
+
+def _assess(
+    services: Services,
+    customer_id: str,
+    context: CheckoutContext,
+    address: dict[str, Any],
+    quantities: dict[str, int],
+    totals: dict[str, Any],
+) -> risk.CheckoutCheck | None:
+    """The fraud rules' decision, or None when they are off or cannot be read (fail open:
+    a risk store outage must not stop every sale)."""
+    store = services.documents
+
+    def is_first_order() -> bool:
+        found = first(
+            orders_container(store),
+            Query(filters=(Filter("type", "eq", ORDER_TYPE),)),
+            partition_key=customer_id,
+        )
+        return found is None
+
+    signals = risk.CheckoutSignals(
+        customer_id=customer_id,
+        email=context.email,
+        ip=context.ip,
+        shipping_address=address,
+        lines=quantities,
+        total=int(totals["total"]),
+        currency=str(totals["currency"]),
+    )
+    try:
+        return risk.assess_checkout(services, signals, is_first_order=is_first_order)
+    except risk.RiskConfigError:
+        raise
+    except Exception:
+        logger.exception("fraud rules unavailable; checkout of %s goes on unchecked", customer_id)
+        return None
 
 
 def _address(services: Services, customer_id: str, body: CheckoutIn) -> dict[str, Any]:
@@ -484,7 +590,7 @@ def attach_payment(services: Services, order: Document) -> CheckoutResponse:
     }
     response = {
         "orderId": order_id,
-        "status": "pending_payment",
+        "status": order["status"],
         "total": money(int(totals["total"]), str(totals["currency"])),
         "totals": totals,
         "lines": [public_line(line) for line in order["lines"]],

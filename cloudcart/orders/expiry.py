@@ -1,4 +1,5 @@
-"""Expiry of unpaid orders: a timer cancels `pending_payment` orders whose reservation
+"""Expiry of unpaid orders: a timer cancels `pending_payment` orders (and held ones
+whose payment never came, such as an order held for a fraud review) whose reservation
 expired (`PAYMENT_WINDOW_MINUTES` after checkout), releases their stock, announces
 `order.cancelled` (reason `payment_expired`) and cancels the gateway payment once.
 
@@ -51,7 +52,10 @@ def expire_orders(services: Services, *, limit: int = EXPIRY_BATCH) -> int:
         Query(
             filters=(
                 Filter("type", "eq", ORDER_TYPE),
-                Filter("status", "eq", "pending_payment"),
+                # A held order with nothing captured still holds stock for a payment that
+                # may never come; a held paid order waits for its review instead.
+                Filter("status", "in", ["pending_payment", "on_hold"]),
+                Filter("capturedAmount", "eq", 0),
                 Filter("reservationExpiresAt", "lt", now),
             ),
             limit=limit,

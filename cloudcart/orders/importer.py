@@ -41,7 +41,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -57,11 +58,20 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from cloudcart.catalog.importer import LineRejected, LineResult, Outcome, rejection
+from cloudcart.catalog.importer import BULK_LINES, LineRejected, LineResult, Outcome, rejection
 from cloudcart.catalog.models import SKU_PATTERN
 from cloudcart.catalog.service import CatalogService, ProductNotFound
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore
+from cloudcart.core.documents.port import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    Query,
+    bulk,
+    every,
+)
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.outbox import MAX_BATCH_OPERATIONS, timestamp, write_with_events
@@ -206,9 +216,24 @@ class OrderImporter:
         so the later line wins as it would one line at a time.
         """
         results: list[LineResult | None] = [None] * len(records)
+        for start in range(0, len(records), BULK_LINES):
+            with bulk(self.store):
+                self._import_slice(records, start, min(start + BULK_LINES, len(records)), results)
+        done = [r for r in results if r is not None]
+        assert len(done) == len(records), "every line has a result"
+        return done
+
+    def _import_slice(
+        self,
+        records: Sequence[dict[str, Any]],
+        start: int,
+        end: int,
+        results: list[LineResult | None],
+    ) -> None:
         segment: list[_Plan] = []
         order_ids: set[str] = set()
-        for index, record in enumerate(records):
+        for index in range(start, end):
+            record = records[index]
             try:
                 plan = self._plan(index, record)
             except Exception as exc:
@@ -223,9 +248,6 @@ class OrderImporter:
             segment.append(plan)
             order_ids.add(plan.order_id)
         self._apply(segment, results)
-        done = [r for r in results if r is not None]
-        assert len(done) == len(records), "every line has a result"
-        return done
 
     def import_record(self, record: dict[str, Any]) -> Outcome:
         """Import one order line: `imported`, `updated` or `unchanged`.
@@ -255,11 +277,14 @@ class OrderImporter:
     def _apply(self, segment: list[_Plan], results: list[LineResult | None]) -> None:
         """Write a segment of a chunk (its order ids are distinct)."""
         pending: list[_Plan] = []
+        # Every imported order has a claim, so an id without one is new: only ids already
+        # claimed need their order read (one query for the segment's claims).
+        claimed = self._claimed(plan.order_id for plan in segment)
         for plan in segment:
-            try:
-                plan.current = self._orders.read(plan.order_id, plan.customer_id)
-            except NotFound:
-                plan.current = None
+            plan.current = None
+            if plan.order_id in claimed:
+                with suppress(NotFound):
+                    plan.current = self._orders.read(plan.order_id, plan.customer_id)
             try:
                 if self._unchanged(plan):
                     results[plan.index] = "unchanged"
@@ -479,6 +504,19 @@ class OrderImporter:
         if len(self._products) >= _MAX_CACHED_SKUS:
             self._products.clear()
         self._products[sku] = found
+        return found
+
+    def _claimed(self, order_ids: Iterable[str]) -> set[str]:
+        """Which of `order_ids` hold an import claim (one single-partition query per 100)."""
+        ids = list(order_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), MAX_BATCH_OPERATIONS):
+            query = Query(
+                filters=[Filter("id", "in", ids[start : start + MAX_BATCH_OPERATIONS])],
+                limit=MAX_BATCH_OPERATIONS,
+            )
+            documents = every(self._orders, query, partition_key=IMPORT_CLAIMS_PARTITION)
+            found.update(str(d["id"]) for d in documents)
         return found
 
     def _claim_document(self, order_id: str, customer_id: str) -> Document:

@@ -125,11 +125,17 @@ def mark_paid(
     provider: str,
     amount: int,
     fee: int | None = None,
+    risk: dict[str, Any] | None = None,
 ) -> Document:
     """Apply a succeeded payment (`fee`: the gateway's fee, when it reports one). Paid
-    wins only from `pending_payment`/`on_hold`; a payment that succeeds on an order
-    already cancelled or failed (the expiry timer or a decline got there first) is
-    recorded as captured and refunded automatically."""
+    wins only from `pending_payment`; a held order (`on_hold`) records the capture and
+    stays held until an admin releases it. A payment that succeeds on an order already
+    cancelled or failed (the expiry timer or a decline got there first) is recorded as
+    captured and refunded automatically.
+
+    `risk`: the fraud rules' decision now that the card is known; stored on the order,
+    and an enforced `review` or `block` holds the paid order (never an order an admin
+    already approved)."""
     late = {"value": False}
 
     def mutate(document: Document) -> list[Event] | None:
@@ -138,6 +144,7 @@ def mark_paid(
         if not document.get("payment"):
             document["payment"] = {"provider": provider, "paymentId": payment_id}
         status = document["status"]
+        hold = _apply_risk(document, risk)
         if status in PAID_STATES:
             return [] if document.get("capturedAmount") else None
         document["capturedAmount"] = amount
@@ -146,22 +153,31 @@ def mark_paid(
         if status in ("cancelled", "payment_failed"):
             late["value"] = True
             return []
+        paid = order_event(
+            document,
+            "order.paid",
+            {
+                "paymentId": payment_id,
+                "provider": provider,
+                "amount": amount,
+                "currency": document["totals"]["currency"],
+                **({} if fee is None else {"fee": fee}),
+            },
+        )
+        document["stock"] = "sold"
+        if status == "on_hold":
+            # The money is in, but the order waits for its review: releasing it goes back
+            # to `paid`, which is what asks the fulfilment partner to ship it.
+            document["heldFrom"] = "paid"
+            return [paid]
         next_status(status, "paid")
         add_history(document, "paid")
-        document["stock"] = "sold"
-        return [
-            order_event(
-                document,
-                "order.paid",
-                {
-                    "paymentId": payment_id,
-                    "provider": provider,
-                    "amount": amount,
-                    "currency": document["totals"]["currency"],
-                    **({} if fee is None else {"fee": fee}),
-                },
-            )
-        ]
+        if not hold:
+            return [paid]
+        next_status("paid", "on_hold")
+        add_history(document, "on_hold")
+        document["heldFrom"] = "paid"
+        return [paid, status_changed_event(document, "paid", "on_hold")]
 
     document, _ = update_order(services.documents, customer_id, order_id, mutate)
     settle_stock(services, document)
@@ -176,6 +192,17 @@ def mark_paid(
             services, document, reason="payment_after_cancellation", kind="cancellation"
         )
     return document
+
+
+def _apply_risk(document: Document, risk: dict[str, Any] | None) -> bool:
+    """Store a payment-time risk decision on the order; whether it holds the order."""
+    if risk is None:
+        return False
+    review = (document.get("risk") or {}).get("review")
+    document["risk"] = {**risk, **({"review": review} if review else {})}
+    if review and review.get("decision") == "approve":
+        return False  # an admin looked at this order already
+    return risk.get("mode") == "enforce" and risk.get("decision") in ("review", "block")
 
 
 def mark_payment_failed(
@@ -439,6 +466,60 @@ def request_return(
 
     document, _ = update_order(services.documents, customer_id, order_id, mutate)
     return document
+
+
+ReviewDecision = Literal["approve", "reject"]
+
+REVIEW_REJECTED_REASON = "cancelled_by_shop"
+"""The cancellation reason a rejected order shows (the customer sees it; it names no rule)."""
+
+
+def review_order(
+    services: Services,
+    customer_id: str,
+    order_id: str,
+    decision: ReviewDecision,
+    *,
+    reviewer: str,
+) -> Document:
+    """An admin's decision on a held order. `approve` releases it to where it was held from
+    (`paid`, which asks the fulfilment partner to ship it, or `pending_payment` while its
+    payment is still open); `reject` cancels it, refunding a captured payment or cancelling
+    the open one. Repeating the same decision is a no-op; an order not on hold is refused
+    (409 `invalid-transition`)."""
+
+    def mutate(document: Document) -> list[Event] | None:
+        _refuse_imported(document)
+        risk: dict[str, Any] = dict(document.get("risk") or {})
+        done = (risk.get("review") or {}).get("decision")
+        status = document["status"]
+        if done == decision and (decision == "reject" or status != "on_hold"):
+            return None
+        if status != "on_hold":
+            target = "cancelled" if decision == "reject" else heldfrom_target(document)
+            raise InvalidTransition(status, target)
+        risk["review"] = {"decision": decision, "by": reviewer, "at": now_stamp()}
+        document["risk"] = risk
+        if decision == "reject":
+            return []  # the cancellation below moves it, with its own events
+        target = heldfrom_target(document)
+        next_status(status, target)
+        add_history(document, target)
+        return [status_changed_event(document, status, target)]
+
+    document, _ = update_order(services.documents, customer_id, order_id, mutate)
+    if decision == "reject" and document["status"] != "cancelled":
+        document = cancel_order(services, customer_id, order_id, reason=REVIEW_REJECTED_REASON)
+    settle_stock(services, document)
+    return document
+
+
+def heldfrom_target(document: Document) -> str:
+    """Where a held order goes back to: `paid` once its payment is captured (or
+    `fulfilling` if it was held there), `pending_payment` while it is still open."""
+    if not int(document.get("capturedAmount", 0)):
+        return "pending_payment"
+    return "fulfilling" if document.get("heldFrom") == "fulfilling" else "paid"
 
 
 ADMIN_STATUSES = ("fulfilling", "shipped", "delivered", "on_hold", "returned")

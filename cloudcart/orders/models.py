@@ -88,6 +88,15 @@ class StatusIn(_Body):
     status: Literal["fulfilling", "shipped", "delivered", "on_hold", "returned"]
 
 
+class ReviewIn(_Body):
+    """An admin's decision on an order held for review."""
+
+    decision: Literal["approve", "reject"] = Field(
+        description="`approve` releases the order to fulfilment (or to its open payment); "
+        "`reject` cancels it, refunding or voiding its payment."
+    )
+
+
 class CancelIn(_Body):
     """Why the order is cancelled (optional)."""
 

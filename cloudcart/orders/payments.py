@@ -14,13 +14,20 @@ and calls this. Decisions:
   changes nothing; `payment.succeeded` after a decline, a cancellation or expiry is
   captured and refunded automatically (the stock was already released to other buyers).
 - `refund.succeeded` / `refund.failed` update the matching refund record's status.
+- Fraud rules: a succeeded payment scores the order again with its card (country,
+  fingerprint velocity) before it is marked paid, and an enforced `review`/`block` holds
+  it; a declined one counts against the customer and the order's IP (card testing). Both
+  are counted once per order / gateway event (docs/risk.md), and a risk store that cannot
+  be reached never stops a payment from being applied.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from cloudcart import risk
 from cloudcart.core.documents.port import Document
 from cloudcart.core.events import Event
 from cloudcart.orders.lifecycle import mark_paid, mark_payment_failed
@@ -55,6 +62,7 @@ def apply_payment_event(services: Services, event: PaymentEvent) -> None:
             provider=event.provider,
             amount=event.amount,
             fee=event.fee,
+            risk=_payment_risk(services, order, event),
         )
     elif event.type in ("payment.failed", "payment.cancelled"):
         target = "payment_failed" if event.type == "payment.failed" else "cancelled"
@@ -66,8 +74,43 @@ def apply_payment_event(services: Services, event: PaymentEvent) -> None:
             reason=event.failure_reason or event.type,
             target=target,
         )
+        if event.type == "payment.failed":
+            _count_decline(services, order, event)
     else:
         _record_refund_status(services, customer_id, event)
+
+
+def _signals(order: Document, event: PaymentEvent) -> risk.PaymentSignals:
+    address = order.get("shippingAddress") or {}
+    return risk.PaymentSignals(
+        order_id=str(order["id"]),
+        customer_id=str(order["customerId"]),
+        event_id=event.event_id,
+        succeeded=event.type == "payment.succeeded",
+        card_country=event.card_country,
+        card_fingerprint=event.card_fingerprint,
+        shipping_country=address.get("country"),
+        placed_at=datetime.fromisoformat(str(order["createdAt"]).replace("Z", "+00:00")),
+    )
+
+
+def _payment_risk(
+    services: Services, order: Document, event: PaymentEvent
+) -> dict[str, Any] | None:
+    if order.get("imported"):
+        return None
+    try:
+        return risk.assess_payment(services, _signals(order, event), order.get("risk"))
+    except Exception:
+        logger.warning("fraud rules skipped for payment of %s", order["id"], exc_info=True)
+        return None
+
+
+def _count_decline(services: Services, order: Document, event: PaymentEvent) -> None:
+    try:
+        risk.record_decline(services, _signals(order, event))
+    except Exception:
+        logger.warning("decline of %s not counted by the fraud rules", order["id"], exc_info=True)
 
 
 def _record_refund_status(services: Services, customer_id: str, event: PaymentEvent) -> None:

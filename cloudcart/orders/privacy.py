@@ -110,10 +110,13 @@ def export_orders(ctx: PrivacyContext) -> list[Document]:
     """Every order of the customer as stored, oldest first (storage fields removed).
 
     Idempotency records (a hash and an order id) and outbox copies of order events only
-    point to or repeat these orders, so they are not listed again."""
+    point to or repeat these orders, so they are not listed again. The fraud rules' `risk`
+    is left out: naming the rules an order tripped would teach a fraudster to avoid them
+    (docs/risk.md)."""
     container = orders_container(ctx.documents)
     found = [
-        _clean(d) for d in _partition(container, ctx.customer_id, Filter("type", "eq", ORDER_TYPE))
+        {k: v for k, v in _clean(d).items() if k != "risk"}
+        for d in _partition(container, ctx.customer_id, Filter("type", "eq", ORDER_TYPE))
     ]
     found.sort(key=lambda d: str(d.get("createdAt", "")))
     return found
@@ -245,8 +248,8 @@ def anonymise_orders(ctx: PrivacyContext) -> None:
 
 
 def erase_cart(ctx: PrivacyContext) -> None:
-    """Delete the customer's cart (idempotent)."""
-    Carts(ctx.documents, ctx.customer_id).clear()
+    """Delete the customer's cart and its change events (idempotent)."""
+    Carts(ctx.documents, ctx.customer_id).forget()
 
 
 __all__ = [

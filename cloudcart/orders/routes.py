@@ -13,8 +13,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from cloudcart.api.deps import ServicesDep
+from cloudcart.api.logging import correlation_id
 from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from cloudcart.api.responses import problem_responses
+from cloudcart.core.audit import record_audit
 from cloudcart.core.clock import utcnow
 from cloudcart.customers.routes import CurrentProfile
 from cloudcart.identity.caller import Caller
@@ -27,7 +29,7 @@ from cloudcart.identity.dependencies import (
 )
 from cloudcart.orders import lifecycle
 from cloudcart.orders.cart import CartError, Carts, anon_owner, new_cart_id, valid_cart_id
-from cloudcart.orders.checkout import checkout
+from cloudcart.orders.checkout import CheckoutContext, checkout
 from cloudcart.orders.models import (
     CancelIn,
     CartItemIn,
@@ -35,6 +37,7 @@ from cloudcart.orders.models import (
     CheckoutIn,
     RefundIn,
     ReturnIn,
+    ReviewIn,
     StatusIn,
 )
 from cloudcart.orders.service import (
@@ -46,6 +49,7 @@ from cloudcart.orders.service import (
     public_order,
 )
 from cloudcart.orders.state import ORDER_STATUSES
+from cloudcart.risk import client_ip
 
 CART_HEADER = "X-Cart-Id"
 MAX_IDEMPOTENCY_KEY = 255
@@ -168,13 +172,25 @@ def delete_cart_item(
 # --- checkout and orders -----------------------------------------------------------------
 
 
+_CHECKOUT_ERRORS = {
+    **problem_responses(400, 401, 404, 409, 503),
+    422: {
+        **problem_responses(422)[422],
+        "description": "The body is invalid, the cart is empty or cannot be priced, the key "
+        "was used with another body, or the shop declined the order (`checkout-declined`: "
+        "nothing was reserved, ordered or charged).",
+    },
+}
+
+
 @router.post(
     "/checkout",
     status_code=201,
     summary="Place the cart as an order",
-    responses=problem_responses(400, 401, 404, 409, 503),
+    responses=_CHECKOUT_ERRORS,
 )
 def post_checkout(
+    request: Request,
     body: CheckoutIn,
     caller: CurrentCustomer,
     services: ServicesDep,
@@ -195,7 +211,15 @@ def post_checkout(
             "the Idempotency-Key header (1..255 characters) is required",
             type_="idempotency-key-required",
         )
-    result = checkout(services, caller.customer_id, idempotency_key, body)
+    context = CheckoutContext(
+        ip=client_ip(
+            request.headers,
+            request.client.host if request.client else None,
+            services.settings.client_ip_header,
+        ),
+        email=caller.email or _profile.get("email"),
+    )
+    result = checkout(services, caller.customer_id, idempotency_key, body, context)
     headers = {"Retry-After": str(result.retry_after)} if result.retry_after else None
     return JSONResponse(
         result.body,
@@ -294,17 +318,55 @@ def admin_list(
         )
     except ValueError as exc:
         raise Problem(400, "Bad Request", str(exc), type_="bad-cursor") from None
-    return {
-        "items": [{**public_order(o), "customerId": o["customerId"]} for o in items],
-        "nextCursor": next_cursor,
-    }
+    return {"items": [admin_order(o) for o in items], "nextCursor": next_cursor}
 
 
 @admin_router.get("/{orderId}", summary="One order (any customer)", responses=_ADMIN_ERRORS)
 def admin_get(order_id: OrderIdPath, _: Admin, services: ServicesDep) -> dict[str, Any]:
     """An order with its customer id, fulfilments and timeline."""
+    return admin_order(_admin_order(services, order_id))
+
+
+def admin_order(document: dict[str, Any]) -> dict[str, Any]:
+    """The order as admins see it: the customer's view plus its customer id and the fraud
+    rules' `risk: {score, decision, reasons}` (null when it was not scored)."""
+    risk = document.get("risk")
+    shown = None
+    if isinstance(risk, dict):
+        shown = {
+            k: risk.get(k)
+            for k in ("score", "decision", "reasons", "mode", "evaluatedAt", "review")
+        }
+    return {**public_order(document), "customerId": document["customerId"], "risk": shown}
+
+
+@admin_router.post(
+    "/{orderId}/review",
+    summary="Approve or reject an order held for review",
+    responses=_ADMIN_ERRORS,
+)
+def admin_review(
+    order_id: OrderIdPath, body: ReviewIn, caller: Admin, services: ServicesDep
+) -> dict[str, Any]:
+    """Decide on an order `on_hold` for review: `approve` releases it (to fulfilment once
+    paid), `reject` cancels it with a refund or a voided payment. The same decision again
+    changes nothing; an order that is not held answers 409 `invalid-transition`."""
     order = _admin_order(services, order_id)
-    return {**public_order(order), "customerId": order["customerId"]}
+    updated = lifecycle.review_order(
+        services,
+        str(order["customerId"]),
+        str(order["id"]),
+        body.decision,
+        reviewer=caller.customer_id,
+    )
+    record_audit(
+        services.documents,
+        actor_id=caller.customer_id,
+        action=f"order.review.{body.decision}",
+        target={"orderId": order_id, "status": updated["status"]},
+        correlation_id=correlation_id.get(),
+    )
+    return admin_order(updated)
 
 
 @admin_router.post("/{orderId}/refunds", summary="Refund an order", responses=_ADMIN_ERRORS)

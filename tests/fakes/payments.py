@@ -94,8 +94,17 @@ class FakeGateway:
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> PaymentEvent:
         raise InvalidWebhook("the fake gateway sends no webhooks over HTTP")
 
-    def settle(self, payment_id: str, status: str, event_id: str | None = None) -> PaymentEvent:
-        """Settle a payment (`succeeded`/`failed`) and return its webhook event."""
+    def settle(
+        self,
+        payment_id: str,
+        status: str,
+        event_id: str | None = None,
+        *,
+        card_country: str | None = None,
+        card_fingerprint: str | None = None,
+    ) -> PaymentEvent:
+        """Settle a payment (`succeeded`/`failed`) and return its webhook event (with the
+        card's country and fingerprint when given, as a gateway reports them)."""
         payment = replace(self.get_payment(payment_id), status=status)  # type: ignore[arg-type]
         self.payments[payment_id] = payment
         kind = "payment.succeeded" if status == "succeeded" else "payment.failed"
@@ -108,6 +117,8 @@ class FakeGateway:
             payment.amount,
             payment.currency,
             failure_reason=None if status == "succeeded" else "card_declined",
+            card_country=card_country,
+            card_fingerprint=card_fingerprint,
         )
 
     def captured_total(self) -> int:

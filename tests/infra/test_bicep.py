@@ -53,6 +53,15 @@ OPTIONAL: dict[str, str] = {
     "each) per instance suits SendGrid",
     "NOTIFICATIONS_WEBHOOK_TOLERANCE_SECONDS": "default 300 s replay window suits SendGrid's "
     "signed event webhook",
+    "RISK_MODE": "default `enforce`: fraud rules hold and decline (docs/risk.md)",
+    "RISK_REVIEW_SCORE": "default score 50 (docs/risk.md)",
+    "RISK_BLOCK_SCORE": "default score 90 (docs/risk.md)",
+    "RISK_WEIGHTS": "default weights in docs/risk.md",
+    "RISK_LIMITS": "default limits in docs/risk.md",
+    "RISK_HIGH_VALUE_FIRST_ORDER": "default thresholds in docs/risk.md",
+    "ANALYTICS_TIME_ZONE": "default `UTC`; display only, buckets are UTC (docs/analytics.md)",
+    "ANALYTICS_LOW_STOCK": "default 5 units (docs/analytics.md)",
+    "CLIENT_IP_HEADER": "default `X-Client-IP`, set by the Functions (App Service) front end",
 }
 
 # Emulator credentials: setting them in Azure would bypass managed identity.

@@ -51,6 +51,7 @@ TYPE_SCHEMAS = {
     "product.archived": EVENTS_DOCS / "product.archived.schema.json",
     "category.created": EVENTS_DOCS / "category.created.schema.json",
     "media.uploaded": EVENTS_DOCS / "media.uploaded.schema.json",
+    "cart.updated": EVENTS_DOCS / "cart.updated.schema.json",
 }
 
 

@@ -80,12 +80,14 @@ def test_catalogue_lists_the_agreed_templates() -> None:
         "refund-issued",
         "back-in-stock",
         "abandoned-cart",
+        "price-drop",
         "ops-alert",
     }
     assert LOCALES == ("en", "hi")
     assert DEFAULT_LOCALE == "en"
     assert {name for name, spec in TEMPLATES.items() if spec.kind == "marketing"} == {
-        "abandoned-cart"
+        "abandoned-cart",
+        "price-drop",
     }
     for name, spec in TEMPLATES.items():
         assert spec.name == name

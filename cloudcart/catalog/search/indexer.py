@@ -1,12 +1,12 @@
 """Keeps the search index in step with the catalog and stock.
 
-A Service Bus topic trigger on the `search-indexer` subscription of the events topic gets
-`product.created|updated|archived` and `inventory.changed`. It does not trust the event's
-payload: it re-reads the product, its category and its SKUs' stock from the documents port
-and upserts the search document (or deletes it when the product is no longer active). So
-the handler is idempotent by nature, and a late or replayed event can never put an old
-version back. `reindex_all` rebuilds the whole index from the catalog (`cloudcart serve
---demo` after loading the demo data, tests, recovery).
+The Service Bus topic trigger (`indexer_functions`) on the `search-indexer` subscription of
+the events topic hands `product.created|updated|archived` and `inventory.changed` to
+`handle_event`. It does not trust the event's payload: it re-reads the product, its category
+and its SKUs' stock from the documents port and upserts the search document (or deletes it
+when the product is no longer active). So the handler is idempotent by nature, and a late
+or replayed event can never put an old version back. `reindex_all` rebuilds the whole index
+from the catalog (`cloudcart serve --demo` after loading the demo data, tests, recovery).
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-import azure.functions as func
-
 from cloudcart import inventory
 from cloudcart.catalog.search.documents import to_search_document
 from cloudcart.catalog.search.port import SearchIndex
-from cloudcart.core import runtime
 from cloudcart.core.documents.port import Container, Document, Filter, Query, first
 from cloudcart.core.errors import NotFound
 from cloudcart.core.events import Event
@@ -27,26 +24,9 @@ from cloudcart.core.services import Services
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTION = "search-indexer"
 PRODUCT_EVENTS = ("product.created", "product.updated", "product.archived")
 INVENTORY_CHANGED = inventory.INVENTORY_CHANGED
 CATEGORIES_PARTITION = "categories"
-
-bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
-
-
-@bp.function_name("search_indexer")
-@bp.service_bus_topic_trigger(
-    arg_name="message",
-    topic_name="%EVENTS_TOPIC%",
-    subscription_name=SUBSCRIPTION,
-    connection="ServiceBus",
-)
-def index_catalog_event(message: func.ServiceBusMessage) -> None:
-    """Re-index the product an event is about (raises, so the message is retried, when the
-    catalog or the index cannot be reached)."""
-    event = Event.from_message_body(message.get_body())
-    handle_event(runtime.services(), event)
 
 
 def product_id_of(event: Event) -> str | None:

@@ -117,9 +117,14 @@ def _new_etag() -> str:
     return f'"{uuid.uuid4()}"'
 
 
-def clean_document(document: Document) -> Document:
-    """A deep copy of `document` without system properties, with its `id` checked."""
-    doc = {k: copy.deepcopy(v) for k, v in document.items() if k not in SYSTEM_PROPERTIES}
+def clean_document(document: Document, *, deep: bool = True) -> Document:
+    """A copy of `document` without system properties, with its `id` checked; deep unless
+    `deep` is False (for a caller that serialises it before anyone could change it)."""
+    doc = {
+        k: copy.deepcopy(v) if deep else v
+        for k, v in document.items()
+        if k not in SYSTEM_PROPERTIES
+    }
     doc_id = doc.get("id")
     if not isinstance(doc_id, str) or not doc_id:
         raise ValueError("a document needs a non-empty string 'id'")
@@ -162,19 +167,29 @@ def effective_ttl(spec: ContainerSpec, document: Document) -> int | None:
     return None if ttl == -1 else ttl
 
 
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def json_size(value: Any) -> int:
     """Bytes of `value` as compact UTF-8 JSON: how Cosmos DB measures its size limits."""
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return len(_compact_json(value).encode("utf-8"))
 
 
-def check_document_size(document: Document) -> None:
-    """Reject a document (without system properties) over Cosmos DB's 2 MB."""
-    size = json_size({k: v for k, v in document.items() if k not in SYSTEM_PROPERTIES})
+def _check_size(document: Document, size: int) -> None:
     if size > MAX_DOCUMENT_BYTES:
         raise ValueError(
             f"document {document.get('id')!r} is too large: {size} bytes, "
             f"at most {MAX_DOCUMENT_BYTES} (2 MB)"
         )
+
+
+def check_document_size(document: Document) -> int:
+    """Reject a document (without system properties) over Cosmos DB's 2 MB; returns its
+    size in bytes."""
+    size = json_size({k: v for k, v in document.items() if k not in SYSTEM_PROPERTIES})
+    _check_size(document, size)
+    return size
 
 
 def check_patch_size(operations: Sequence[PatchOp]) -> None:
@@ -185,9 +200,10 @@ def check_patch_size(operations: Sequence[PatchOp]) -> None:
         )
 
 
-def check_batch_size(operations: Sequence[BatchOp]) -> None:
+def check_batch_size(operations: Sequence[BatchOp], *, documents: bool = True) -> int:
     """Reject empty batches and batches over Cosmos DB's limits: operations, operations per
-    patch, and 2 MB of documents and patch values together."""
+    patch, and 2 MB of documents and patch values together. Returns the bytes counted;
+    with `documents` False the documents are left for the caller to size (and add)."""
     if not operations:
         raise ValueError("a batch needs at least one operation")
     if len(operations) > MAX_BATCH_OPERATIONS:
@@ -197,10 +213,14 @@ def check_batch_size(operations: Sequence[BatchOp]) -> None:
     size = 0
     for op in operations:
         check_patch_size(op.patch)
-        if op.document is not None:
-            check_document_size(op.document)
-            size += json_size(op.document)
+        if op.document is not None and documents:
+            size += check_document_size(op.document)
         size += sum(json_size(p.value) for p in op.patch)
+    _check_batch_bytes(size)
+    return size
+
+
+def _check_batch_bytes(size: int) -> None:
     if size > MAX_DOCUMENT_BYTES:
         raise ValueError(
             f"the batch is too large: {size} bytes of documents, at most {MAX_DOCUMENT_BYTES}"
@@ -383,17 +403,23 @@ class SqliteContainer:
         return None if row is None else dict(json.loads(row[0]))
 
     def _write(self, conn: sqlite3.Connection, doc: Document, pk: str, *, insert: bool) -> Document:
-        """Stamp system properties and store `doc`; `insert` False replaces the row."""
-        check_document_size(doc)
+        """Stamp system properties and store `doc` (without system properties); `insert`
+        False replaces the row. Returns the stored document as a read would: a copy that
+        shares nothing with `doc`."""
+        # Serialised once: the size check and the row use the same text, and parsing it back
+        # is the copy the caller gets (cheaper than a deep copy of the input).
+        body = _compact_json(doc)
+        size = len(body.encode("utf-8"))
+        _check_size(doc, size)
+        self._store.count_batch_bytes(size)
         ttl = effective_ttl(self.spec, doc)
         now = time.time()
-        stored = dict(doc)
-        stored["_etag"] = _new_etag()
-        stored["_ts"] = int(now)
+        etag = _new_etag()
+        body = f'{body[:-1]},"_etag":{json.dumps(etag)},"_ts":{int(now)}}}'
         seq = self._store.next_sequence(conn)
         values = (
-            json.dumps(stored, separators=(",", ":")),
-            stored["_etag"],
+            body,
+            etag,
             None if ttl is None else now + ttl,
             seq,
             pk,
@@ -411,6 +437,7 @@ class SqliteContainer:
                 "WHERE pk = ? AND id = ?",
                 values,
             )
+        stored: Document = json.loads(body)
         return stored
 
     def _drop_expired(self, conn: sqlite3.Connection, id: str, pk: str) -> None:
@@ -432,29 +459,38 @@ class SqliteContainer:
 
     # --- operations run inside a write transaction ----------------------------------------
 
-    def _create(self, conn: sqlite3.Connection, document: Document) -> Document:
-        doc = clean_document(document)
-        pk = partition_key_of(self.spec, doc)
-        self._drop_expired(conn, doc["id"], pk)
+    def _insert(self, conn: sqlite3.Connection, doc: Document, pk: str) -> Document:
+        """Insert `doc`; an expired row of the same id is dropped first (it must not block a
+        create), looked for only when the insert meets a row, which keeps the common case
+        to one statement. IntegrityError when a live row holds the id."""
         try:
             return self._write(conn, doc, pk, insert=True)
+        except sqlite3.IntegrityError:
+            self._drop_expired(conn, doc["id"], pk)
+            return self._write(conn, doc, pk, insert=True)
+
+    def _create(self, conn: sqlite3.Connection, document: Document) -> Document:
+        doc = clean_document(document, deep=False)
+        pk = partition_key_of(self.spec, doc)
+        try:
+            return self._insert(conn, doc, pk)
         except sqlite3.IntegrityError:
             raise Conflict(f"{self.spec.name}/{pk}/{doc['id']} already exists") from None
 
     def _replace(
         self, conn: sqlite3.Connection, document: Document, if_match: str | None
     ) -> Document:
-        doc = clean_document(document)
+        doc = clean_document(document, deep=False)
         pk = partition_key_of(self.spec, doc)
         self._existing(conn, doc["id"], pk, if_match)
         return self._write(conn, doc, pk, insert=False)
 
     def _upsert(self, conn: sqlite3.Connection, document: Document) -> Document:
-        doc = clean_document(document)
+        doc = clean_document(document, deep=False)
         pk = partition_key_of(self.spec, doc)
-        self._drop_expired(conn, doc["id"], pk)
-        exists = self._select_live(conn, doc["id"], pk) is not None
-        return self._write(conn, doc, pk, insert=not exists)
+        if self._select_live(conn, doc["id"], pk) is not None:
+            return self._write(conn, doc, pk, insert=False)
+        return self._insert(conn, doc, pk)
 
     def _delete(self, conn: sqlite3.Connection, id: str, pk: str, if_match: str | None) -> None:
         self._existing(conn, id, pk, if_match)
@@ -483,7 +519,7 @@ class SqliteContainer:
             if held is None:
                 raise PreconditionFailed(f"{self.spec.name}/{pk}/{id}: patch condition failed")
         patched = apply_patch(current, operations, self.spec)
-        return self._write(conn, clean_document(patched), pk, insert=False)
+        return self._write(conn, clean_document(patched, deep=False), pk, insert=False)
 
     # --- the port --------------------------------------------------------------------------
 
@@ -572,14 +608,16 @@ class SqliteContainer:
 
     def batch(self, partition_key: str, operations: Sequence[BatchOp]) -> list[Document]:
         """Run operations in one partition as one SQLite transaction (all or nothing)."""
-        check_batch_size(operations)
+        # The documents are sized as they are serialised for writing (once), and the
+        # transaction rolls back if they add up to too much.
+        patch_bytes = check_batch_size(operations, documents=False)
         for op in operations:
             if op.document is not None and partition_key_of(self.spec, op.document) != (
                 partition_key
             ):
                 raise ValueError("every batch document must be in the batch's partition")
         results: list[Document] = []
-        with self._store.writing() as conn:
+        with self._store.writing() as conn, self._store.batch_bytes(patch_bytes):
             for index, op in enumerate(operations):
                 try:
                     results.append(self._batch_op(conn, partition_key, op))
@@ -685,17 +723,32 @@ class SqliteDocumentStore:
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+        """A write transaction: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception.
+
+        Re-entrant: inside another `writing()` of the same thread (see `bulk`) it is a
+        savepoint, so the inner block is still all or nothing on its own, and everything
+        becomes visible to other connections at the outer commit.
+        """
         conn = self._connection()
+        depth: int = getattr(self._local, "depth", 0)
+        if depth:
+            yield from self._savepoint(conn, depth)
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _translate(exc) from exc
+        self._local.sequence = None
+        self._local.depth = 1
         try:
             yield conn
             self._writes += 1
             if self._writes % _PURGE_EVERY_WRITES == 0:
                 self._purge_expired(conn)
+            if self._local.sequence is not None:
+                conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'sequence'", (self._local.sequence,)
+                )
             conn.execute("COMMIT")
         except BaseException as exc:
             # The transaction may be gone already (e.g. the connection broke).
@@ -704,13 +757,61 @@ class SqliteDocumentStore:
             if isinstance(exc, sqlite3.OperationalError):
                 raise _translate(exc) from exc
             raise
+        finally:
+            self._local.depth = 0
+
+    def _savepoint(self, conn: sqlite3.Connection, depth: int) -> Iterator[sqlite3.Connection]:
+        name = f"sp{depth}"
+        conn.execute(f"SAVEPOINT {name}")
+        self._local.depth = depth + 1
+        try:
+            yield conn
+            conn.execute(f"RELEASE {name}")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            raise
+        finally:
+            self._local.depth = depth
+
+    @contextmanager
+    def batch_bytes(self, initial: int) -> Iterator[None]:
+        """Count the bytes of the documents written in the block (`count_batch_bytes`) on top
+        of `initial`, refusing the write that takes them over a batch's 2 MB."""
+        self._local.batch_bytes = initial
+        try:
+            yield
+        finally:
+            self._local.batch_bytes = None
+
+    def count_batch_bytes(self, size: int) -> None:
+        """Add a written document's bytes to the current batch's, if one is counting."""
+        counted: int | None = getattr(self._local, "batch_bytes", None)
+        if counted is not None:
+            self._local.batch_bytes = counted + size
+            _check_batch_bytes(counted + size)
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Commit every write of the block at once (see `cloudcart.core.documents.port.bulk`):
+        each batch inside stays all or nothing, and the block costs one SQLite transaction
+        instead of one per batch. Other writers wait for the block, so keep it short."""
+        with self.writing():
+            yield
 
     def next_sequence(self, conn: sqlite3.Connection) -> int:
-        """The next database-wide change sequence number (call inside `writing()`)."""
-        row = conn.execute(
-            "UPDATE meta SET value = value + 1 WHERE key = 'sequence' RETURNING value"
-        ).fetchone()
-        return int(row[0])
+        """The next database-wide change sequence number (call inside `writing()`).
+
+        Read once per transaction and written back at its commit: BEGIN IMMEDIATE holds
+        the database's write lock, so no other writer can take a number in between.
+        """
+        sequence: int | None = self._local.sequence
+        if sequence is None:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'sequence'").fetchone()
+            sequence = int(row[0])
+        self._local.sequence = sequence + 1
+        return sequence + 1
 
     def _purge_expired(self, conn: sqlite3.Connection) -> None:
         now = time.time()

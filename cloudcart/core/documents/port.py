@@ -15,7 +15,8 @@ and no '/', '\\', '?' or '#' in an id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -288,3 +289,22 @@ def first(
     """The query's first match, or None when it has none (however its pages come)."""
     found = fill_page(container, replace(query, limit=1), partition_key=partition_key)
     return found.items[0] if found.items else None
+
+
+@contextmanager
+def bulk(store: DocumentStore) -> Iterator[None]:
+    """Let the store commit the block's writes together, where it can.
+
+    Each batch keeps its own all-or-nothing; what changes is what it costs. The embedded
+    store runs the block in one SQLite transaction (one commit instead of one per batch;
+    a crash loses the whole block, which bulk work such as an import simply redoes).
+    Cosmos DB has no transaction across partitions, so there every batch commits on its
+    own as before. Optional on purpose: a store (or a wrapper used in tests) without a
+    `bulk()` of its own writes as usual.
+    """
+    begin = getattr(store, "bulk", None)
+    if begin is None:
+        yield
+        return
+    with begin():
+        yield

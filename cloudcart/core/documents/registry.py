@@ -21,7 +21,13 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
         outbox=True,
     ),
     ContainerSpec("inventory", "/sku", -1, "Stock levels and reservations per SKU.", outbox=True),
-    ContainerSpec("carts", "/customerId", 30 * DAY, "Carts; abandoned ones expire."),
+    ContainerSpec(
+        "carts",
+        "/customerId",
+        30 * DAY,
+        "Carts; abandoned ones expire. Signed-in carts carry `cart.updated` outbox events.",
+        outbox=True,
+    ),
     ContainerSpec(
         "orders",
         "/customerId",
@@ -53,6 +59,21 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ),
     ContainerSpec("events", "/customerId", 90 * DAY, "Browsing and analytics events, history."),
     ContainerSpec("insights", "/key", -1, "Recommendation neighbours and roll-ups.", outbox=True),
+    ContainerSpec(
+        "marketing",
+        "/key",
+        -1,
+        "Marketing triggers: back-in-stock subscriptions (key `sku:<sku>`), each customer's "
+        "subscriptions and reminder records (`cus:<customer id>`), recent viewers of a "
+        "product (`views:<product id>`, with their own ttl).",
+    ),
+    ContainerSpec(
+        "analytics",
+        "/bucket",
+        -1,
+        "Analytics roll-ups: one partition per UTC day (`YYYY-MM-DD`: the day, its hours and "
+        "processed markers) and `inventory` (stock-outs now and ended).",
+    ),
     ContainerSpec("processed", "/consumer", 14 * DAY, "Idempotent consumers' inbox records."),
     ContainerSpec("leases", "/id", None, "Change-feed leases and checkpoints."),
     ContainerSpec(
@@ -69,6 +90,13 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
         "integrations", "/partner", -1, "Partner links' status (last success, last failure)."
     ),
     ContainerSpec("audit", "/actorId", 400 * DAY, "Audit trail of admin and privacy actions."),
+    ContainerSpec(
+        "risk",
+        "/day",
+        8 * DAY,
+        "Fraud-rule counters and markers per UTC day (pk = YYYY-MM-DD): one document per "
+        "customer, IP, shipping address and card seen that day; expire after 8 days.",
+    ),
     ContainerSpec(
         "payments",
         "/paymentId",

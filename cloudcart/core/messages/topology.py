@@ -333,8 +333,8 @@ TOPOLOGY = Topology(
                 # Insights (cloudcart/insights): storefront events become browsing history.
                 Subscription("insights-history", SubjectIn(("storefront.events_recorded",))),
                 # Insights: paid and imported orders keep co-purchase neighbours, purchase
-                # history and popularity; catalog and stock changes keep unavailable
-                # products out of recommendations.
+                # history and popularity; signed-in customers' views seed for-you; catalog
+                # and stock changes keep unavailable products out of recommendations.
                 Subscription(
                     "insights-recommendations",
                     SubjectIn(
@@ -344,6 +344,41 @@ TOPOLOGY = Topology(
                             "product.created",
                             "product.updated",
                             "product.archived",
+                            "inventory.changed",
+                            "storefront.events_recorded",
+                        )
+                    ),
+                ),
+                # Marketing triggers (cloudcart/marketing): carts and orders schedule and
+                # cancel abandoned-cart reminders, restocks notify back-in-stock
+                # subscribers, views and price changes drive price-drop messages.
+                Subscription(
+                    "marketing",
+                    SubjectIn(
+                        (
+                            "cart.updated",
+                            "order.placed",
+                            "inventory.changed",
+                            "product.updated",
+                            "storefront.events_recorded",
+                        )
+                    ),
+                ),
+                # Analytics (cloudcart/analytics): hourly and daily roll-ups of storefront,
+                # order, fulfilment and stock events.
+                Subscription(
+                    "analytics",
+                    SubjectIn(
+                        (
+                            "storefront.events_recorded",
+                            "order.placed",
+                            "order.paid",
+                            "order.cancelled",
+                            "order.imported",
+                            "refund.issued",
+                            "return.received",
+                            "shipment.dispatched",
+                            "shipment.delivered",
                             "inventory.changed",
                         )
                     ),
@@ -384,6 +419,9 @@ TOPOLOGY = Topology(
         # given send rights on its own queue only.
         Queue("fulfilment-updates", lock_duration=PARTNER_LOCK),
         Queue("inventory-updates", lock_duration=PARTNER_LOCK),
+        # Abandoned-cart reminders, scheduled for when a cart has been left alone long
+        # enough (cloudcart/marketing/abandoned_cart.py).
+        Queue("marketing-reminders"),
     ),
 )
 """The app's topology. Bicep and the trigger decorators are checked against it."""

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import azure.functions as func
-from pydantic import ValidationError
 
-from cloudcart.core import runtime
-from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
-from cloudcart.core.messages.topology import TOPOLOGY, Topic
-from cloudcart.core.settings import get_settings
-from cloudcart.integrations.partners import accounting, connectors, crm, inbound
-from cloudcart.integrations.partners.port import PartnerUnavailable
+if TYPE_CHECKING:
+    from cloudcart.core.events import Event
+    from cloudcart.core.services import Services
+
+# The connectors (HTTP clients, message models) are imported in each function: function_app
+# imports every blueprint, and an instance that runs other functions should not load them.
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +27,16 @@ CRM_SUBSCRIPTION = "crm"
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
 
 
+def _services() -> Services:
+    from cloudcart.core import runtime
+
+    return runtime.services()
+
+
 def _last_delivery(message: func.ServiceBusMessage, subscription: str) -> bool:
+    from cloudcart.core.messages.topology import TOPOLOGY, Topic
+    from cloudcart.core.settings import get_settings
+
     declared = TOPOLOGY.entity(get_settings().events_topic)
     assert isinstance(declared, Topic)
     limit = declared.subscription(subscription).max_delivery_count
@@ -38,6 +46,9 @@ def _last_delivery(message: func.ServiceBusMessage, subscription: str) -> bool:
 def _call(message: func.ServiceBusMessage, subscription: str, call: Callable[[], str]) -> str:
     """Run a connector; on the last delivery, a partner still down dead-letters the message
     with the partner's answer as the reason (instead of a bare MaxDeliveryCountExceeded)."""
+    from cloudcart.core.messages.port import InvalidMessage
+    from cloudcart.integrations.partners.port import PartnerUnavailable
+
     try:
         return call()
     except PartnerUnavailable as exc:
@@ -47,6 +58,12 @@ def _call(message: func.ServiceBusMessage, subscription: str, call: Callable[[],
 
 
 def _event(message: func.ServiceBusMessage) -> Event:
+    from pydantic import ValidationError
+
+    from cloudcart.core.events import Event
+    from cloudcart.core.messages.port import InvalidMessage
+    from cloudcart.integrations.partners import inbound
+
     try:
         return Event.from_message_body(message.get_body())
     except ValidationError as exc:
@@ -62,11 +79,13 @@ def _event(message: func.ServiceBusMessage) -> Event:
 )
 def fulfilment_connector(message: func.ServiceBusMessage) -> None:
     """Paid orders to the fulfilment partner; cancelled ones withdrawn there."""
+    from cloudcart.integrations.partners import connectors
+
     event = _event(message)
     outcome = _call(
         message,
         FULFILMENT_SUBSCRIPTION,
-        lambda: connectors.handle_fulfilment_event(runtime.services(), event),
+        lambda: connectors.handle_fulfilment_event(_services(), event),
     )
     logger.info("fulfilment connector: %s %s", event.type, outcome)
 
@@ -80,11 +99,13 @@ def fulfilment_connector(message: func.ServiceBusMessage) -> None:
 )
 def inventory_connector(message: func.ServiceBusMessage) -> None:
     """Every stock move to the WMS."""
+    from cloudcart.integrations.partners import connectors
+
     event = _event(message)
     _call(
         message,
         INVENTORY_SUBSCRIPTION,
-        lambda: connectors.handle_inventory_event(runtime.services(), event),
+        lambda: connectors.handle_inventory_event(_services(), event),
     )
 
 
@@ -94,9 +115,9 @@ def inventory_connector(message: func.ServiceBusMessage) -> None:
 )
 def fulfilment_updates(message: func.ServiceBusMessage) -> None:
     """The fulfilment partner's shipment and return updates."""
-    kind = inbound.handle_fulfilment_message(
-        runtime.services(), message.get_body(), message.message_id
-    )
+    from cloudcart.integrations.partners import inbound
+
+    kind = inbound.handle_fulfilment_message(_services(), message.get_body(), message.message_id)
     logger.info("fulfilment update applied: %s", kind)
 
 
@@ -106,9 +127,9 @@ def fulfilment_updates(message: func.ServiceBusMessage) -> None:
 )
 def inventory_updates(message: func.ServiceBusMessage) -> None:
     """The WMS's stock counts."""
-    outcome = inbound.handle_inventory_message(
-        runtime.services(), message.get_body(), message.message_id
-    )
+    from cloudcart.integrations.partners import inbound
+
+    outcome = inbound.handle_inventory_message(_services(), message.get_body(), message.message_id)
     logger.info("stock count %s", outcome)
 
 
@@ -121,11 +142,13 @@ def inventory_updates(message: func.ServiceBusMessage) -> None:
 )
 def accounting_connector(message: func.ServiceBusMessage) -> None:
     """Every journal entry to the accounting system."""
+    from cloudcart.integrations.partners import accounting
+
     event = _event(message)
     _call(
         message,
         ACCOUNTING_SUBSCRIPTION,
-        lambda: accounting.handle_ledger_event(runtime.services(), event),
+        lambda: accounting.handle_ledger_event(_services(), event),
     )
 
 
@@ -138,8 +161,8 @@ def accounting_connector(message: func.ServiceBusMessage) -> None:
 )
 def crm_connector(message: func.ServiceBusMessage) -> None:
     """Contacts, consent, order figures and erasures to the CRM."""
+    from cloudcart.integrations.partners import crm
+
     event = _event(message)
-    outcome = _call(
-        message, CRM_SUBSCRIPTION, lambda: crm.handle_crm_event(runtime.services(), event)
-    )
+    outcome = _call(message, CRM_SUBSCRIPTION, lambda: crm.handle_crm_event(_services(), event))
     logger.info("crm connector: %s %s", event.type, outcome)

@@ -87,6 +87,11 @@ class PaymentEvent:
     """For `payout.paid` (no payment or order then: both are empty strings)."""
     occurred_at: datetime | None = None
     """When the gateway says it happened (stable across redeliveries)."""
+    card_country: str | None = None
+    """ISO 3166 alpha-2 country that issued the card, when the gateway reports it."""
+    card_fingerprint: str | None = None
+    """The gateway's stable id of the card number (the same card gives the same value),
+    when it reports one; never the number itself."""
 
 
 class PaymentError(CloudcartError):

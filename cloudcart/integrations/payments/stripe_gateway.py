@@ -231,6 +231,35 @@ def _refund(refund: Mapping[str, Any]) -> Refund:
     )
 
 
+def _card(intent: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The card's country and fingerprint where the event carries them: a declined intent's
+    `last_payment_error.payment_method`, or an expanded `latest_charge` (or the `charges`
+    list of API versions before 2022-11-15). Anything else reports neither."""
+    candidates: list[Any] = []
+    error = intent.get("last_payment_error")
+    if isinstance(error, Mapping):
+        method = error.get("payment_method")
+        if isinstance(method, Mapping):
+            candidates.append(method.get("card"))
+    charge = intent.get("latest_charge")
+    listed = intent.get("charges")
+    charges = listed.get("data") if isinstance(listed, Mapping) else None
+    for item in [charge, *(charges or [])]:
+        if isinstance(item, Mapping):
+            details = item.get("payment_method_details")
+            if isinstance(details, Mapping):
+                candidates.append(details.get("card"))
+    for card in candidates:
+        if isinstance(card, Mapping) and (card.get("country") or card.get("fingerprint")):
+            country = card.get("country")
+            fingerprint = card.get("fingerprint")
+            return (
+                str(country).upper() if country else None,
+                str(fingerprint) if fingerprint else None,
+            )
+    return None, None
+
+
 def _event(event: Mapping[str, Any]) -> PaymentEvent:
     kind = str(event["type"])
     obj = event["data"]["object"]
@@ -245,6 +274,8 @@ def _event(event: Mapping[str, Any]) -> PaymentEvent:
             amount=payment.amount,
             currency=payment.currency,
             failure_reason=_failure_reason(obj) if kind.endswith("payment_failed") else None,
+            card_country=_card(obj)[0],
+            card_fingerprint=_card(obj)[1],
         )
     if kind in ("refund.created", "refund.updated"):
         return _refund_event(str(event["id"]), obj)

@@ -11,7 +11,10 @@ It behaves like a real gateway where orders can tell the difference:
   checkout response, retried with backoff on failure, and sometimes delivered twice.
 
 Test cards: 4242424242424242 succeeds; 4000000000000002 fails with `card_declined`;
-4000000000009995 fails with `insufficient_funds`. A refund of exactly
+4000000000009995 fails with `insufficient_funds` (all three issued in the US, as at
+Stripe); 4000003560000008 (IN), 4000008260000000 (GB) and 4000002760000016 (DE) succeed.
+Payment webhooks carry the card's country and a fingerprint (the same card number gives the
+same value), as a real gateway reports them after authorisation. A refund of exactly
 `REFUND_FAILS_AMOUNT` minor units fails (`refund.failed`); every other refund within the
 refundable balance succeeds at once.
 """
@@ -73,12 +76,28 @@ KEY_FILE: Final = Path("keys") / "test-gateway-webhook.key"
 CARD_SUCCEEDS: Final = "4242424242424242"
 CARD_DECLINED: Final = "4000000000000002"
 CARD_INSUFFICIENT_FUNDS: Final = "4000000000009995"
+CARD_IN: Final = "4000003560000008"
+CARD_GB: Final = "4000008260000000"
+CARD_DE: Final = "4000002760000016"
 TEST_CARDS: Final[Mapping[str, str | None]] = {
     CARD_SUCCEEDS: None,
     CARD_DECLINED: "card_declined",
     CARD_INSUFFICIENT_FUNDS: "insufficient_funds",
+    CARD_IN: None,
+    CARD_GB: None,
+    CARD_DE: None,
 }
 """Test card number -> failure reason (None: the payment succeeds)."""
+CARD_COUNTRIES: Final[Mapping[str, str]] = {
+    CARD_SUCCEEDS: "US",
+    CARD_DECLINED: "US",
+    CARD_INSUFFICIENT_FUNDS: "US",
+    CARD_IN: "IN",
+    CARD_GB: "GB",
+    CARD_DE: "DE",
+}
+"""Test card number -> the ISO 3166 country that issued it (the numbers and countries of
+Stripe's test cards, so a storefront tested here behaves the same against Stripe)."""
 
 REFUND_FAILS_AMOUNT: Final = 1313
 FEE_BASIS_POINTS: Final = 200
@@ -357,6 +376,8 @@ class EmbeddedTestGateway:
                 refund_id=data.get("refundId"),
                 fee=None if data.get("fee") is None else int(data["fee"]),
                 occurred_at=occurred,
+                card_country=data.get("cardCountry"),
+                card_fingerprint=data.get("cardFingerprint"),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise InvalidWebhook(f"malformed event: {error!r}") from None
@@ -376,6 +397,8 @@ class EmbeddedTestGateway:
             doc["status"] = "failed" if failure else "succeeded"
             doc["failureReason"] = failure
             doc["fee"] = 0 if failure else payment_fee(int(doc["amount"]))
+            doc["cardCountry"] = CARD_COUNTRIES[card]
+            doc["cardFingerprint"] = "tfp_" + self._derive(f"card:{card}")[:16]
             try:
                 stored = self._container().replace(doc, if_match=doc["_etag"])
             except PreconditionFailed:
@@ -532,6 +555,9 @@ class EmbeddedTestGateway:
         }
         if fee is not None:
             data["fee"] = fee
+        if event_type in ("payment.succeeded", "payment.failed") and payment.get("cardCountry"):
+            data["cardCountry"] = payment["cardCountry"]
+            data["cardFingerprint"] = payment.get("cardFingerprint")
         self._send_event(f"{payment_id}:{event_key}", event_type, data)
 
     def _send_event(self, key: str, event_type: PaymentEventType, data: dict[str, Any]) -> None:

@@ -31,12 +31,15 @@ var containers = [
   { name: 'notifications', partitionKeyPath: '/customerId', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'events', partitionKeyPath: '/customerId', defaultTtl: 7776000, uniqueKeys: [], compositeIndexes: [] }
   { name: 'insights', partitionKeyPath: '/key', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'marketing', partitionKeyPath: '/key', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'processed', partitionKeyPath: '/consumer', defaultTtl: 1209600, uniqueKeys: [], compositeIndexes: [] }
   { name: 'leases', partitionKeyPath: '/id', defaultTtl: null, uniqueKeys: [], compositeIndexes: [] }
   { name: 'ledger', partitionKeyPath: '/period', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'analytics', partitionKeyPath: '/bucket', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'integrations', partitionKeyPath: '/partner', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'audit', partitionKeyPath: '/actorId', defaultTtl: 34560000, uniqueKeys: [], compositeIndexes: [] }
   { name: 'sessions', partitionKeyPath: '/id', defaultTtl: 86400, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'risk', partitionKeyPath: '/day', defaultTtl: 691200, uniqueKeys: [], compositeIndexes: [] }
 ]
 
 // Every path indexed, consistent (what the embedded adapter assumes); each container adds

@@ -194,6 +194,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // inbound triggers bind to them through these settings.
     FULFILMENT_UPDATES_QUEUE: 'fulfilment-updates'
     INVENTORY_UPDATES_QUEUE: 'inventory-updates'
+    // Marketing triggers (docs/marketing.md): the reminders queue is the topology's.
+    ABANDONED_CART_MINUTES: '60'
+    MARKETING_REMINDERS_QUEUE: 'marketing-reminders'
     FULFILMENT_PARTNER_URL: partners.fulfilment.url
     FULFILMENT_PARTNER_TOKEN_URL: partners.fulfilment.tokenUrl
     FULFILMENT_PARTNER_CLIENT_ID: partners.fulfilment.clientId

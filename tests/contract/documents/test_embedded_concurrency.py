@@ -8,9 +8,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import Filter, PatchOp
-from cloudcart.core.errors import PreconditionFailed
+from cloudcart.core.documents.port import BatchOp, Filter, PatchOp
+from cloudcart.core.errors import NotFound, PreconditionFailed
 
 SKU = "sku-1"
 
@@ -151,3 +153,28 @@ def test_a_store_shared_across_fork_reopens_its_connections(tmp_path: Path) -> N
     assert here + there == 10
     assert store.container("inventory").read(SKU, SKU)["available"] == 0
     store.close()
+
+
+def test_a_bulk_block_commits_at_its_end_and_rolls_back_whole(tmp_path: Path) -> None:
+    store = SqliteDocumentStore(tmp_path / "bulk.db")
+    store.ensure_containers()
+    other = SqliteDocumentStore(tmp_path / "bulk.db")
+    orders, elsewhere = store.container("orders"), other.container("orders")
+    with store.bulk():
+        orders.create({"id": "o1", "customerId": "c1"})
+        orders.batch("c2", [BatchOp("create", document={"id": "o2", "customerId": "c2"})])
+        # Another connection sees nothing until the block commits.
+        with pytest.raises(NotFound):
+            elsewhere.read("o1", "c1")
+    assert elsewhere.read("o2", "c2")["id"] == "o2"
+    feed_before = orders.change_feed(None).checkpoint
+    with pytest.raises(RuntimeError), store.bulk():
+        orders.create({"id": "o3", "customerId": "c3"})
+        raise RuntimeError("crash in the middle of the block")
+    with pytest.raises(NotFound):
+        elsewhere.read("o3", "c3")
+    # Change-feed sequence numbers taken inside stay increasing across blocks.
+    orders.create({"id": "o4", "customerId": "c4"})
+    assert [d["id"] for d in orders.change_feed(feed_before).items] == ["o4"]
+    store.close()
+    other.close()

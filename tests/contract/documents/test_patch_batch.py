@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudcart.core.documents.port import BatchOp, DocumentStore, Filter, PatchOp
+from cloudcart.core.documents.port import BatchOp, DocumentStore, Filter, PatchOp, bulk
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
 
 
@@ -146,3 +146,25 @@ def test_batch_limits(store: DocumentStore) -> None:
     with pytest.raises(ValueError, match="partition"):
         orders.batch("c1", [BatchOp("create", document={"id": "x", "customerId": "c2"})])
     assert orders.batch("c1", too_many[:100])[99]["id"] == "o99"
+
+
+def test_batches_inside_bulk_stay_all_or_nothing_each(store: DocumentStore) -> None:
+    orders = store.container("orders")
+    orders.create({"id": "taken", "customerId": "c2"})
+    with bulk(store):
+        orders.batch("c1", [BatchOp("create", document={"id": "a", "customerId": "c1"})])
+        with pytest.raises(BatchFailed):
+            orders.batch(
+                "c2",
+                [
+                    BatchOp("create", document={"id": "b", "customerId": "c2"}),
+                    BatchOp("create", document={"id": "taken", "customerId": "c2"}),
+                ],
+            )
+        # The block's own writes are visible to its reads.
+        assert orders.read("a", "c1")["id"] == "a"
+        orders.batch("c3", [BatchOp("create", document={"id": "c", "customerId": "c3"})])
+    assert orders.read("a", "c1")["id"] == "a"
+    assert orders.read("c", "c3")["id"] == "c"
+    with pytest.raises(NotFound):
+        orders.read("b", "c2")

@@ -23,8 +23,10 @@ from cloudcart.core.events import Event
 from cloudcart.core.outbox import timestamp
 from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
+from cloudcart.customers.models import PreferencesUpdate
+from cloudcart.customers.service import CustomerService
 from cloudcart.identity.dev_provider import mint_token
-from cloudcart.insights import recommendation_routes, recommendations
+from cloudcart.insights import privacy, recommendation_routes, recommendations
 from cloudcart.insights.recommendations import (
     NEIGHBOURS_ID,
     POPULARITY_ID,
@@ -469,19 +471,81 @@ def test_for_you_leaves_out_what_was_just_bought(services: Services, relay: Rela
         imported_order("x3", "c4", ["P"], earlier),
         imported_order("x4", "c5", ["P"], earlier),
         imported_order("x5", "c6", ["P", "D"], earlier),
-        # The customer bought A a while ago and B just now.
+        # The customer buys A regularly, bought D once, and B just now.
+        imported_order("m0", "c1", ["A"], NOW - timedelta(days=20)),
         imported_order("m1", "c1", ["A"], NOW - timedelta(days=5)),
+        imported_order("m3", "c1", ["D"], NOW - timedelta(days=4)),
     )
     handle(services, paid_order(services, "m2", "c1", ["B"]))
     found = recommendations.for_you(services.documents, "c1", limit=4)
     assert "B" not in ids(found)
-    assert found[0].product_id == "C"
-    assert found[0].reason in ("bought-with:A", "bought-with:B")
-    assert ids(found)[:2] == ["C", "A"]
-    assert found[1].reason == "bought-with:B"
-    assert found[2].product_id == "P" and found[2].reason == "popular"
+    # A is both a habit of the customer's and bought with B, so the blend puts it first;
+    # C is bought with A and B; D, bought once, is not suggested again for itself.
+    assert ids(found)[:2] == ["A", "C"]
+    assert found[0].reason == "bought-before"
+    assert found[1].reason in ("bought-with:A", "bought-with:B")
+    assert found[0].score > found[1].score
+    assert all(f.reason != "bought-before" for f in found if f.product_id == "D")
+    assert found[2].product_id == "P"
+    # A day later B is no longer "just bought" (it was bought once: no habit yet).
+    later = recommendations.for_you(services.documents, "c1", limit=4, now=NOW + timedelta(days=2))
+    assert "B" not in {f.product_id for f in later if f.reason == "bought-before"}
     # A customer without purchases gets the shop's best sellers.
     assert ids(recommendations.for_you(services.documents, "new", limit=1)) == ["A"]
+
+
+def views_event(customer_id: str | None, views: Sequence[tuple[str, datetime]]) -> Event:
+    owner = customer_id or "v:visitor-0123456789abcdef"
+    return Event(
+        type="storefront.events_recorded",
+        subject=owner,
+        data={
+            "ownerId": owner,
+            "customerId": customer_id,
+            "visitorId": None if customer_id else "visitor-0123456789abcdef",
+            "events": [
+                {"type": "product_viewed", "productId": p, "at": timestamp(at)} for p, at in views
+            ],
+        },
+    )
+
+
+def test_for_you_follows_the_latest_views(services: Services, relay: Relay) -> None:
+    for p in ("A", "B", "C", "D", "P"):
+        add_product(services, p)
+    relay.deliver()
+    earlier = NOW - timedelta(days=10)
+    handle(
+        services,
+        imported_order("x1", "c2", ["A", "C"], earlier),
+        imported_order("x2", "c3", ["B", "D"], earlier),
+        imported_order("x3", "c4", ["P"], earlier),
+        imported_order("x4", "c5", ["P"], earlier),
+    )
+    # Nothing bought yet: the shop's best sellers.
+    assert recommendations.for_you(services.documents, "c1", limit=1)[0].reason == "popular"
+    viewed = views_event("c1", [("B", NOW - timedelta(days=3)), ("A", NOW)])
+    handle(services, viewed)
+    found = recommendations.for_you(services.documents, "c1", limit=2)
+    # A was viewed last, so its neighbour C comes before B's neighbour D.
+    assert [(f.product_id, f.reason) for f in found] == [
+        ("C", "viewed-with:A"),
+        ("D", "viewed-with:B"),
+    ]
+    profile = insights_doc(services, PROFILE_ID, customer_key("c1"))
+    handle(services, viewed)  # a redelivery changes nothing
+    assert insights_doc(services, PROFILE_ID, customer_key("c1"))["_etag"] == profile["_etag"]
+    exported = recommendations.export_customer(services.documents, "c1")
+    assert [v["productId"] for v in exported["views"]] == ["A", "B"]
+    # An anonymous visitor's views are not anybody's profile.
+    handle(services, views_event(None, [("D", NOW)]))
+    # Turning personalization off forgets the views, and later views are not recorded.
+    customers = CustomerService(services.documents)
+    customers.update_preferences("c1", PreferencesUpdate(personalization=False), "api")
+    privacy.personalization_withdrawn(services.documents, "c1")
+    handle(services, views_event("c1", [("B", NOW + timedelta(minutes=1))]))
+    assert recommendations.export_customer(services.documents, "c1")["views"] == []
+    assert recommendations.for_you(services.documents, "c1", limit=1)[0].reason == "popular"
 
 
 def test_erasure_deletes_the_purchase_profile(services: Services, relay: Relay) -> None:
@@ -493,7 +557,10 @@ def test_erasure_deletes_the_purchase_profile(services: Services, relay: Relay) 
         == "A"
     )
     assert recommendations.erase_customer(services.documents, "c1") == 2  # profile + marker
-    assert recommendations.export_customer(services.documents, "c1") == {"purchases": []}
+    assert recommendations.export_customer(services.documents, "c1") == {
+        "purchases": [],
+        "views": [],
+    }
     assert recommendations.order_again(services.documents, "c1") == []
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudcart.catalog.search import indexer
+from cloudcart.catalog.search import indexer, indexer_functions
 from cloudcart.catalog.search.port import SearchQuery
 from cloudcart.core import runtime
 from cloudcart.core.events import new_event
@@ -43,9 +43,9 @@ def deliver(services: Services, event_type: str, subject: str, data: dict[str, o
     broker = services.messages
     assert isinstance(broker, SqliteBroker)
     broker.publish("events", [new_event(event_type, subject, data).to_message()])
-    received = broker.receive("events", indexer.SUBSCRIPTION)
+    received = broker.receive("events", indexer_functions.SUBSCRIPTION)
     assert len(received) == 1
-    indexer.index_catalog_event(to_service_bus_message(received[0]))
+    indexer_functions.index_catalog_event(to_service_bus_message(received[0]))
     broker.complete(received[0].lock_token)
 
 
