@@ -25,7 +25,7 @@ from cloudcart.ledger import functions as ledger
 from cloudcart.marketing import functions as marketing
 from cloudcart.notifications import functions as notifications
 from cloudcart.ops import alerts, diagnostics_functions, outbox_relay
-from cloudcart.orders import expiry
+from cloudcart.orders import expiry_functions
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 
 class LazyAsgiApp:
-    """An ASGI app that builds the FastAPI app (`create_app()`) once, on its first call.
+    """An ASGI app that builds the FastAPI app once, on its first call, with its routes
+    mounted as requests need them (`create_app(lazy_routes=True)`).
 
     Building holds a lock (the worker may call from more than one thread) and awaits
     nothing, so concurrent first requests on one event loop cannot build it twice either.
@@ -57,7 +58,7 @@ class LazyAsgiApp:
                 if self._app is None:
                     from cloudcart.api.app import create_app
 
-                    self._app = create_app()
+                    self._app = create_app(lazy_routes=True)
                 app = self._app
         return app
 
@@ -96,7 +97,7 @@ app.register_functions(outbox_relay.bp)
 app.register_functions(diagnostics_functions.bp)
 app.register_functions(thumbnails.bp)
 app.register_functions(indexer_functions.bp)
-app.register_functions(expiry.bp)
+app.register_functions(expiry_functions.bp)
 app.register_functions(partners.bp)
 app.register_functions(ledger.bp)
 app.register_functions(alerts.bp)

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cloudcart.api.logging import configure_logging, correlation_id
 from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from cloudcart.api.responses import COMMON_PROBLEM_RESPONSES, ProblemDocument, problem_responses
+from cloudcart.api.route_groups import MountRoutesMiddleware, RouteGroup, RouteGroups
 from cloudcart.core import throttling
 from cloudcart.core.errors import (
     BatchFailed,
@@ -250,11 +251,13 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
     return _internal_error_response()
 
 
-def _install_problem_schema(app: FastAPI) -> None:
-    """Add ProblemDocument to the OpenAPI components (the responses reference it)."""
+def _install_problem_schema(app: FastAPI, *, before: Callable[[], None]) -> None:
+    """Add ProblemDocument to the OpenAPI components (the responses reference it); `before`
+    runs first (it mounts every route group, so the document is whole)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
+        before()
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
@@ -278,9 +281,218 @@ def _install_problem_schema(app: FastAPI) -> None:
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _register_privacy() -> None:
+    # The areas' export and erasure contributors and personalisation hooks, which the
+    # customers routes run; and the record of which partner systems received the data.
+    from cloudcart.insights import privacy as insights_privacy
+    from cloudcart.integrations.partners import privacy as partner_privacy
+    from cloudcart.marketing import privacy as marketing_privacy
+    from cloudcart.notifications import privacy as notification_privacy
+    from cloudcart.orders import privacy as orders_privacy
+
+    orders_privacy.register()
+    partner_privacy.register()
+    notification_privacy.register()
+    insights_privacy.register()
+    marketing_privacy.register()
+
+
+def route_groups(settings: Settings) -> list[RouteGroup]:
+    """The app's routers by area, in the order they are matched, each with the path
+    prefixes of its routes. The dev-only groups exist only with the embedded adapters they
+    serve, so they are never imported in Azure. Routers are imported by `load`, so building
+    the list imports nothing."""
+    # Imports inside each loader: importing this module stays cheap, and a lazy app loads
+    # only the areas its requests reach.
+
+    def health() -> list[APIRouter]:
+        from cloudcart.api import health
+
+        return [health.router]
+
+    def identity() -> list[APIRouter]:
+        from cloudcart.identity import routes, web_login
+
+        return [routes.router, web_login.router]
+
+    def customers() -> list[APIRouter]:
+        from cloudcart.customers import routes
+
+        _register_privacy()
+        return [routes.router]
+
+    def catalog() -> list[APIRouter]:
+        from cloudcart.catalog import media_routes, routes
+
+        return [routes.public_router, routes.admin_router, media_routes.router]
+
+    def search() -> list[APIRouter]:
+        from cloudcart.catalog.search import routes
+
+        return [routes.router]
+
+    def orders() -> list[APIRouter]:
+        from cloudcart.orders import routes
+
+        return [routes.cart_router, routes.router, routes.admin_router]
+
+    def payments() -> list[APIRouter]:
+        from cloudcart.integrations.payments import routes
+
+        return [routes.router]
+
+    def partners() -> list[APIRouter]:
+        from cloudcart.integrations.partners import routes
+
+        return [routes.router]
+
+    def ledger() -> list[APIRouter]:
+        from cloudcart.ledger import routes
+
+        return [routes.router]
+
+    def notifications() -> list[APIRouter]:
+        from cloudcart.notifications import routes, verification_routes
+
+        return [
+            routes.router,
+            routes.admin_router,
+            routes.webhook_router,
+            verification_routes.router,
+        ]
+
+    def insights() -> list[APIRouter]:
+        from cloudcart.insights import history_routes, recommendation_routes
+
+        return [history_routes.router, recommendation_routes.router]
+
+    def marketing() -> list[APIRouter]:
+        from cloudcart.marketing import routes
+
+        return [routes.router]
+
+    def imports() -> list[APIRouter]:
+        from cloudcart.catalog import import_routes as catalog_imports
+        from cloudcart.orders import import_routes as order_imports
+
+        return [catalog_imports.router, order_imports.router]
+
+    def analytics() -> list[APIRouter]:
+        from cloudcart.analytics import routes
+
+        return [routes.router]
+
+    def operations() -> list[APIRouter]:
+        from cloudcart.ops import dead_letters, diagnostics_routes
+
+        return [dead_letters.router, diagnostics_routes.router]
+
+    groups = [
+        RouteGroup("health", ("/api/health", "/api/ready"), health),
+        RouteGroup("identity", ("/api/me", "/api/admin/whoami", "/auth/"), identity),
+        RouteGroup("customers", ("/api/me",), customers),
+        RouteGroup(
+            "catalog",
+            (
+                "/api/catalog/",
+                "/api/admin/categories",
+                "/api/admin/inventory/",
+                "/api/admin/products",
+            ),
+            catalog,
+        ),
+        RouteGroup("search", ("/api/search",), search),
+        RouteGroup(
+            "orders", ("/api/cart", "/api/checkout", "/api/orders", "/api/admin/orders"), orders
+        ),
+        RouteGroup("payments", ("/api/webhooks/payments/",), payments),
+        RouteGroup("partners", ("/api/admin/integrations",), partners),
+        RouteGroup("ledger", ("/api/admin/ledger/",), ledger),
+        RouteGroup(
+            "notifications",
+            (
+                "/api/me/notifications",
+                "/api/me/verify/",
+                "/api/admin/notifications",
+                "/api/webhooks/sendgrid",
+                "/api/webhooks/twilio/",
+            ),
+            notifications,
+        ),
+        RouteGroup(
+            "insights",
+            ("/api/events", "/api/me/history", "/api/me/recommendations", "/api/catalog/products/"),
+            insights,
+        ),
+        RouteGroup("marketing", ("/api/me/notify-me", "/api/catalog/products/"), marketing),
+        RouteGroup("imports", ("/api/admin/import/",), imports),
+        RouteGroup("analytics", ("/api/admin/analytics/",), analytics),
+        RouteGroup(
+            "operations", ("/api/admin/dead-letters", "/api/admin/diagnostics/"), operations
+        ),
+    ]
+    groups.extend(_dev_groups(settings))
+    return groups
+
+
+def _dev_groups(settings: Settings) -> list[RouteGroup]:
+    """The dev-only routers of the embedded adapters in use."""
+    groups: list[RouteGroup] = []
+
+    if settings.identity_adapter == Adapter.embedded:
+
+        def dev_identity() -> list[APIRouter]:
+            from cloudcart.identity import dev_provider
+
+            return [dev_provider.router]
+
+        groups.append(RouteGroup("dev-identity", ("/dev/idp/",), dev_identity))
+    if settings.blobs_adapter == Adapter.embedded:
+
+        def dev_blobs() -> list[APIRouter]:
+            from cloudcart.local import dev_blobs
+
+            return [dev_blobs.router]
+
+        groups.append(RouteGroup("dev-blobs", ("/dev/blobs/",), dev_blobs))
+    if settings.messages_adapter == Adapter.embedded:
+
+        def dev_partners() -> list[APIRouter]:
+            from cloudcart.local import dev_partners
+
+            return [dev_partners.router]
+
+        groups.append(RouteGroup("dev-partners", ("/dev/partners/",), dev_partners))
+    if "capture" in (settings.notifications_email_provider, settings.notifications_text_provider):
+
+        def dev_notifications() -> list[APIRouter]:
+            from cloudcart.local import dev_notifications
+
+            return [dev_notifications.router]
+
+        groups.append(
+            RouteGroup(
+                "dev-notifications", ("/dev/mailbox", "/dev/notifications/"), dev_notifications
+            )
+        )
+    if settings.payments_provider == "test":
+
+        def dev_payments() -> list[APIRouter]:
+            from cloudcart.integrations.payments import dev_routes
+
+            return [dev_routes.router]
+
+        groups.append(RouteGroup("dev-payments", ("/dev/payments/",), dev_payments))
+    return groups
+
+
+def create_app(settings: Settings | None = None, *, lazy_routes: bool = False) -> FastAPI:
     """Build the Cloudcart HTTP app: every router under /api, the problem+json error model,
     correlation ids and structured logging.
+
+    With `lazy_routes`, each group of routers (`route_groups`) is added on the first request
+    that needs it (`cloudcart.api.route_groups`): what the Functions host runs, so a cold
+    instance answers its first request without building every route first.
 
     Without `settings` the app uses the process-wide services (`cloudcart.core.runtime`), the
     ones trigger functions use too, so HTTP and triggers share adapters and connections.
@@ -334,89 +546,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     }
     for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
+
+    groups = RouteGroups(app, route_groups(settings))
+    if lazy_routes:
+        app.add_middleware(
+            MountRoutesMiddleware,
+            groups=groups,
+            everything=[p for p in (app.openapi_url, app.docs_url) if p],
+        )
+    else:
+        groups.mount_all()
+    app.state.route_groups = groups
+    # Added last, so it runs first: even mounting a group logs with the correlation id.
     app.add_middleware(CorrelationIdMiddleware)
-
-    # Routers are imported here, not at the top: the dev-only ones are never imported in
-    # Azure, and importing this module stays cheap for tools that only need the factory.
-    from cloudcart.analytics import routes as analytics_routes
-    from cloudcart.api import health
-    from cloudcart.catalog import import_routes as catalog_import_routes
-    from cloudcart.catalog import media_routes
-    from cloudcart.catalog import routes as catalog_routes
-    from cloudcart.catalog.search import routes as search_routes
-    from cloudcart.customers import routes as customer_routes
-    from cloudcart.identity import routes as identity_routes
-    from cloudcart.identity import web_login
-    from cloudcart.insights import history_routes, recommendation_routes
-    from cloudcart.insights import privacy as insights_privacy
-    from cloudcart.integrations.partners import privacy as partner_privacy
-    from cloudcart.integrations.partners import routes as partner_routes
-    from cloudcart.integrations.payments import routes as payment_routes
-    from cloudcart.ledger import routes as ledger_routes
-    from cloudcart.marketing import privacy as marketing_privacy
-    from cloudcart.marketing import routes as marketing_routes
-    from cloudcart.notifications import privacy as notification_privacy
-    from cloudcart.notifications import routes as notification_routes
-    from cloudcart.notifications import verification_routes
-    from cloudcart.ops import dead_letters, diagnostics_routes
-    from cloudcart.orders import import_routes as orders_import_routes
-    from cloudcart.orders import privacy as orders_privacy
-    from cloudcart.orders import routes as orders_routes
-
-    # The orders area's export/erasure contributors, for the customers routes mounted here,
-    # and the record of which partner systems received the customer's data.
-    orders_privacy.register()
-    partner_privacy.register()
-    notification_privacy.register()
-    insights_privacy.register()
-    marketing_privacy.register()
-
-    app.include_router(health.router)
-    app.include_router(identity_routes.router)
-    app.include_router(customer_routes.router)
-    app.include_router(web_login.router)
-    app.include_router(catalog_routes.public_router)
-    app.include_router(catalog_routes.admin_router)
-    app.include_router(search_routes.router)
-    app.include_router(media_routes.router)
-    app.include_router(orders_routes.cart_router)
-    app.include_router(orders_routes.router)
-    app.include_router(orders_routes.admin_router)
-    app.include_router(payment_routes.router)
-    app.include_router(partner_routes.router)
-    app.include_router(ledger_routes.router)
-    app.include_router(notification_routes.router)
-    app.include_router(notification_routes.admin_router)
-    app.include_router(notification_routes.webhook_router)
-    app.include_router(verification_routes.router)
-    app.include_router(history_routes.router)
-    app.include_router(recommendation_routes.router)
-    app.include_router(marketing_routes.router)
-    app.include_router(catalog_import_routes.router)
-    app.include_router(orders_import_routes.router)
-    app.include_router(analytics_routes.router)
-    app.include_router(dead_letters.router)
-    app.include_router(diagnostics_routes.router)
-    if settings.identity_adapter == Adapter.embedded:
-        from cloudcart.identity import dev_provider
-
-        app.include_router(dev_provider.router)
-    if settings.blobs_adapter == Adapter.embedded:
-        from cloudcart.local import dev_blobs
-
-        app.include_router(dev_blobs.router)
-    if settings.messages_adapter == Adapter.embedded:
-        from cloudcart.local import dev_partners
-
-        app.include_router(dev_partners.router)
-    if "capture" in (settings.notifications_email_provider, settings.notifications_text_provider):
-        from cloudcart.local import dev_notifications
-
-        app.include_router(dev_notifications.router)
-    if settings.payments_provider == "test":
-        from cloudcart.integrations.payments import dev_routes as dev_payments
-
-        app.include_router(dev_payments.router)
-
-    _install_problem_schema(app)
+    _install_problem_schema(app, before=groups.mount_all)
     return app

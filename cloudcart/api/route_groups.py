@@ -114,14 +114,29 @@ class MountRoutesMiddleware:
         await self.app(scope, receive, send)
 
 
-def routes_outside_prefixes(app: FastAPI, groups: RouteGroups) -> list[tuple[str, Any]]:
+def route_paths(routes: Iterable[Any], prefix: str = "") -> list[tuple[str, tuple[str, ...]]]:
+    """(path, sorted methods) of every route, looking inside included routers (FastAPI adds
+    an included router as one route that holds the original router and its prefix)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            context = getattr(route, "include_context", None)
+            found.extend(route_paths(included.routes, prefix + getattr(context, "prefix", "")))
+            continue
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            found.append((prefix + path, tuple(sorted(getattr(route, "methods", None) or ()))))
+    return found
+
+
+def routes_outside_prefixes(groups: RouteGroups) -> list[tuple[str, str]]:
     """(group, path) of every route that does not start with one of its group's prefixes
     (mounts every group); empty when the declarations are right."""
     groups.mount_all()
-    wrong: list[tuple[str, Any]] = []
-    for group in groups.groups:
-        for route in groups._routes[group.name]:
-            path = getattr(route, "path", None)
-            if not isinstance(path, str) or not group.covers(path):
-                wrong.append((group.name, path))
-    return wrong
+    return [
+        (group.name, path)
+        for group in groups.groups
+        for path, _ in route_paths(groups._routes[group.name])
+        if not group.covers(path)
+    ]

@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -316,17 +316,19 @@ WHATSAPP_VARIABLES: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType
     }
 )
 
-_LINK_EXPRESSIONS: Mapping[str, jinja2.environment.TemplateExpression] = MappingProxyType(
-    {name: _compile(expression) for name, expression in INAPP_LINKS.items()}
-)
-_WHATSAPP_EXPRESSIONS: Mapping[str, tuple[jinja2.environment.TemplateExpression, ...]] = (
-    MappingProxyType(
-        {
-            name: tuple(_compile(expression) for _, expression in variables)
-            for name, variables in WHATSAPP_VARIABLES.items()
-        }
-    )
-)
+# Compiled on first use, not at import: importing the notifications area (every instance
+# that sends one) should not pay for compiling expressions it may never evaluate.
+
+
+@cache
+def _link_expression(name: str) -> jinja2.environment.TemplateExpression:
+    return _compile(INAPP_LINKS[name])
+
+
+@cache
+def _whatsapp_expressions(name: str) -> tuple[jinja2.environment.TemplateExpression, ...]:
+    return tuple(_compile(expression) for _, expression in WHATSAPP_VARIABLES[name])
+
 
 # How to address a customer whose name we do not know, per locale (WhatsApp {{1}}).
 _GENERIC_RECIPIENT: Mapping[str, str] = MappingProxyType({"en": "there", "hi": "ग्राहक"})
@@ -682,13 +684,13 @@ def render(name: str, channel: Channel, locale: str | None, context: Mapping[str
         variables = MappingProxyType(
             {
                 str(position): _evaluate(expression, scope)
-                for position, expression in enumerate(_WHATSAPP_EXPRESSIONS[name], start=1)
+                for position, expression in enumerate(_whatsapp_expressions(name), start=1)
             }
         )
     else:
         title = _one_line(part("inapp_title.txt.j2")[0])
         body, used = part("inapp_body.txt.j2")
-        link = _evaluate(_LINK_EXPRESSIONS[name], values(used))
+        link = _evaluate(_link_expression(name), values(used))
     return Rendered(
         template=name,
         channel=channel,

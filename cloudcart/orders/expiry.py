@@ -13,7 +13,7 @@ The same timer runs `recover_abandoned_checkouts`: a checkout that crashed after
 reserving stock and before placing its order has no order to expire, so its idempotency
 record (still `in_progress`, lease long over) is what names the stock to give back.
 
-Register `bp` in function_app.py: `app.register_functions(expiry.bp)`.
+The timer itself is `order_expiry` in `cloudcart.orders.expiry_functions`.
 """
 
 from __future__ import annotations
@@ -21,13 +21,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import azure.functions as func
-
-from cloudcart.core import runtime
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import Filter, Query, fill_page
 from cloudcart.core.outbox import timestamp
-from cloudcart.orders.checkout import recover_abandoned_checkouts
 from cloudcart.orders.lifecycle import cancel_order, gateway, mark_paid
 from cloudcart.orders.service import ORDER_TYPE, orders_container
 from cloudcart.orders.state import InvalidTransition
@@ -36,8 +32,6 @@ if TYPE_CHECKING:
     from cloudcart.core.services import Services
 
 logger = logging.getLogger(__name__)
-
-bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __init__ unannotated
 
 EXPIRY_BATCH = 100
 EXPIRED_REASON = "payment_expired"
@@ -98,17 +92,3 @@ def _paid_at_gateway(services: Services, order: dict[str, object]) -> bool:
         return True
     # A payment being processed may still succeed: wait for its webhook or the next run.
     return current.status == "processing"
-
-
-@bp.function_name("order_expiry")
-@bp.timer_trigger(schedule="%ORDER_EXPIRY_SCHEDULE%", arg_name="timer", run_on_startup=False)
-def order_expiry(timer: func.TimerRequest) -> None:
-    """Cancel unpaid orders whose payment window closed and release their stock; release
-    the stock of crashed checkouts."""
-    services = runtime.services()
-    count = expire_orders(services)
-    if count:
-        logger.info("expired %d unpaid order(s)", count)
-    recovered = recover_abandoned_checkouts(services)
-    if recovered:
-        logger.warning("released the stock of %d crashed checkout(s)", recovered)

@@ -103,8 +103,9 @@ def test_first_request_builds_the_app_and_runs_its_lifespan(
     built: list[object] = []
     real = api_app.create_app
 
-    def counting_create_app() -> Any:
-        app = real()
+    def counting_create_app(**options: Any) -> Any:
+        assert options == {"lazy_routes": True}
+        app = real(**options)
         built.append(app)
         return app
 

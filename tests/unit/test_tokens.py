@@ -291,8 +291,10 @@ def test_caches_expire_after_an_hour(b2c: FakeOidcIssuer) -> None:
 @pytest.mark.parametrize(
     ("overrides", "reason"),
     [
-        ({"exp": int(time.time()) - 120}, "token expired"),
-        ({"nbf": int(time.time()) + 600}, "token not yet valid"),
+        # Times relative to when the test runs (see below), not to when it was collected:
+        # a long suite would otherwise reach a "future" nbf before this test runs.
+        ({"exp": -120}, "token expired"),
+        ({"nbf": 600}, "token not yet valid"),
         ({"aud": "api://someone-else"}, "audience mismatch"),
         ({"aud": "00000000-0000-0000-0000-000000000000"}, "audience mismatch"),
         ({"scp": "profile openid"}, "token lacks the required scope 'shop.api'"),
@@ -304,7 +306,12 @@ def test_caches_expire_after_an_hour(b2c: FakeOidcIssuer) -> None:
     ],
 )
 def test_rejections_say_why(b2c: FakeOidcIssuer, overrides: dict[str, Any], reason: str) -> None:
-    assert reason_of(make_validator(b2c), b2c.sign(b2c.claims(**overrides))) == reason
+    now = int(time.time())
+    claims = {
+        name: now + value if name in ("exp", "nbf") and isinstance(value, int) else value
+        for name, value in overrides.items()
+    }
+    assert reason_of(make_validator(b2c), b2c.sign(b2c.claims(**claims))) == reason
 
 
 def test_expiry_within_clock_skew_is_accepted(b2c: FakeOidcIssuer) -> None:

@@ -74,6 +74,13 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
         "Analytics roll-ups: one partition per UTC day (`YYYY-MM-DD`: the day, its hours and "
         "processed markers) and `inventory` (stock-outs now and ended).",
     ),
+    ContainerSpec(
+        "analyticsfacts",
+        "/bucket",
+        7 * DAY,
+        "The analytics facts journal (one document per fact, pk = its UTC day), folded into "
+        "the roll-ups from its change feed.",
+    ),
     ContainerSpec("processed", "/consumer", 14 * DAY, "Idempotent consumers' inbox records."),
     ContainerSpec("leases", "/id", None, "Change-feed leases and checkpoints."),
     ContainerSpec(

@@ -36,6 +36,7 @@ var containers = [
   { name: 'leases', partitionKeyPath: '/id', defaultTtl: null, uniqueKeys: [], compositeIndexes: [] }
   { name: 'ledger', partitionKeyPath: '/period', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'analytics', partitionKeyPath: '/bucket', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
+  { name: 'analyticsfacts', partitionKeyPath: '/bucket', defaultTtl: 604800, uniqueKeys: [], compositeIndexes: [] }
   { name: 'integrations', partitionKeyPath: '/partner', defaultTtl: -1, uniqueKeys: [], compositeIndexes: [] }
   { name: 'audit', partitionKeyPath: '/actorId', defaultTtl: 34560000, uniqueKeys: [], compositeIndexes: [] }
   { name: 'sessions', partitionKeyPath: '/id', defaultTtl: 86400, uniqueKeys: [], compositeIndexes: [] }

@@ -28,7 +28,11 @@ def test_shipped_topology_declares_events_and_ops_topics_with_explicit_windows()
     assert isinstance(events, Topic) and isinstance(ops, Topic)
     assert iso_duration(events.duplicate_detection_window or timedelta(0)) == "PT10M"
     assert ops.duplicate_detection_window is not None
-    assert [q.name for q in TOPOLOGY.queues] == ["fulfilment-updates", "inventory-updates"]
+    assert [q.name for q in TOPOLOGY.queues] == [
+        "fulfilment-updates",
+        "inventory-updates",
+        "marketing-reminders",
+    ]
     assert all(q.duplicate_detection_window is not None for q in TOPOLOGY.queues)
     assert TOPOLOGY.is_topic("events") and not TOPOLOGY.is_topic("fulfilment-updates")
 

@@ -7,6 +7,7 @@ repairs it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from cloudcart.analytics import rollups
-from cloudcart.analytics.consumer import handle_events
+from cloudcart.analytics import journal, rollups
+from cloudcart.analytics.consumer import handle_events, record_events
 from cloudcart.analytics.facts import EVENTS
 from cloudcart.analytics.rebuild import rebuild, verify
 from cloudcart.api.app import create_app
@@ -54,6 +55,7 @@ class Day:
     now: datetime
     checkpoints: dict[str, str | None]
     delivered: list[Event]
+    journal_checkpoint: str | None = None
 
     def headers(self, sub: str, *, admin: bool = False) -> dict[str, str]:
         token, _ = mint_token(self.settings, sub, roles=("Admin",) if admin else ())
@@ -135,11 +137,26 @@ class Day:
         return found
 
     def deliver(self, events: list[Event]) -> None:
-        # As the subscription would: some one at a time, the rest in a batch.
-        for event in events[:3]:
-            handle_events(self.services.documents, [event])
-        handle_events(self.services.documents, events[3:])
+        # As the functions would: concurrent handlers write each event's facts to the
+        # journal, then its change feed is folded page by page (a few at once too).
+        store = self.services.documents
+        handle_events(store, events[:2])
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda event: record_events(store, [event]), events[2:]))
+        self.fold()
         self.delivered.extend(events)
+
+    def fold(self, *, from_the_start: bool = False) -> None:
+        """Fold the facts journal's change feed, as `analytics_fold` does."""
+        journal_container = self.services.documents.container(journal.JOURNAL)
+        checkpoint = None if from_the_start else self.journal_checkpoint
+        while True:
+            page = journal_container.change_feed(checkpoint, max_items=7)
+            checkpoint = page.checkpoint
+            if not page.items:
+                break
+            journal.fold(self.services.documents, page.items)
+        self.journal_checkpoint = checkpoint
 
     def summary(self, granularity: str = "day") -> dict[str, Any]:
         r = self.client.get(
@@ -330,10 +347,12 @@ def test_shop_day_gives_exact_figures_and_a_replay_changes_none(day: Day) -> Non
     assert products["items"][0]["units"] == 5
     assert products["categories"][0]["categoryId"] == "phones"
 
-    # Every event again, in one batch and one by one: nothing changes.
+    # Every event again, in one batch and one by one, and the whole journal folded again:
+    # nothing changes.
     handle_events(day.services.documents, day.delivered)
     for event in day.delivered:
         handle_events(day.services.documents, [event])
+    day.fold(from_the_start=True)
     assert day.summary() == summary
 
 

@@ -1,0 +1,78 @@
+"""The facts journal: what the analytics consumer has learnt, waiting to be folded.
+
+Counting straight into shared roll-up documents from every Service Bus delivery makes the
+concurrent handlers fight over the same documents (the day's totals), each losing round
+read again: the busier the shop, the worse. So counting has two steps:
+
+1. `record`: the `analytics_facts` function turns each event into its facts and writes
+   them to the `analyticsfacts` container, one document per fact, its id the fact's key.
+   Writes go to different documents, so concurrent handlers never conflict, and a
+   redelivery rewrites the same documents.
+2. `fold`: the `analytics_fold` function reads the journal's change feed (one reader per
+   lease, pages of up to 100 facts) and folds each page into the roll-ups with
+   `rollups.apply_facts`: one transactional batch per day, processed markers included,
+   so a page read twice counts nothing twice.
+
+The journal keeps a fact for `JOURNAL_TTL_DAYS`, time enough to replay the change feed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from cloudcart.analytics.facts import Fact, parse_time
+from cloudcart.analytics.rollups import Outcome, apply_facts, day_key
+from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore
+
+JOURNAL = "analyticsfacts"
+JOURNAL_TTL_DAYS = 7
+FACT_KIND = "fact"
+MAX_BATCH_OPERATIONS = 100
+
+
+def _container(store: DocumentStore) -> Container:
+    return store.container(JOURNAL)
+
+
+def fact_document(fact: Fact) -> Document:
+    """The journal document of a fact (partition: the UTC day of its time)."""
+    return {
+        "id": fact.key,
+        "bucket": day_key(fact.at),
+        "kind": FACT_KIND,
+        "fact": fact.kind,
+        "at": fact.at.isoformat(),
+        "data": dict(fact.data),
+    }
+
+
+def fact_of(document: Mapping[str, Any]) -> Fact | None:
+    """The fact a journal document holds (None for anything else)."""
+    if document.get("kind") != FACT_KIND:
+        return None
+    at = parse_time(document.get("at"))
+    if at is None:
+        return None
+    return Fact(str(document["id"]), str(document["fact"]), at, dict(document.get("data") or {}))
+
+
+def record(store: DocumentStore, facts: Sequence[Fact]) -> int:
+    """Write facts to the journal (upserts, one batch per day and 100 facts); returns how
+    many were written. Writing a fact again only rewrites its document."""
+    by_day: dict[str, list[Document]] = {}
+    for fact in facts:
+        document = fact_document(fact)
+        by_day.setdefault(document["bucket"], []).append(document)
+    journal = _container(store)
+    for day, documents in by_day.items():
+        for start in range(0, len(documents), MAX_BATCH_OPERATIONS):
+            chunk = documents[start : start + MAX_BATCH_OPERATIONS]
+            journal.batch(day, [BatchOp("upsert", document=d) for d in chunk])
+    return len(facts)
+
+
+def fold(store: DocumentStore, documents: Iterable[Mapping[str, Any]]) -> Outcome:
+    """Fold a change-feed page of the journal into the roll-ups (each fact once)."""
+    facts = [fact for document in documents if (fact := fact_of(document)) is not None]
+    return apply_facts(store, facts)
