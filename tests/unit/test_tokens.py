@@ -307,7 +307,7 @@ def test_caches_expire_after_an_hour(b2c: FakeOidcIssuer) -> None:
 )
 def test_rejections_say_why(b2c: FakeOidcIssuer, overrides: dict[str, Any], reason: str) -> None:
     now = int(time.time())
-    claims = {
+    claims: dict[str, Any] = {
         name: now + value if name in ("exp", "nbf") and isinstance(value, int) else value
         for name, value in overrides.items()
     }
