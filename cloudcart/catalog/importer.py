@@ -36,6 +36,7 @@ from typing import IO, Annotated, Any, Literal
 
 from pydantic import Field, StrictInt, StringConstraints, ValidationError, model_validator
 
+from cloudcart import inventory
 from cloudcart.catalog.models import ProductIn
 from cloudcart.catalog.service import (
     CATEGORIES_PARTITION,
@@ -496,6 +497,8 @@ class ProductImporter:
             raise LineRejected(
                 "the product changed while it was imported; import the line again"
             ) from None
+        if outcome == "imported":
+            return outcome  # created with its stock
         stock_changed = self._set_stock(line.stock or {})
         if outcome == "unchanged" and stock_changed:
             return "updated"
@@ -533,7 +536,7 @@ class ProductImporter:
             )
         if current is None:
             try:
-                self.catalog.create_product(line, product_id=product_id)
+                self.catalog.create_product(line, product_id=product_id, stock=line.stock)
             except Conflict:
                 # Created meanwhile by a concurrent import: the next run compares with it.
                 raise LineRejected(
@@ -547,12 +550,20 @@ class ProductImporter:
         return "updated"
 
     def _set_stock(self, stock: dict[str, int]) -> bool:
+        # The line's stock names only its own SKUs (`ProductLine`), which the product this
+        # line just wrote holds: the inventory is asked directly, without the catalog's
+        # check that a product owns each SKU (`CatalogService.set_inventory`).
         changed = False
         for sku, units in stock.items():
             try:
-                if self.catalog.get_inventory(sku).available == units:
+                level = inventory.stock_level(self.store, sku)
+                if level is None:
+                    raise SkuNotFound(f"SKU {sku!r} belongs to no product")
+                if level.available == units:
                     continue
-                self.catalog.set_inventory(sku, units)
+                inventory.set_stock(
+                    self.store, sku, available=units, correlation_id=self.catalog.correlation_id
+                )
             except (SkuNotFound, StockBusy) as exc:
                 raise LineRejected(
                     f"stock.{sku}: the product was saved; stock not set: {exc}"

@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,6 +252,7 @@ class CatalogService:
     def __init__(self, store: DocumentStore, *, correlation_id: str | None = None) -> None:
         self.store = store
         self.correlation_id = correlation_id
+        self._known_categories: set[str] = set()
 
     @property
     def _catalog(self) -> Container:
@@ -312,10 +313,15 @@ class CatalogService:
         return found
 
     def _require_category(self, category_id: str) -> None:
+        # Categories are never deleted, so one this service has seen stays valid (an
+        # importer's long-lived service reads each category once).
+        if category_id in self._known_categories:
+            return
         try:
             self._catalog.read(category_id, CATEGORIES_PARTITION)
         except NotFound:
             raise UnknownCategory(f"category {category_id!r} does not exist") from None
+        self._known_categories.add(category_id)
 
     def create_category(self, body: CategoryIn) -> Document:
         """Create a category (its parent must exist); CategoryExists on a duplicate id."""
@@ -364,16 +370,25 @@ class CatalogService:
             raise ProductNotFound(f"product {product_id!r} does not exist")
         return StoredProduct(document, document["_etag"])
 
-    def create_product(self, body: ProductIn, *, product_id: str | None = None) -> StoredProduct:
+    def create_product(
+        self,
+        body: ProductIn,
+        *,
+        product_id: str | None = None,
+        stock: Mapping[str, int] | None = None,
+    ) -> StoredProduct:
         """Create a product and announce it (`product.created`).
 
-        `product_id` is for deterministic seed data; the API lets the service choose.
-        Raises UnknownCategory, SkuTaken, or Conflict when `product_id` exists.
+        `product_id` is for deterministic seed data and imports; the API lets the service
+        choose. `stock` (units available per SKU of the product) is set with each SKU's
+        claim, one write instead of two; a SKU the catalog held before keeps its stock
+        (`set_inventory` changes it). Raises UnknownCategory, SkuTaken, or Conflict when
+        `product_id` exists.
         """
         product_id = product_id or new_id("prd_")
         self._require_category(body.category_id)
         document = _product_document(product_id, body, created_at=_now(), media=[])
-        claimed = self._claim_skus(product_id, [v.sku for v in body.variants])
+        claimed, stocked = self._claim_skus(product_id, [v.sku for v in body.variants], stock or {})
         try:
             results = write_with_events(
                 self._catalog,
@@ -386,6 +401,9 @@ class CatalogService:
             if isinstance(exc, BatchFailed) and isinstance(exc.cause, Conflict):
                 raise Conflict(f"product {product_id!r} already exists") from None
             raise
+        for sku, units in (stock or {}).items():
+            if sku not in stocked:
+                self.set_inventory(sku, units)
         return StoredProduct(results[0], results[0]["_etag"])
 
     def update_product(
@@ -408,7 +426,7 @@ class CatalogService:
         )
         old_skus = [v["sku"] for v in current.document["variants"]]
         new_skus = [v.sku for v in body.variants]
-        claimed = self._claim_skus(product_id, [s for s in new_skus if s not in old_skus])
+        claimed, _ = self._claim_skus(product_id, [s for s in new_skus if s not in old_skus])
         archived = (
             body.status == ProductStatus.archived
             and current.document["status"] != ProductStatus.archived
@@ -515,31 +533,42 @@ class CatalogService:
 
     # --- SKU claims and stock -----------------------------------------------------------
 
-    def _claim_skus(self, product_id: str, skus: Sequence[str]) -> list[str]:
-        """Claim `skus` for the product in inventory; return those claimed here (to release
-        them if the product write fails). SkuTaken if another product owns one; nothing
-        stays claimed then."""
+    def _claim_skus(
+        self, product_id: str, skus: Sequence[str], stock: Mapping[str, int] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Claim `skus` for the product in inventory, new ones with their `stock`; return
+        those claimed here (to release them if the product write fails) and those whose
+        claim set their stock. SkuTaken if another product owns one; nothing stays claimed
+        then."""
         claimed: list[str] = []
+        stocked: list[str] = []
         try:
             for sku in skus:
-                if self._claim_sku(product_id, sku):
+                outcome = self._claim_sku(product_id, sku, (stock or {}).get(sku, 0))
+                if outcome != "held":
                     claimed.append(sku)
+                if outcome == "created":
+                    stocked.append(sku)
         except BaseException:
             self._release_skus(product_id, claimed)
             raise
-        return claimed
+        return claimed, stocked
 
-    def _claim_sku(self, product_id: str, sku: str) -> bool:
-        outcome = inventory.claim_sku(self.store, product_id, sku)
+    def _claim_sku(self, product_id: str, sku: str, on_hand: int = 0) -> str:
+        """`created` (with `on_hand`), `held` (the product had it) or `taken` (an orphaned
+        claim moved to the product, its stock as it was)."""
+        outcome = inventory.claim_sku(
+            self.store, product_id, sku, on_hand=on_hand, correlation_id=self.correlation_id
+        )
         if isinstance(outcome, bool):
-            return outcome
+            return "created" if outcome else "held"
         if self._product_exists(outcome):
             raise SkuTaken(sku, outcome)
         # An orphaned claim (its product was never written): take it over, unless a
         # concurrent claimant got there first.
         if not inventory.take_over_orphan(self.store, sku, outcome, product_id):
             raise SkuTaken(sku, "another product")
-        return True
+        return "taken"
 
     def _product_exists(self, product_id: str) -> bool:
         try:

@@ -232,16 +232,27 @@ def _now() -> str:
     return timestamp(utcnow())
 
 
-def claim_sku(store: DocumentStore, product_id: str, sku: str) -> bool | str:
-    """Create the stock document of `sku` for `product_id`, with nothing on hand.
+def claim_sku(
+    store: DocumentStore,
+    product_id: str,
+    sku: str,
+    *,
+    on_hand: int = 0,
+    correlation_id: str | None = None,
+) -> bool | str:
+    """Create the stock document of `sku` for `product_id`, with `on_hand` units (none by
+    default; more is announced as `inventory.changed`, move `set`, in the same batch, as
+    `set_stock` would announce it).
 
     SKUs are unique across the catalog and products live in different partitions, so the
     stock document doubles as the SKU's claim (a create is atomic). Returns True when this
-    call created it, False when the product had it already, or the id of the product that
-    holds it. A claim whose product does not exist is taken over by the caller of
-    `take_over_orphan`.
+    call created it, False when the product had it already (its stock is then left as it
+    is), or the id of the product that holds it. A claim whose product does not exist is
+    taken over by the caller of `take_over_orphan`.
     """
-    document = {
+    if isinstance(on_hand, bool) or not isinstance(on_hand, int) or on_hand < 0:
+        raise ValueError("stock figures are whole numbers >= 0")
+    empty = {
         "id": sku,
         "sku": sku,
         "productId": product_id,
@@ -255,10 +266,23 @@ def claim_sku(store: DocumentStore, product_id: str, sku: str) -> bool | str:
     }
     container = _container(store)
     try:
-        container.create(document)
+        if on_hand:
+            document = _with_derived({**empty, "onHand": on_hand, "received": on_hand})
+            plan = _Plan(document, "set", on_hand, "admin")
+            write_with_events(
+                container,
+                sku,
+                [BatchOp("create", document=document)],
+                _events(level_of(empty), document, plan, correlation_id),
+            )
+        else:
+            container.create(empty)
         return True
     except Conflict:
         pass
+    except BatchFailed as exc:
+        if not isinstance(exc.cause, Conflict):
+            raise
     owner = container.read(sku, sku).get("productId")
     if owner == product_id:
         return False

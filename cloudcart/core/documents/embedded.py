@@ -533,22 +533,22 @@ class SqliteContainer:
 
     def create(self, document: Document) -> Document:
         """Insert; raises Conflict when the id exists in that partition."""
-        with self._store.writing() as conn:
+        with self._store.writing(savepoint=False) as conn:
             return self._create(conn, document)
 
     def replace(self, document: Document, *, if_match: str | None = None) -> Document:
         """Replace an existing document, optionally only if its `_etag` matches."""
-        with self._store.writing() as conn:
+        with self._store.writing(savepoint=False) as conn:
             return self._replace(conn, document, if_match)
 
     def upsert(self, document: Document) -> Document:
         """Create or replace."""
-        with self._store.writing() as conn:
+        with self._store.writing(savepoint=False) as conn:
             return self._upsert(conn, document)
 
     def delete(self, id: str, partition_key: str, *, if_match: str | None = None) -> None:
         """Delete. Raises NotFound, or PreconditionFailed on an ETag mismatch."""
-        with self._store.writing() as conn:
+        with self._store.writing(savepoint=False) as conn:
             self._delete(conn, id, partition_key, if_match)
 
     def patch(
@@ -561,7 +561,7 @@ class SqliteContainer:
         if_match: str | None = None,
     ) -> Document:
         """Apply operations atomically if every condition holds (else PreconditionFailed)."""
-        with self._store.writing() as conn:
+        with self._store.writing(savepoint=False) as conn:
             return self._patch(conn, id, partition_key, operations, condition, if_match)
 
     def query(
@@ -722,17 +722,22 @@ class SqliteDocumentStore:
             raise _translate(exc) from exc
 
     @contextmanager
-    def writing(self) -> Iterator[sqlite3.Connection]:
+    def writing(self, *, savepoint: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception.
 
         Re-entrant: inside another `writing()` of the same thread (see `bulk`) it is a
         savepoint, so the inner block is still all or nothing on its own, and everything
-        becomes visible to other connections at the outer commit.
+        becomes visible to other connections at the outer commit. `savepoint` False skips
+        the savepoint, for a block that changes nothing unless its last statement succeeds
+        (a single-document write: it reads, checks, then writes once).
         """
         conn = self._connection()
         depth: int = getattr(self._local, "depth", 0)
         if depth:
-            yield from self._savepoint(conn, depth)
+            if savepoint:
+                yield from self._savepoint(conn, depth)
+            else:
+                yield conn
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
