@@ -21,7 +21,10 @@ Kinds, keys, times (and the events that announce them):
   `order.imported`);
 - `shipped` / `delivered`, `order:<id>:shipped|delivered:<shipment id>`: the shipment's
   `shippedAt` / `deliveredAt` (`shipment.dispatched`, `shipment.delivered`);
-- `stock`, `stock:<event id>`: the event's time (`inventory.changed`).
+- `stock`, `stock:<event id>`: the event's time (`inventory.changed`);
+- `notification`, `notification:<id>:<sent|delivered|bounced|failed>`: the time the record
+  reached the status (`notification.status_changed`; a record that reached `delivered` or
+  `bounced` without announcing `sent` counts as sent too).
 """
 
 from __future__ import annotations
@@ -48,7 +51,13 @@ ORDER_EVENTS = (
     "shipment.delivered",
 )
 STOCK_EVENTS = ("inventory.changed",)
-EVENTS: tuple[str, ...] = (*STOREFRONT_EVENTS, *ORDER_EVENTS, *STOCK_EVENTS)
+NOTIFICATION_EVENTS = ("notification.status_changed",)
+EVENTS: tuple[str, ...] = (
+    *STOREFRONT_EVENTS,
+    *ORDER_EVENTS,
+    *STOCK_EVENTS,
+    *NOTIFICATION_EVENTS,
+)
 """Every event type the analytics consumer reads (its subscription's filter)."""
 
 PAID_IMPORT_STATUSES = frozenset({"paid", "shipped", "delivered", "returned"})
@@ -399,8 +408,45 @@ def _stock_event_fact(event: Event) -> Fact:
     )
 
 
+_NOT_YET_SENT = (None, "pending", "sending")
+
+
+def notification_facts(
+    notification_id: str, channel: str, status: str, previous: str | None, at: datetime
+) -> list[Fact]:
+    """What a notification's move to `status` counts (see the module docs)."""
+    data = {"channel": channel}
+
+    def fact(name: str) -> Fact:
+        return Fact(
+            f"notification:{notification_id}:{name}", "notification", at, {**data, "status": name}
+        )
+
+    if status in ("delivered", "bounced") and previous in _NOT_YET_SENT:
+        return [fact("sent"), fact(status)]
+    return [fact(status)]
+
+
+def _notification_event_facts(event: Event) -> list[Fact]:
+    data = event.data
+    notification_id, channel, status = (
+        data.get(k) for k in ("notificationId", "channel", "status")
+    )
+    at = parse_time(data.get("at")) or event.time
+    if not isinstance(notification_id, str) or not isinstance(channel, str):
+        raise InvalidMessage("InvalidEvent", f"{event.type} without notificationId and channel")
+    if status not in ("sent", "delivered", "bounced", "failed"):
+        raise InvalidMessage("InvalidEvent", f"{event.type} with status {status!r}")
+    previous = data.get("previousStatus")
+    return notification_facts(
+        notification_id, channel, str(status), previous if isinstance(previous, str) else None, at
+    )
+
+
 def event_facts(event: Event, lookups: Lookups) -> list[Fact]:
     """The facts one event announces (InvalidMessage when it cannot be read)."""
+    if event.type in NOTIFICATION_EVENTS:
+        return _notification_event_facts(event)
     if event.type in STOREFRONT_EVENTS:
         return [_storefront_event_fact(event)]
     if event.type in STOCK_EVENTS:
@@ -410,14 +456,49 @@ def event_facts(event: Event, lookups: Lookups) -> list[Fact]:
     return []
 
 
+def record_notification_facts(record: Mapping[str, Any]) -> list[Fact]:
+    """The facts a notification record's current status stands for (the recount of what
+    its `notification.status_changed` events announced)."""
+    status, channel = record.get("status"), record.get("channel")
+    if status not in ("sent", "delivered", "bounced", "failed") or not isinstance(channel, str):
+        return []
+    reached = parse_time(
+        record.get("statusAt") or record.get("deliveredAt") or record.get("createdAt")
+    )
+    if reached is None:
+        return []
+    notification_id = str(record["id"])
+    sent = parse_time(record.get("sentAt"))
+    if status == "sent":
+        return notification_facts(notification_id, channel, status, "sending", reached)
+    if status == "failed":
+        # A provider may fail a message after accepting it: it was announced sent first.
+        failed = notification_facts(notification_id, channel, status, "sending", reached)
+        if sent is None:
+            return failed
+        return [*notification_facts(notification_id, channel, "sent", "sending", sent), *failed]
+    at = parse_time(record.get("deliveredAt")) if status == "delivered" else None
+    final = notification_facts(notification_id, channel, status, "sent", at or reached)
+    if sent is None:
+        # Reached delivered or bounced without announcing sent: counted sent then.
+        return [
+            *notification_facts(notification_id, channel, "sent", "sending", at or reached),
+            *final,
+        ]
+    return [*notification_facts(notification_id, channel, "sent", "sending", sent), *final]
+
+
 def source_facts(
     store: DocumentStore,
     lookups: Lookups,
     *,
     orders: Callable[[], Iterator[Mapping[str, Any]]],
     batches: Callable[[], Iterator[Mapping[str, Any]]],
+    notifications: Callable[[], Iterator[Mapping[str, Any]]] = lambda: iter(()),
 ) -> Iterator[Fact]:
-    """Every fact the source data holds (orders, then storefront batches)."""
+    """Every fact the source data holds (orders, storefront batches, notifications)."""
+    for record in notifications():
+        yield from record_notification_facts(record)
     for order in orders():
         yield from order_facts(order, lookups)
     for batch in batches():

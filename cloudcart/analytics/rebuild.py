@@ -1,8 +1,9 @@
 """`cloudcart analytics verify` and `rebuild`: recount the roll-ups from the source data.
 
 The source data is read through its owners' public functions: every order (the orders
-package), the storefront batches the insights area keeps, and every SKU's stock (the
-inventory package). The recount turns them into the same facts the consumer counts
+package), the storefront batches the insights area keeps, every notification record that
+reached a counted status (the notifications package) and every SKU's stock (the inventory
+package). The recount turns them into the same facts the consumer counts
 (`cloudcart.analytics.facts.source_facts`) and folds them from nothing; verify compares the
 result with the stored documents, rebuild replaces them (markers included, so events
 delivered after a rebuild still count once).
@@ -97,11 +98,23 @@ def _batches(store: DocumentStore) -> Iterator[Mapping[str, Any]]:
     yield from stored_batches(store)
 
 
+def _notifications(store: DocumentStore) -> Iterator[Mapping[str, Any]]:
+    from cloudcart.notifications.store import NotificationStore
+
+    yield from NotificationStore(store).announced_records()
+
+
 def recount(store: DocumentStore) -> tuple[list[Fact], dict[str, dict[str, Document]]]:
     """The facts of the source data and the day roll-ups they make."""
     lookups = Lookups(store)
     facts = list(
-        source_facts(store, lookups, orders=lambda: _orders(store), batches=lambda: _batches(store))
+        source_facts(
+            store,
+            lookups,
+            orders=lambda: _orders(store),
+            batches=lambda: _batches(store),
+            notifications=lambda: _notifications(store),
+        )
     )
     return facts, fold(facts)
 

@@ -126,6 +126,18 @@ def _add_counters(target: dict[str, Any], counters: Mapping[str, Any]) -> None:
         entry = revenue.setdefault(currency, {"gross": 0, "refunded": 0, "paid": 0})
         for name in ("gross", "refunded", "paid"):
             entry[name] = int(entry.get(name, 0)) + int(money.get(name, 0))
+    _add_notifications(target, counters)
+
+
+NOTIFICATION_STATUSES = ("sent", "delivered", "bounced", "failed")
+
+
+def _add_notifications(target: dict[str, Any], counters: Mapping[str, Any]) -> None:
+    per_channel: dict[str, Any] = target.setdefault("notifications", {})
+    for channel, figures in (counters.get("notifications") or {}).items():
+        entry = per_channel.setdefault(channel, dict.fromkeys(NOTIFICATION_STATUSES, 0))
+        for status in NOTIFICATION_STATUSES:
+            entry[status] += int(figures.get(status, 0))
 
 
 def _revenue(counters: Mapping[str, Any]) -> dict[str, dict[str, int]]:
@@ -296,6 +308,7 @@ def summary(
         "returnsRate": _ratio(total["returnedUnits"], total["units"]),
         "customers": {"new": len(new_customers), "returning": len(payers - new_customers)},
         "searches": {"total": total["searches"], "zeroResults": total["zeroResultSearches"]},
+        "notifications": dict(sorted((total.get("notifications") or {}).items())),
         "series": series,
     }
 

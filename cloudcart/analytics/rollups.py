@@ -210,6 +210,14 @@ def _money(at: datetime, currency: str, **deltas: int) -> Change:
     return Change(day_key(at), TOTALS_ID, apply)
 
 
+def _notifications(at: datetime, channel: str, status: str) -> Change:
+    def apply(document: Document) -> None:
+        per_channel: dict[str, Any] = _hour(document, at).setdefault("notifications", {})
+        _add(per_channel.setdefault(channel, {}), status, 1)
+
+    return Change(day_key(at), TOTALS_ID, apply)
+
+
 def _add(target: dict[str, Any], name: str, delta: int) -> None:
     target[name] = int(target.get(name, 0)) + delta
 
@@ -439,6 +447,8 @@ def changes_of(fact: Fact) -> list[Change]:
         return [_count(at, deliveries=1), _histogram(at, "shippedToDelivered", data.get("seconds"))]
     if fact.kind == "stock":
         return _stock_changes(fact)
+    if fact.kind == "notification":
+        return [_notifications(at, str(data["channel"]), str(data["status"]))]
     raise ValueError(f"unknown fact kind {fact.kind!r}")
 
 

@@ -100,6 +100,15 @@ class SeriesPoint(_Model):
     returned_units: int
 
 
+class NotificationFigures(_Model):
+    """One channel's notifications in the range (a bounced or failed one was not delivered)."""
+
+    sent: int
+    delivered: int
+    bounced: int
+    failed: int
+
+
 class Summary(_Model):
     """The management numbers of a range."""
 
@@ -122,6 +131,10 @@ class Summary(_Model):
     returns_rate: float | None = Field(description="Returned units / units paid.")
     customers: Customers
     searches: Searches
+    notifications: dict[str, NotificationFigures] = Field(
+        description="Per channel (`email`, `sms`, `whatsapp`, `inApp`): notifications sent, "
+        "delivered, bounced and failed in the range."
+    )
     series: list[SeriesPoint]
 
 

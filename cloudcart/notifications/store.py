@@ -5,12 +5,17 @@ suppressed destinations (verification codes, in the same container, are
 A record's id is derived from (source id, template, channel, recipient), so the record of a
 redelivered event is the one already written: it is created before anything is sent, and
 its status says what is left to do.
+
+Every move of a record to `sent`, `delivered`, `bounced` or `failed` (an in-app item is
+`delivered` when written) writes `notification.status_changed` through the container's
+outbox in the same batch, so analytics counts sends and deliveries per channel without
+reading this container. Statuses only move forward, so each is announced once per record.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -28,6 +33,8 @@ from cloudcart.core.documents.port import (
     fill_page,
 )
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.events import Event, new_event
+from cloudcart.core.outbox import outbox_ops
 
 CONTAINER = "notifications"
 OPS_PARTITION = "~ops"
@@ -58,6 +65,41 @@ STATUS_EVENTS_KEPT = 50
 
 DUE_AFTER = timedelta(minutes=5)
 """A record not finished this long after its last attempt is resumed by the timer."""
+
+
+STATUS_CHANGED = "notification.status_changed"
+ANNOUNCED_STATUSES = frozenset({"sent", "delivered", "bounced", "failed"})
+"""The statuses a record announces when it reaches them."""
+
+
+def status_event(record: Document, previous: str | None) -> Event:
+    """`notification.status_changed` for a record that just reached its status."""
+    return new_event(
+        STATUS_CHANGED,
+        str(record["id"]),
+        {
+            "notificationId": record["id"],
+            "customerId": record["customerId"],
+            "channel": record["channel"],
+            "template": record.get("template"),
+            "status": record["status"],
+            "previousStatus": previous,
+            "at": reached_at(record),
+        },
+    )
+
+
+def reached_at(record: Mapping[str, Any]) -> str | None:
+    """When a record reached its current status (an in-app item: when it was written)."""
+    found = record.get("statusAt") or record.get("deliveredAt") or record.get("createdAt")
+    return str(found) if found else None
+
+
+def _announce(record: Document, previous: str | None) -> list[Event]:
+    status = record.get("status")
+    if status in ANNOUNCED_STATUSES and status != previous:
+        return [status_event(record, previous)]
+    return []
 
 
 def notification_id(source_id: str, template: str, channel: str, recipient: str) -> str:
@@ -116,7 +158,11 @@ class NotificationStore:
             try:
                 results = self.container.batch(
                     customer_id,
-                    [BatchOp("create", document=record), _feed_op(feed, new_feed)],
+                    [
+                        BatchOp("create", document=record),
+                        _feed_op(feed, new_feed),
+                        *self._outbox(customer_id, _announce(record, None)),
+                    ],
                 )
             except BatchFailed as exc:
                 if exc.index == 0 and isinstance(exc.cause, Conflict):
@@ -142,6 +188,7 @@ class NotificationStore:
                 "changedAt": in_app[-1]["createdAt"],
             }
             ops.append(_feed_op(feed, new_feed))
+        ops.extend(self._outbox(customer_id, [e for r in records for e in _announce(r, None)]))
         try:
             results = self.container.batch(customer_id, ops)
         except BatchFailed as exc:
@@ -151,9 +198,28 @@ class NotificationStore:
         return results[: len(records)]
 
     def replace(self, record: Document, changes: dict[str, Any]) -> Document:
-        """Write `changes` onto `record`, If-Match its ETag (PreconditionFailed if it moved)."""
+        """Write `changes` onto `record`, If-Match its ETag (PreconditionFailed if it moved),
+        announcing a status it reaches (see the module docs) in the same batch."""
         updated = {**_strip(record), **changes, "updatedAt": _iso(utcnow())}
-        return self.container.replace(updated, if_match=record["_etag"])
+        events = _announce(updated, record.get("status"))
+        if not events:
+            return self.container.replace(updated, if_match=record["_etag"])
+        try:
+            results = self.container.batch(
+                str(record["customerId"]),
+                [
+                    BatchOp("replace", document=updated, if_match=record["_etag"]),
+                    *self._outbox(str(record["customerId"]), events),
+                ],
+            )
+        except BatchFailed as exc:
+            if exc.index == 0 and isinstance(exc.cause, PreconditionFailed | NotFound):
+                raise exc.cause from exc
+            raise
+        return results[0]
+
+    def _outbox(self, customer_id: str, events: Sequence[Event]) -> list[BatchOp]:
+        return outbox_ops(self.container.spec, customer_id, events) if events else []
 
     def due(self, now: datetime, limit: int = 200) -> list[Document]:
         """Unfinished records whose time has come: held ones whose quiet hours ended, and
@@ -304,6 +370,24 @@ class NotificationStore:
         return True
 
     # --- privacy ------------------------------------------------------------------------
+
+    def announced_records(self) -> Iterator[Document]:
+        """Every notification record that reached a status it announces, all customers: a
+        cross-partition scan, page by page, for analytics' verify and rebuild only."""
+        query = Query(
+            filters=(
+                Filter("kind", "eq", "notification"),
+                Filter("status", "in", sorted(ANNOUNCED_STATUSES)),
+            ),
+            limit=200,
+        )
+        continuation: str | None = None
+        while True:
+            page = self.container.query(query, continuation=continuation)
+            yield from page.items
+            continuation = page.continuation
+            if continuation is None:
+                return
 
     def customer_documents(self, customer_id: str) -> list[Document]:
         """Every document in the customer's partition (export and erasure)."""

@@ -52,6 +52,7 @@ TYPE_SCHEMAS = {
     "category.created": EVENTS_DOCS / "category.created.schema.json",
     "media.uploaded": EVENTS_DOCS / "media.uploaded.schema.json",
     "cart.updated": EVENTS_DOCS / "cart.updated.schema.json",
+    "notification.status_changed": EVENTS_DOCS / "notification.status_changed.schema.json",
 }
 
 

@@ -158,6 +158,7 @@ def test_outbox_containers_come_from_the_registry() -> None:
         "carts",
         "orders",
         "customers",
+        "notifications",
         "insights",
         "ledger",
     }

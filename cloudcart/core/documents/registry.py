@@ -48,7 +48,9 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
         -1,
         "Notification records (one per event, template, channel and recipient), the in-app "
         "feed, verification codes and send limits (pk = customer id, `~ops` for alerts), and "
-        "suppressed destinations (pk = `~sup:` + destination hash).",
+        "suppressed destinations (pk = `~sup:` + destination hash), with outbox events "
+        "(`notification.status_changed`).",
+        outbox=True,
     ),
     ContainerSpec(
         "sentmessages",

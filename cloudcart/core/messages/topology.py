@@ -380,6 +380,7 @@ TOPOLOGY = Topology(
                             "shipment.dispatched",
                             "shipment.delivered",
                             "inventory.changed",
+                            "notification.status_changed",
                         )
                     ),
                 ),
