@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudcart.core.clock import parse_utc
 from cloudcart.core.documents.port import DocumentStore
 from cloudcart.core.events import Event
 from cloudcart.core.messages.port import InvalidMessage
@@ -76,15 +77,7 @@ class Fact:
 
 def parse_time(value: Any) -> datetime | None:
     """An ISO 8601 time as an aware UTC datetime (offset-less means UTC), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.utcoffset() is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parse_utc(value)
 
 
 class Lookups:

@@ -63,7 +63,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cloudcart.catalog.service import CatalogService, ProductNotFound
-from cloudcart.core.clock import utcnow
+from cloudcart.core.clock import parse_utc, utcnow
 from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore, Query
 from cloudcart.core.errors import (
     BatchFailed,
@@ -202,16 +202,7 @@ def _stamp(value: datetime) -> str:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.utcoffset() is None:
-        # An offset-less time would be read in the server's zone; the events promise UTC.
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parse_utc(value)
 
 
 def _decay_exponent(at: datetime) -> float:
