@@ -252,7 +252,7 @@ def _requests(messages: Sequence[EmailMessage]) -> Iterator[list[int]]:
         groups.setdefault(_content_key(message), []).append(index)
     for indexes in groups.values():
         # Each open request with the addresses it already holds; a message joins the
-        # first one with room that lacks its address, so a repeat waits for a later one.
+        # first one not yet full that lacks its address, so a repeat waits for a later one.
         open_requests: list[tuple[list[int], set[str]]] = []
         for index in indexes:
             address = _address_key(messages[index].to)
