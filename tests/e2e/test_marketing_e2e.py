@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -67,6 +68,10 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         server.stop()
 
 
+def no_subscriptions(shop: Shop, sub: str) -> bool:
+    return not shop.subscriptions(sub)
+
+
 def test_a_restock_notifies_each_subscriber_once(shop: Shop) -> None:
     product_id = shop.product("BIS-1", 0)
     emails = {sub: shop.customer(sub) for sub in ("ravi", "meera")}
@@ -77,8 +82,8 @@ def test_a_restock_notifies_each_subscriber_once(shop: Shop) -> None:
 
     shop.restock("BIS-1", 5)
     for sub, email in emails.items():
-        wait_for(f"{sub}'s back-in-stock email", lambda e=email: shop.back_in_stock_mail(e))
-        wait_for(f"{sub}'s subscription to end", lambda s=sub: not shop.subscriptions(s))
+        wait_for(f"{sub}'s back-in-stock email", partial(shop.back_in_stock_mail, email))
+        wait_for(f"{sub}'s subscription to end", partial(no_subscriptions, shop, sub))
 
     # Sold out and back again: the subscriptions ended, so nobody hears twice.
     shop.restock("BIS-1", 0)
