@@ -183,9 +183,10 @@ def test_package_of_this_repository(tmp_path: Path) -> None:
     }
     assert compiled == present
     for name in compiled:
-        folder, _, file = name.rpartition("/__pycache__/")
+        # `__pycache__/x.tag.pyc` (the root's) or `a/b/__pycache__/x.tag.pyc`.
+        folder, _, file = f"/{name}".rpartition("/__pycache__/")
         stem = file.split(".", 1)[0]
-        source = f"{folder}/{stem}.py" if folder else f"{stem}.py"
+        source = f"{folder.lstrip('/')}/{stem}.py" if folder else f"{stem}.py"
         assert source in names, f"{name} has no source in the package"
 
 
