@@ -146,7 +146,10 @@ def updated_events(services: Services, customer_id: str) -> list[dict[str, Any]]
         .query(Query(filters=(Filter("kind", "eq", "outbox"),)), partition_key=customer_id)
         .items
     )
-    return [d["event"] for d in page if d["event"]["type"] == "customer.updated"]
+    events = [d["event"] for d in page if d["event"]["type"] == "customer.updated"]
+    # Oldest first: the query has no order, and ids written in the same millisecond sort by
+    # their random part.
+    return sorted(events, key=lambda e: str(e["time"]))
 
 
 # --- codes ----------------------------------------------------------------------------------
