@@ -46,6 +46,7 @@ from cloudcart.catalog.service import (
     StaleProduct,
     StoredProduct,
     UnknownCategory,
+    public_product,
     slugify,
 )
 from cloudcart.core.documents.port import Document, DocumentStore, bulk
@@ -412,26 +413,12 @@ class ProductLine(ProductIn):
         return self
 
 
+_NOT_FROM_A_LINE = frozenset({"id", "productId", "media", "minPrice", "createdAt", "updatedAt"})
+
+
 def _content(document: Document) -> dict[str, Any]:
     """What a product line decides, from a stored product (media, dates: not)."""
-    return {
-        "title": document["title"],
-        "slug": document["slug"],
-        "brand": document["brand"],
-        "categoryId": document["categoryId"],
-        "description": document.get("description", ""),
-        "attributes": document.get("attributes", {}),
-        "variants": [
-            {
-                "sku": v["sku"],
-                "attributes": v.get("attributes", {}),
-                "price": v["price"],
-                "compareAtPrice": v.get("compareAtPrice"),
-            }
-            for v in document["variants"]
-        ],
-        "status": document["status"],
-    }
+    return {k: v for k, v in public_product(document).items() if k not in _NOT_FROM_A_LINE}
 
 
 def _line_content(line: ProductIn) -> dict[str, Any]:
