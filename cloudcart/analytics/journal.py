@@ -24,6 +24,7 @@ from typing import Any
 from cloudcart.analytics.facts import Fact, parse_time
 from cloudcart.analytics.rollups import Outcome, apply_facts, day_key
 from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore
+from cloudcart.core.errors import BatchFailed, Conflict
 
 JOURNAL = "analyticsfacts"
 JOURNAL_TTL_DAYS = 7
@@ -58,8 +59,8 @@ def fact_of(document: Mapping[str, Any]) -> Fact | None:
 
 
 def record(store: DocumentStore, facts: Sequence[Fact]) -> int:
-    """Write facts to the journal (upserts, one batch per day and 100 facts); returns how
-    many were written. Writing a fact again only rewrites its document."""
+    """Write facts to the journal (one batch per day and 100 facts); returns how many were
+    written. Writing a fact again only rewrites its document (a fold counts it once)."""
     by_day: dict[str, list[Document]] = {}
     for fact in facts:
         document = fact_document(fact)
@@ -68,7 +69,14 @@ def record(store: DocumentStore, facts: Sequence[Fact]) -> int:
     for day, documents in by_day.items():
         for start in range(0, len(documents), MAX_BATCH_OPERATIONS):
             chunk = documents[start : start + MAX_BATCH_OPERATIONS]
-            journal.batch(day, [BatchOp("upsert", document=d) for d in chunk])
+            try:
+                # Creates: a first delivery (the common case) needs no read, and a
+                # redelivery leaves the journal, and so its change feed, untouched.
+                journal.batch(day, [BatchOp("create", document=d) for d in chunk])
+            except BatchFailed as exc:
+                if not isinstance(exc.cause, Conflict):
+                    raise
+                journal.batch(day, [BatchOp("upsert", document=d) for d in chunk])
     return len(facts)
 
 

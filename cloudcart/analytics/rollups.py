@@ -44,6 +44,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cloudcart.analytics.facts import Fact, parse_time
@@ -56,7 +57,7 @@ from cloudcart.core.errors import (
     NotFound,
     PreconditionFailed,
 )
-from cloudcart.core.idempotency import PROCESSED_KIND, processed_marker
+from cloudcart.core.idempotency import processed_marker, processed_marker_id
 from cloudcart.core.outbox import timestamp
 
 logger = logging.getLogger(__name__)
@@ -123,13 +124,16 @@ class AnalyticsBusy(CloudcartError):
     """A roll-up kept changing under concurrent updates; the message is retried."""
 
 
+@lru_cache(maxsize=4096)
 def day_key(at: datetime) -> str:
     """The partition (bucket) of a UTC day."""
-    # Formatted by hand: this runs several times per counted event, and strftime is slow.
+    # Cached and formatted by hand: this runs several times per counted event, mostly for
+    # the same few moments, and strftime is slow.
     utc = at.astimezone(UTC)
     return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
 
 
+@lru_cache(maxsize=4096)
 def hour_key(at: datetime) -> str:
     """The hour of `at` within its day, `00`..`23`."""
     return f"{at.astimezone(UTC).hour:02d}"
@@ -260,10 +264,23 @@ def _earliest(entry: dict[str, Any], name: str, at: str) -> None:
         entry[name] = at
 
 
+@dataclass
+class _StorefrontDay:
+    """What one storefront batch adds to one day: gathered first, so a batch of many
+    events costs one mutation per document instead of several per event."""
+
+    hours: dict[int, dict[str, int]]
+    seen: int = 0
+    products: dict[str, dict[str, int]] | None = None
+    cart: str | None = None
+    checkout: str | None = None
+    searches: dict[str, tuple[int, int]] | None = None
+
+
 def _storefront_changes(fact: Fact) -> list[Change]:
     data = fact.data
     owner = str(data["owner"])
-    changes: list[Change] = []
+    days: dict[str, _StorefrontDay] = {}
     for event in data.get("events") or []:
         at = parse_time(event.get("at"))
         if at is None:
@@ -271,28 +288,34 @@ def _storefront_changes(fact: Fact) -> list[Change]:
         kind = event.get("type")
         product_id = event.get("productId")
         hour = int(hour_key(at))
-
-        def seen(document: Document, hour: int = hour) -> None:
-            owners: dict[str, int] = document.setdefault("owners", {})
-            owners[owner] = int(owners.get(owner, 0)) | (1 << hour)
-
-        changes.append(Change(day_key(at), shard("visitors", owner), seen))
+        day = days.setdefault(day_key(at), _StorefrontDay(hours={}))
+        day.seen |= 1 << hour
+        counters = day.hours.setdefault(hour, {})
+        product_counter = None
         if kind in ("product_viewed", "recommendation_clicked"):
-            changes.append(_count(at, views=1))
-            if isinstance(product_id, str):
-                changes.append(_product(at, product_id, None, views=1))
+            _add(counters, "views", 1)
+            product_counter = "views"
         elif kind == "add_to_cart":
-            changes.append(_count(at, addToCart=1))
-            if isinstance(product_id, str):
-                changes.append(_product(at, product_id, None, addToCart=1))
-            changes.append(_cart(at, owner, "cart"))
+            _add(counters, "addToCart", 1)
+            product_counter = "addToCart"
+            day.cart = min(day.cart or "~", timestamp(at))
         elif kind == "checkout_started":
-            changes.append(_count(at, checkoutStarted=1))
-            changes.append(_cart(at, owner, "checkout"))
+            _add(counters, "checkoutStarted", 1)
+            day.checkout = min(day.checkout or "~", timestamp(at))
         elif kind == "search":
-            zero = event.get("resultsCount") == 0
-            changes.append(_count(at, searches=1, zeroResultSearches=int(zero)))
-            changes.append(_search(at, normalise_query(str(event.get("query") or "")), zero))
+            zero = int(event.get("resultsCount") == 0)
+            _add(counters, "searches", 1)
+            _add(counters, "zeroResultSearches", zero)
+            query = normalise_query(str(event.get("query") or ""))
+            searches = day.searches = day.searches or {}
+            count, zeros = searches.get(query, (0, 0))
+            searches[query] = (count + 1, zeros + zero)
+        if product_counter and isinstance(product_id, str):
+            products = day.products = day.products or {}
+            _add(products.setdefault(product_id, {}), product_counter, 1)
+    changes: list[Change] = []
+    for bucket, day in days.items():
+        changes.extend(_storefront_day(bucket, owner, day))
     customer_id, visitor_id = data.get("customerId"), data.get("visitorId")
     if customer_id and visitor_id:
         # The visitor signed in on this device: its earlier carts are the customer's.
@@ -305,28 +328,52 @@ def _storefront_changes(fact: Fact) -> list[Change]:
     return changes
 
 
+def _storefront_day(bucket: str, owner: str, day: _StorefrontDay) -> list[Change]:
+    def seen(document: Document) -> None:
+        owners: dict[str, int] = document.setdefault("owners", {})
+        owners[owner] = int(owners.get(owner, 0)) | day.seen
+
+    def count(document: Document) -> None:
+        hours: dict[str, Any] = document.setdefault("hours", {})
+        for hour, deltas in day.hours.items():
+            counters = hours.setdefault(f"{hour:02d}", empty_counters())
+            for name, delta in deltas.items():
+                _add(counters, name, delta)
+
+    changes = [Change(bucket, shard("visitors", owner), seen), Change(bucket, TOTALS_ID, count)]
+    for product_id, deltas in (day.products or {}).items():
+
+        def product(document: Document, product_id: str = product_id, deltas: Any = deltas) -> None:
+            entry = document.setdefault("items", {}).setdefault(product_id, {"categoryId": None})
+            for name, delta in deltas.items():
+                _add(entry, name, delta)
+
+        changes.append(Change(bucket, shard("products", product_id), product))
+    if day.cart or day.checkout:
+
+        def cart(document: Document) -> None:
+            entry = document.setdefault("owners", {}).setdefault(owner, {})
+            for name, stamp in (("cart", day.cart), ("checkout", day.checkout)):
+                if stamp:
+                    _earliest(entry, name, stamp)
+
+        changes.append(Change(bucket, shard("carts", owner), cart))
+    for query, (total, zeros) in (day.searches or {}).items():
+
+        def search(
+            document: Document, query: str = query, total: int = total, zeros: int = zeros
+        ) -> None:
+            entry = document.setdefault("queries", {}).setdefault(query, {"count": 0, "zero": 0})
+            _add(entry, "count", total)
+            _add(entry, "zero", zeros)
+
+        changes.append(Change(bucket, shard("searches", query), search))
+    return changes
+
+
 def normalise_query(query: str) -> str:
     """A search query as counted: lower case, single spaces."""
     return " ".join(query.lower().split())[:200]
-
-
-def _cart(at: datetime, owner: str, name: str) -> Change:
-    stamp = timestamp(at)
-
-    def apply(document: Document) -> None:
-        entry = document.setdefault("owners", {}).setdefault(owner, {})
-        _earliest(entry, name, stamp)
-
-    return Change(day_key(at), shard("carts", owner), apply)
-
-
-def _search(at: datetime, query: str, zero: bool) -> Change:
-    def apply(document: Document) -> None:
-        entry = document.setdefault("queries", {}).setdefault(query, {"count": 0, "zero": 0})
-        _add(entry, "count", 1)
-        _add(entry, "zero", int(zero))
-
-    return Change(day_key(at), shard("searches", query), apply)
 
 
 def _paid_changes(fact: Fact) -> list[Change]:
@@ -516,22 +563,6 @@ def _chunks(items: Sequence[_Item]) -> list[list[_Item]]:
     return chunks
 
 
-def _marked(target: Container, bucket: str, keys: Sequence[str]) -> set[str]:
-    found = every_document(
-        target,
-        Query(
-            filters=(
-                Filter("kind", "eq", PROCESSED_KIND),
-                Filter("consumer", "eq", CONSUMER),
-                Filter("messageId", "in", list(keys)),
-            ),
-            limit=len(keys),
-        ),
-        partition_key=bucket,
-    )
-    return {str(d["messageId"]) for d in found}
-
-
 def _read_all(target: Container, bucket: str, ids: Sequence[str]) -> dict[str, Document]:
     found = every_document(
         target,
@@ -551,12 +582,14 @@ def marker(bucket: str, key: str) -> BatchOp:
 
 def _commit(target: Container, bucket: str, items: Sequence[_Item]) -> Outcome:
     for attempt in range(MAX_ATTEMPTS):
-        done = _marked(target, bucket, [item.fact.key for item in items])
-        todo = [item for item in items if item.fact.key not in done]
+        # One read for the facts' markers and every document they might change.
+        markers = {item.fact.key: processed_marker_id(CONSUMER, item.fact.key) for item in items}
+        wanted = dict.fromkeys(change.doc_id for item in items for change in item.changes)
+        stored = _read_all(target, bucket, [*markers.values(), *wanted])
+        todo = [item for item in items if markers[item.fact.key] not in stored]
         if not todo:
             return Outcome(duplicates=len(items))
         ids = list(dict.fromkeys(change.doc_id for item in todo for change in item.changes))
-        stored = _read_all(target, bucket, ids)
         working = {
             doc_id: _clean(stored[doc_id]) if doc_id in stored else blank(doc_id, bucket)
             for doc_id in ids

@@ -28,6 +28,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from cloudcart.core.documents.port import (
     BatchOp,
     ChangeFeedPage,
@@ -167,8 +169,25 @@ def effective_ttl(spec: ContainerSpec, document: Document) -> int | None:
     return None if ttl == -1 else ttl
 
 
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON: store strings, numbers and lists")
+
+
+# orjson instead of the json module: every document written and read goes through these
+# two, and they are what the embedded store spends most of its time on. Dates and
+# dataclasses are refused, as the json module (and so the Cosmos SDK) refuses them.
+_DUMP_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | (orjson.OPT_PASSTHROUGH_DATACLASS)
+)
+
+
 def _compact_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(value, default=_refuse, option=_DUMP_OPTIONS).decode("utf-8")
+
+
+def _parse(body: str) -> Document:
+    document: Document = orjson.loads(body)
+    return document
 
 
 def json_size(value: Any) -> int:
@@ -318,6 +337,12 @@ def _filter_sql(flt: Filter, params: list[Any]) -> str:
     """One filter as a parameterised SQLite condition on the `body` column."""
     path = _json_path(flt.field)
     value = flt.value
+    if flt.field == "id" and flt.op in ("eq", "in") and _all_text(value):
+        # The id column holds the body's id (a string): matching it uses the primary key
+        # instead of parsing every document of the partition.
+        ids = [value] if isinstance(value, str) else list(value)
+        params.extend(ids)
+        return f"id IN ({', '.join('?' for _ in ids)})" if ids else "0"
     if flt.op == "exists":
         params.append(path)
         return "json_type(body, ?) IS NOT NULL" if value else "json_type(body, ?) IS NULL"
@@ -361,6 +386,12 @@ def _filter_sql(flt: Filter, params: list[Any]) -> str:
     return f"(json_type(body, ?) IN ({types}) AND json_extract(body, ?) {sql_ops[flt.op]} ?)"
 
 
+def _all_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+
+
 def _json_type_of(value: Any) -> str:
     if isinstance(value, bool):
         return "'true', 'false'"
@@ -400,7 +431,7 @@ class SqliteContainer:
             "AND (expires_at IS NULL OR expires_at > ?)",
             (partition_key, id, time.time()),
         ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else _parse(row[0])
 
     def _write(self, conn: sqlite3.Connection, doc: Document, pk: str, *, insert: bool) -> Document:
         """Stamp system properties and store `doc` (without system properties); `insert`
@@ -437,8 +468,7 @@ class SqliteContainer:
                 "WHERE pk = ? AND id = ?",
                 values,
             )
-        stored: Document = json.loads(body)
-        return stored
+        return _parse(body)
 
     def _drop_expired(self, conn: sqlite3.Connection, id: str, pk: str) -> None:
         # An expired row must not block a create of the same id.
@@ -602,7 +632,7 @@ class SqliteContainer:
         )
         with self._store.reading() as conn:
             rows = conn.execute(sql, params).fetchall()
-        items = [dict(json.loads(r[0])) for r in rows[: query.limit]]
+        items = [_parse(r[0]) for r in rows[: query.limit]]
         token = _encode_token({"o": offset + query.limit}) if len(rows) > query.limit else None
         return Page(items=items, continuation=token)
 
@@ -657,7 +687,7 @@ class SqliteContainer:
             ).fetchall()
         last = rows[-1][1] if rows else after
         return ChangeFeedPage(
-            items=[dict(json.loads(r[0])) for r in rows], checkpoint=_encode_token({"s": last})
+            items=[_parse(r[0]) for r in rows], checkpoint=_encode_token({"s": last})
         )
 
 
