@@ -2,8 +2,8 @@
 
 One source of truth for both paths: the consumer turns each event into facts (reading the
 order it names through the orders package, so the times and amounts are the order's own),
-and `cloudcart analytics verify|rebuild` turns the source data (orders, the storefront
-batches the insights area keeps, stock levels) into the same facts with the same keys. A
+and `cloudcart analytics verify|rebuild` turns the source data (orders and notification
+records; storefront facts come from the journal) into the same facts with the same keys. A
 fact's key is what the processed marker records, so an event delivered twice, replayed, or
 announced again by another event never counts twice.
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cloudcart.core.clock import parse_utc
@@ -387,7 +387,7 @@ def _stock_event_fact(event: Event) -> Fact:
     available = data.get("available")
     if not isinstance(sku, str) or not isinstance(available, int):
         raise InvalidMessage("InvalidEvent", "inventory.changed without sku and available")
-    before = data.get("availableBefore")
+    out_since, ended = data.get("outSince"), data.get("stockOut")
     return Fact(
         f"stock:{event.id}",
         "stock",
@@ -396,7 +396,10 @@ def _stock_event_fact(event: Event) -> Fact:
             "sku": sku,
             "productId": data.get("productId"),
             "available": available,
-            "before": before if isinstance(before, int) else None,
+            # The inventory keeps the out-of-stock periods, so they are exact whatever
+            # order the events arrive in.
+            "outSince": out_since if isinstance(out_since, str) else None,
+            "stockOut": dict(ended) if isinstance(ended, dict) else None,
         },
     )
 
@@ -482,27 +485,13 @@ def record_notification_facts(record: Mapping[str, Any]) -> list[Fact]:
 
 
 def source_facts(
-    store: DocumentStore,
     lookups: Lookups,
     *,
     orders: Callable[[], Iterator[Mapping[str, Any]]],
-    batches: Callable[[], Iterator[Mapping[str, Any]]],
     notifications: Callable[[], Iterator[Mapping[str, Any]]] = lambda: iter(()),
 ) -> Iterator[Fact]:
-    """Every fact the source data holds (orders, storefront batches, notifications)."""
+    """Every fact the owners' source data holds (orders, notifications)."""
     for record in notifications():
         yield from record_notification_facts(record)
     for order in orders():
         yield from order_facts(order, lookups)
-    for batch in batches():
-        accepted = parse_time(batch.get("acceptedAt")) or datetime.now(UTC)
-        owner = str(batch.get("customerId"))
-        is_visitor = owner.startswith("v:")
-        yield storefront_fact(
-            str(batch.get("eventId")),
-            accepted,
-            owner,
-            None if is_visitor else owner,
-            owner[2:] if is_visitor else None,
-            batch.get("events") or [],
-        )

@@ -13,22 +13,37 @@ read again: the busier the shop, the worse. So counting has two steps:
    `rollups.apply_facts`: one transactional batch per day, processed markers included,
    so a page read twice counts nothing twice.
 
-The journal keeps a fact for `JOURNAL_TTL_DAYS`, time enough to replay the change feed.
+The journal keeps a fact for `JOURNAL_TTL_DAYS`, time enough to replay the change feed,
+and a storefront fact for `STOREFRONT_DAYS`: no other store keeps every storefront batch
+(the insights history drops those a customer clears or withholds), so these facts are
+what `cloudcart analytics verify` recounts the storefront figures of recent days from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cloudcart.analytics.facts import Fact, parse_time
 from cloudcart.analytics.rollups import Outcome, apply_facts, day_key
-from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore
+from cloudcart.core.documents.port import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    Query,
+    every,
+)
 from cloudcart.core.errors import BatchFailed, Conflict
 
 JOURNAL = "analyticsfacts"
 JOURNAL_TTL_DAYS = 7
+STOREFRONT_DAYS = 35
+"""Days a storefront fact is kept (the container's default keeps others 7 days)."""
 FACT_KIND = "fact"
+STOREFRONT = "storefront"
+"""The fact kind of a storefront batch."""
 MAX_BATCH_OPERATIONS = 100
 
 
@@ -38,7 +53,7 @@ def _container(store: DocumentStore) -> Container:
 
 def fact_document(fact: Fact) -> Document:
     """The journal document of a fact (partition: the UTC day of its time)."""
-    return {
+    document: Document = {
         "id": fact.key,
         "bucket": day_key(fact.at),
         "kind": FACT_KIND,
@@ -46,6 +61,9 @@ def fact_document(fact: Fact) -> Document:
         "at": fact.at.isoformat(),
         "data": dict(fact.data),
     }
+    if fact.kind == STOREFRONT:
+        document["ttl"] = STOREFRONT_DAYS * 86_400
+    return document
 
 
 def fact_of(document: Mapping[str, Any]) -> Fact | None:
@@ -78,6 +96,18 @@ def record(store: DocumentStore, facts: Sequence[Fact]) -> int:
                     raise
                 journal.batch(day, [BatchOp("upsert", document=d) for d in chunk])
     return len(facts)
+
+
+def storefront_facts(store: DocumentStore) -> Iterator[Fact]:
+    """Every storefront fact the journal keeps (a cross-partition query, page by page: for
+    verify and rebuild, never for a request)."""
+    query = Query(
+        filters=(Filter("kind", "eq", FACT_KIND), Filter("fact", "eq", STOREFRONT)), limit=500
+    )
+    for document in every(_container(store), query):
+        fact = fact_of(document)
+        if fact is not None:
+            yield fact
 
 
 def fold(store: DocumentStore, documents: Iterable[Mapping[str, Any]]) -> Outcome:

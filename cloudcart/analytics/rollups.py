@@ -25,7 +25,8 @@ Every document's `kind` is its id without the shard number.
 
 Partition `inventory`: `stock-<n>` (`stock`, 8 shards) `skus: {sku: {productId, available,
 at, outSince}}` (the latest fact per SKU wins) and `stockouts` (`stockouts`): the most
-recent `MAX_STOCKOUTS` ended stock-outs.
+recent `MAX_STOCKOUTS` ended stock-outs, `{sku}@{from}`, as the inventory announced them
+(its stock documents keep the periods, so they do not depend on the order of events).
 
 Exactly once: facts are grouped by partition; each partition's update is one transactional
 batch holding a processed marker per fact (keyed on the fact, kept as long as the roll-up)
@@ -419,58 +420,54 @@ def _histogram(at: datetime, name: str, seconds: int | None) -> Change:
     return Change(day_key(at), FULFILMENT_ID, apply)
 
 
+def stockout_key(sku: str, start: str) -> str:
+    """The key of an ended stock-out in the `stockouts` document."""
+    return f"{sku}@{start}"
+
+
+def keep_newest_stockouts(items: dict[str, Any]) -> None:
+    """Drop all but the `MAX_STOCKOUTS` most recently ended stock-outs."""
+    if len(items) > MAX_STOCKOUTS:
+        oldest = sorted(items.items(), key=lambda kv: (kv[1]["to"], kv[0]))
+        for key, _ in oldest[: len(items) - MAX_STOCKOUTS]:
+            del items[key]
+
+
 def _stock_changes(fact: Fact) -> list[Change]:
     data = fact.data
     sku, available, stamp = str(data["sku"]), int(data["available"]), timestamp(fact.at)
-    ended: list[dict[str, Any]] = []
 
     def apply(document: Document) -> None:
         skus: dict[str, Any] = document.setdefault("skus", {})
         entry = skus.get(sku)
-        ended.clear()
         if entry is not None and str(entry.get("at", "")) >= stamp:
             return  # an older fact than what is known: the latest wins
-        was_out = entry.get("outSince") if entry is not None else None
-        if entry is None and data.get("before") == 0 and available > 0:
-            was_out = None
-        new: dict[str, Any] = {
+        skus[sku] = {
             "productId": data.get("productId"),
             "available": available,
             "at": stamp,
-            "outSince": None,
+            "outSince": (data.get("outSince") or stamp) if available == 0 else None,
         }
-        if available == 0:
-            new["outSince"] = was_out or stamp
-        elif was_out:
-            start = parse_time(was_out)
-            seconds = int((fact.at - start).total_seconds()) if start else 0
-            ended.append(
-                {
-                    "sku": sku,
-                    "productId": data.get("productId"),
-                    "from": was_out,
-                    "to": stamp,
-                    "seconds": seconds,
-                }
-            )
-        skus[sku] = new
 
-    def record(document: Document) -> None:
-        items: dict[str, Any] = document.setdefault("items", {})
-        for stockout in ended:
-            items[f"{stockout['sku']}@{stockout['from']}"] = stockout
-        if len(items) > MAX_STOCKOUTS:
-            for key, _ in sorted(items.items(), key=lambda kv: kv[1]["to"])[
-                : len(items) - MAX_STOCKOUTS
-            ]:
-                del items[key]
+    changes = [Change(INVENTORY_BUCKET, shard("stock", sku), apply)]
+    ended = data.get("stockOut")
+    if ended:
+        start = str(ended["from"])
+        stockout = {
+            "sku": sku,
+            "productId": data.get("productId"),
+            "from": start,
+            "to": str(ended["to"]),
+            "seconds": int(ended["seconds"]),
+        }
 
-    # `record` runs after `apply` on the same partition's working copies (changes keep
-    # their order), so it sees the stock-out that `apply` ended.
-    return [
-        Change(INVENTORY_BUCKET, shard("stock", sku), apply),
-        Change(INVENTORY_BUCKET, STOCKOUTS_ID, record),
-    ]
+        def record(document: Document) -> None:
+            items: dict[str, Any] = document.setdefault("items", {})
+            items[stockout_key(sku, start)] = stockout
+            keep_newest_stockouts(items)
+
+        changes.append(Change(INVENTORY_BUCKET, STOCKOUTS_ID, record))
+    return changes
 
 
 def changes_of(fact: Fact) -> list[Change]:

@@ -40,7 +40,7 @@ import contextvars
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -529,21 +529,6 @@ def clear_history(documents: DocumentStore, owner_key: str) -> int:
     ]
     _delete_documents(container, owner_key, doomed)
     return sum(1 for d in doomed if d.get("kind") == VIEW_KIND)
-
-
-def stored_batches(documents: DocumentStore) -> Iterator[Document]:
-    """Every storefront batch kept (`batch:<event id>` documents, all owners): a
-    cross-partition query page by page, for analytics' verify and rebuild, never for a
-    request."""
-    container = documents.container(EVENTS_CONTAINER)
-    query = Query(filters=(Filter("kind", "eq", BATCH_KIND),), limit=200)
-    continuation: str | None = None
-    while True:
-        page = container.query(query, continuation=continuation)
-        yield from page.items
-        continuation = page.continuation
-        if not continuation:
-            return
 
 
 def export_history(documents: DocumentStore, customer_id: str) -> dict[str, Any]:

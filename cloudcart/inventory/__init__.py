@@ -7,6 +7,7 @@ move is announced by `inventory.changed` in the same batch (see `stock`).
 from cloudcart.inventory.stock import (
     INVENTORY,
     INVENTORY_CHANGED,
+    STOCK_OUTS_KEPT,
     STOCK_SHORTFALL,
     OrderMove,
     OutOfStock,
@@ -35,6 +36,7 @@ from cloudcart.inventory.stock import (
 __all__ = [
     "INVENTORY",
     "INVENTORY_CHANGED",
+    "STOCK_OUTS_KEPT",
     "STOCK_SHORTFALL",
     "OrderMove",
     "OutOfStock",

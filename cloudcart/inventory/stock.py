@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cloudcart.core.clock import utcnow
+from cloudcart.core.clock import parse_utc, utcnow
 from cloudcart.core.documents.port import (
     BatchOp,
     Container,
@@ -136,6 +136,10 @@ class StockLevel:
     received: int | None = None
     partner_on_hand: int | None = None
     partner_sequence: int | None = None
+    out_since: str | None = None
+    """When `available` last fell to 0 (None while it is above 0)."""
+    stock_outs: tuple[dict[str, Any], ...] = ()
+    """The newest ended out-of-stock periods (`from`, `to`, `seconds`), newest first."""
 
     def to_public(self) -> dict[str, Any]:
         """The admin API's view (camelCase)."""
@@ -174,6 +178,8 @@ def level_of(document: Mapping[str, Any]) -> StockLevel:
         received=int(document["received"]) if "received" in document else None,
         partner_on_hand=partner.get("onHand"),
         partner_sequence=partner.get("sequence"),
+        out_since=document.get("outSince"),
+        stock_outs=tuple(dict(p) for p in document.get("stockOuts") or ()),
     )
 
 
@@ -267,7 +273,7 @@ def claim_sku(
     container = _container(store)
     try:
         if on_hand:
-            document = _with_derived({**empty, "onHand": on_hand, "received": on_hand})
+            document = _with_derived({**empty, "onHand": on_hand, "received": on_hand}, _now())
             plan = _Plan(document, "set", on_hand, "admin")
             write_with_events(
                 container,
@@ -276,6 +282,8 @@ def claim_sku(
                 _events(level_of(empty), document, plan, correlation_id),
             )
         else:
+            # Not announced, and not out of stock: a SKU that never had a unit has not
+            # run out (its first move to 0 starts an out-of-stock period).
             container.create(empty)
         return True
     except Conflict:
@@ -353,18 +361,46 @@ def _received(document: Mapping[str, Any], on_hand: int) -> int:
     return on_hand + int(document.get("sold", 0) or 0)
 
 
-def _with_derived(document: Document) -> Document:
+STOCK_OUTS_KEPT = 20
+"""Ended out-of-stock periods a stock document keeps (the newest)."""
+
+
+def _with_derived(document: Document, now: str) -> Document:
+    """The document with its derived figures and out-of-stock record as of `now` (the
+    moment of the move, which its events carry too)."""
     on_hand, reserved = _counts(document)
     document["onHand"] = on_hand
     document["reserved"] = reserved
     document["available"] = max(0, on_hand - reserved)
     document["shortfall"] = max(0, reserved - on_hand)
     if document["shortfall"] and not document.get("shortfallSince"):
-        document["shortfallSince"] = _now()
+        document["shortfallSince"] = now
     elif not document["shortfall"]:
         document.pop("shortfallSince", None)
-    document["updatedAt"] = _now()
+    out_since = document.get("outSince")
+    if document["available"] == 0 and not out_since:
+        document["outSince"] = now
+    elif document["available"] > 0 and out_since:
+        # Kept here, where every move is serialised, so the periods are exact whatever
+        # order their events reach a consumer in.
+        ended = {"from": out_since, "to": now, "seconds": _seconds_between(out_since, now)}
+        document["stockOuts"] = [ended, *(document.get("stockOuts") or [])][:STOCK_OUTS_KEPT]
+        document.pop("outSince")
+    document["updatedAt"] = now
     return document
+
+
+def _seconds_between(start: str, end: str) -> int:
+    began, ended = parse_utc(start), parse_utc(end)
+    return int((ended - began).total_seconds()) if began and ended else 0
+
+
+def _ended_now(document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The out-of-stock period the move that wrote `document` ended, if it ended one."""
+    periods = document.get("stockOuts") or []
+    if periods and periods[0].get("to") == document.get("updatedAt"):
+        return dict(periods[0])
+    return None
 
 
 def _clean(document: Mapping[str, Any]) -> Document:
@@ -385,6 +421,8 @@ def _events(
         "move": plan.move,
         "quantity": plan.quantity,
         "reference": plan.reference,
+        "outSince": after.get("outSince"),
+        "stockOut": _ended_now(after),
         **plan.extra,
     }
     events = [new_event(INVENTORY_CHANGED, level.sku, data, correlation_id=correlation_id)]
@@ -442,7 +480,7 @@ def _apply(
         plan = plan_for(_clean(current))
         if plan is None:
             return None
-        document = _with_derived(plan.document)
+        document = _with_derived(plan.document, _now())
         markers = plan.markers
         try:
             results = write_with_events(

@@ -32,8 +32,8 @@ def _services(data_dir: Path | None) -> Services:
 
 @analytics_app.command("verify")
 def verify_command(data_dir: DataDir = None) -> None:
-    """Recount from orders, storefront batches and stock; a JSON report of every
-    difference; exit 1 when there is one."""
+    """Recount from orders, notifications, stock and the storefront facts journal; a JSON
+    report of every difference; exit 1 when there is one."""
     from cloudcart.analytics.rebuild import verify
 
     services = _services(data_dir)

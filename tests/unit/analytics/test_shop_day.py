@@ -29,6 +29,7 @@ from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.insights import history
+from cloudcart.inventory import reserve_stock, set_stock, stock_level
 from cloudcart.local.cli import cli
 from cloudcart.orders import lifecycle
 from cloudcart.orders.importer import OrderImporter
@@ -410,3 +411,71 @@ def test_bad_ranges_are_refused_with_a_problem(day: Day) -> None:
     r = day.client.get("/api/admin/analytics/summary", headers=day.headers("cus-1"))
     assert r.status_code == 403
     assert day.client.get("/api/admin/analytics/summary").status_code == 401
+
+
+def test_verify_does_not_depend_on_the_history_a_customer_clears(day: Day) -> None:
+    run_shop_day(day)
+    assert history.clear_history(day.services.documents, "cus-1") > 0
+    report = verify(day.services.documents, low_stock=day.settings.analytics_low_stock)
+    assert report.ok, report.to_dict()
+
+
+def test_storefront_figures_older_than_the_journal_are_left_as_stored(day: Day) -> None:
+    run_shop_day(day)
+    store = day.services.documents
+    old = day.now - timedelta(days=journal.STOREFRONT_DAYS + 5)
+    event = day.storefront(
+        f"v:{VISITOR}",
+        VISITOR,
+        [{"type": "product_viewed", "productId": "p1", "at": timestamp(old)}],
+    )
+    day.deliver([event])
+    # The journal no longer holds the old batch, as its ttl would have it.
+    bucket, hour = rollups.day_key(old), rollups.hour_key(old)
+    journal_container = store.container(journal.JOURNAL)
+    journal_container.delete(f"sf:{event.id}", rollups.day_key(event.time))
+    assert verify(store, low_stock=day.settings.analytics_low_stock).ok
+
+    totals = rollups.container(store)
+    totals.patch(rollups.TOTALS_ID, bucket, [PatchOp("incr", f"hours.{hour}.paid", 1)])
+    report = verify(store, low_stock=day.settings.analytics_low_stock)
+    assert [d["path"] for d in report.differences] == [f"hours.{hour}.paid"]
+
+    rebuild(store)
+    assert verify(store, low_stock=day.settings.analytics_low_stock).ok
+    rebuilt = totals.read(rollups.TOTALS_ID, bucket)
+    assert rebuilt["hours"][hour]["views"] == 1  # kept, though nothing recounts it
+    assert rebuilt["hours"][hour]["paid"] == 0
+    # The old batch's marker survives the rebuild: delivered again, it counts nothing.
+    day.deliver([event])
+    assert totals.read(rollups.TOTALS_ID, bucket)["hours"][hour]["views"] == 1
+
+
+def test_ended_stock_outs_are_exact_in_any_order_and_verified(day: Day) -> None:
+    run_shop_day(day)
+    store = day.services.documents
+    # SKU-B went out of stock during the day; two restocks and a sale in between end
+    # two periods, and their events arrive newest first.
+    set_stock(store, "SKU-B", on_hand=2)
+    reserve_stock(store, "att-late", {"SKU-B": 2})
+    set_stock(store, "SKU-B", on_hand=5)
+    moves = [e for e in day.outbox() if e.type == "inventory.changed"]
+    day.deliver(list(reversed(moves)))
+    level = stock_level(store, "SKU-B")
+    assert level is not None and len(level.stock_outs) == 2
+    r = day.client.get("/api/admin/analytics/inventory", headers=day.headers("admin-1", admin=True))
+    assert r.status_code == 200, r.text
+    ended = r.json()["stockOuts"]["recent"]
+    assert sorted((s["from"], s["to"]) for s in ended) == sorted(
+        (p["from"], p["to"]) for p in level.stock_outs
+    )
+    assert verify(store, low_stock=day.settings.analytics_low_stock).ok
+
+    rollups.container(store).patch(
+        rollups.STOCKOUTS_ID, rollups.INVENTORY_BUCKET, [PatchOp("set", "items", {})]
+    )
+    report = verify(store, low_stock=day.settings.analytics_low_stock)
+    assert report.count == 2
+    assert {d["document"] for d in report.differences} == {rollups.STOCKOUTS_ID}
+    rebuild(store)
+    assert verify(store, low_stock=day.settings.analytics_low_stock).ok

@@ -127,6 +127,8 @@ def test_set_inventory_keeps_reserved_and_announces(
                 "move": "set",
                 "quantity": 20,
                 "reference": "admin",
+                "outSince": None,
+                "stockOut": None,
             },
         )
     ]

@@ -18,6 +18,7 @@ from cloudcart.core.documents.port import Container, Document, Filter, Query
 from cloudcart.inventory import (
     INVENTORY,
     INVENTORY_CHANGED,
+    STOCK_OUTS_KEPT,
     STOCK_SHORTFALL,
     OutOfStock,
     PartnerCount,
@@ -62,8 +63,7 @@ def inventory(store: SqliteDocumentStore) -> Container:
 
 
 def stocked(store: SqliteDocumentStore, sku: str, on_hand: int, product: str = PRODUCT) -> None:
-    assert claim_sku(store, product, sku) is True
-    set_stock(store, sku, on_hand=on_hand)
+    assert claim_sku(store, product, sku, on_hand=on_hand) is True
 
 
 def level(store: SqliteDocumentStore, sku: str = SKU) -> StockLevel:
@@ -719,8 +719,11 @@ def test_every_move_writes_inventory_changed_matching_its_schema(
         "productId": PRODUCT,
         "available": found.available,
         "availableBefore": 7,
+        "outSince": found.out_since,
+        "stockOut": None,
         **expected,
     }
+    assert (found.out_since is None) == (found.available > 0)
     assert (found.on_hand, found.reserved) == (expected["onHand"], expected["reserved"])
     assert found.available == max(0, found.on_hand - found.reserved)
     every = events(store)
@@ -829,3 +832,28 @@ def test_all_levels_lists_only_stock_documents(store: SqliteDocumentStore) -> No
     assert (by_sku[skus[0]].on_hand, by_sku[skus[0]].sold) == (4, 1)
     assert by_sku[skus[4]].on_hand == 2
     assert all(found.product_id == PRODUCT for found in listed)
+
+
+def test_out_of_stock_periods_are_kept_on_the_stock_and_announced(
+    store: SqliteDocumentStore,
+) -> None:
+    stocked(store, SKU, 1)
+    assert level(store).out_since is None
+    reserve_stock(store, "att_1", {SKU: 1})
+    went_out = level(store).out_since
+    assert went_out is not None
+    assert changed(store)[-1]["outSince"] == went_out
+    release_reservation(store, "att_1", [SKU])
+    back = level(store)
+    assert back.out_since is None
+    [period] = back.stock_outs
+    assert period["from"] == went_out and period["to"] == back.updated_at
+    assert period["seconds"] >= 0
+    assert changed(store)[-1]["stockOut"] == period
+    assert changed(store)[-1]["outSince"] is None
+    for attempt in range(STOCK_OUTS_KEPT + 3):
+        reserve_stock(store, f"att_more_{attempt}", {SKU: 1})
+        release_reservation(store, f"att_more_{attempt}", [SKU])
+    kept = level(store).stock_outs
+    assert len(kept) == STOCK_OUTS_KEPT
+    assert [p["to"] for p in kept] == sorted((p["to"] for p in kept), reverse=True)
