@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run test install install-dev lint typecheck pytest bench clean
+.PHONY: run test install install-dev lint typecheck pytest bench bench-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -c "import sys; assert sys.version_info >= (3, 11), sys.version" || { echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
@@ -50,6 +50,11 @@ test: lint typecheck pytest
 bench: install-dev
 	$(BIN)/python -m benchmarks.cold_start
 	$(BIN)/python -m benchmarks.documents
+
+# wrk drives the HTTP benchmarks (benchmarks/storefront_http.py) from C, so the client is
+# never the bottleneck; Debian packages it.
+bench-tools:
+	command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -57,6 +57,8 @@ class ServeProcess:
     demo: bool = False
     partners: bool = True
     """Start the partner simulators (`--no-partners` when False)."""
+    triggers: bool = True
+    """Run the app's trigger functions (`--no-triggers` when False: HTTP only)."""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -91,6 +93,8 @@ class ServeProcess:
             args.append("--demo")
         if not self.partners:
             args.append("--no-partners")
+        if not self.triggers:
+            args.append("--no-triggers")
         env = clean_env({"DEV_IDP_HTTPS_PORT": str(free_port()), **self.env})
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(

@@ -2,10 +2,10 @@
 
 It runs a threaded HTTP server on 127.0.0.1 (free port) and implements only what
 `cloudcart.core.documents.cosmos` uses: the account, databases, collections, one partition
-key range, document CRUD, upsert, If-Match, queries in the exact SQL subset the adapter
-generates (with parameters and continuation), transactional batch, patch with a filter
-predicate, the change feed and TTL. It adds the system properties (`_rid`, `_self`,
-`_etag`, `_ts`) like Cosmos does.
+key range, document CRUD, upsert, If-Match, queries in the SQL subset the adapter and the
+SDK's read many (`read_items`) generate (with parameters and continuation), transactional
+batch, patch with a filter predicate, the change feed and TTL. It adds the system
+properties (`_rid`, `_self`, `_etag`, `_ts`) like Cosmos does.
 
 Like the service, it answers a cross-partition query one physical partition at a time
 (`physical_partitions`, 3 by default; a partition key's is a stable hash of it): without
@@ -74,8 +74,9 @@ _TOKEN = re.compile(
 class _Parser:
     """Parses `SELECT * FROM c [WHERE ...] [ORDER BY ...]` and `FROM c WHERE ...`.
 
-    Conditions: `<value> <op> <value>`, `IS_DEFINED(<path>)`, `NOT IS_DEFINED(<path>)`,
-    `ARRAY_CONTAINS(<value>, <value>)`, `STARTSWITH(<value>, <value>)`, joined by AND.
+    Conditions: `<value> <op> <value>`, `<value> IN (<value>, ...)`, `IS_DEFINED(<path>)`,
+    `NOT <condition>`, `ARRAY_CONTAINS(<value>, <value>)`, `STARTSWITH(<value>, <value>)`
+    and `( <conditions> )`, joined by AND and OR (AND binds tighter, as in Cosmos SQL).
     Values: `c.a.b` paths, `@params` and JSON literals.
     """
 
@@ -120,7 +121,16 @@ class _Parser:
         self.pos = end
         return lambda doc: literal
 
+    def peek_punct(self) -> str | None:
+        m = _TOKEN.match(self.text, self.pos)
+        return m.group("punct") if m and m.group("punct") else None
+
     def condition(self) -> Callable[[dict[str, Any]], bool]:
+        if self.peek_punct() == "(":
+            self.expect("(")
+            grouped = self.where()
+            self.expect(")")
+            return grouped
         word = self.peek_word()
         if word == "NOT":
             self.expect("NOT")
@@ -140,6 +150,16 @@ class _Parser:
                 return lambda doc: _array_contains(first(doc), second(doc))
             return lambda doc: _startswith(first(doc), second(doc))
         left = self.value()
+        if self.peek_word() == "IN":
+            # `x IN (a, b)` is `x = a OR x = b`: the same typed equality as `=`.
+            self.expect("IN")
+            self.expect("(")
+            candidates = [self.value()]
+            while self.peek_punct() == ",":
+                self.expect(",")
+                candidates.append(self.value())
+            self.expect(")")
+            return lambda doc: any(_compare(left(doc), "=", c(doc)) for c in candidates)
         m = _TOKEN.match(self.text, self.pos)
         if not m or not m.group("op"):
             raise self.fail("expected a comparison operator")
@@ -149,6 +169,15 @@ class _Parser:
         return lambda doc: _compare(left(doc), op, right(doc))
 
     def where(self) -> Callable[[dict[str, Any]], bool]:
+        alternatives = [self.conjunction()]
+        while self.peek_word() == "OR":
+            self.expect("OR")
+            alternatives.append(self.conjunction())
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return lambda doc: any(a(doc) for a in alternatives)
+
+    def conjunction(self) -> Callable[[dict[str, Any]], bool]:
         conditions = [self.condition()]
         while self.peek_word() == "AND":
             self.expect("AND")

@@ -10,10 +10,11 @@ another empty one. Code that reads one page and takes it for "the first n" break
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from cloudcart.core.documents.port import Container, DocumentStore, Page, Query
+from cloudcart.core.documents.port import Container, Document, DocumentStore, Page, Query
 
 
 def _token(inner: str | None, *, empty_next: bool) -> str:
@@ -30,6 +31,10 @@ class ShortPagesContainer:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    def read_many(self, keys: Sequence[tuple[str, str]]) -> list[Document]:
+        """The inner container's read many: point reads, not pages, so nothing to shorten."""
+        return self.inner.read_many(keys)
 
     def query(
         self,

@@ -33,6 +33,7 @@ from cloudcart.core.documents.embedded import (
     effective_ttl,
     field_path,
     partition_key_of,
+    read_many_keys,
 )
 from cloudcart.core.documents.port import (
     BatchOp,
@@ -302,6 +303,22 @@ class CosmosContainer:
     def read(self, id: str, partition_key: str) -> Document:
         """Point read. Raises NotFound."""
         return _strip(self._call(f"read {id}", lambda: self._client.read_item(id, partition_key)))
+
+    def read_many(self, keys: Sequence[tuple[str, str]]) -> list[Document]:
+        """The SDK's read many (a query per physical partition, in parallel; one key alone
+        is a point read); missing and expired documents are left out."""
+        wanted = read_many_keys(keys)
+        if not wanted:
+            return []
+
+        def read() -> dict[tuple[str, str], Document]:
+            items = self._client.read_items(items=wanted)
+            # The SDK matches results to keys by id alone and gives no order, so key them
+            # by id and partition key here: one id may live in several partitions.
+            return {(d["id"], partition_key_of(self.spec, d)): _strip(d) for d in items}
+
+        found = self._call(f"read {len(wanted)} documents", read)
+        return [found[key] for key in wanted if key in found]
 
     def create(self, document: Document) -> Document:
         """Insert; raises Conflict when the id exists in that partition."""

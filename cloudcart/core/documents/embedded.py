@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cloudcart.core.documents.port import (
+    MAX_READ_MANY_KEYS,
     BatchOp,
     ChangeFeedPage,
     Container,
@@ -239,6 +240,26 @@ def check_batch_size(operations: Sequence[BatchOp], *, documents: bool = True) -
     return size
 
 
+def read_many_keys(keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`keys` without repeats, in order; ValueError past `MAX_READ_MANY_KEYS` keys."""
+    if len(keys) > MAX_READ_MANY_KEYS:
+        raise ValueError(
+            f"read_many takes at most {MAX_READ_MANY_KEYS} keys, got {len(keys)}: "
+            "split them so that each call stays one bounded request"
+        )
+    wanted: dict[tuple[str, str], None] = {}
+    for key in keys:
+        if not (
+            isinstance(key, tuple)
+            and len(key) == 2
+            and isinstance(key[0], str)
+            and isinstance(key[1], str)
+        ):
+            raise ValueError(f"a read_many key is an (id, partition key) pair of strings: {key!r}")
+        wanted[key] = None
+    return list(wanted)
+
+
 def _check_batch_bytes(size: int) -> None:
     if size > MAX_DOCUMENT_BYTES:
         raise ValueError(
@@ -379,6 +400,11 @@ def _filter_sql(flt: Filter, params: list[Any]) -> str:
         raise ValueError(f"unknown filter op {flt.op!r}")
     if isinstance(value, dict | list):
         raise ValueError("filters compare scalar values only")
+    if flt.op == "eq" and isinstance(value, str) and not value.startswith(("{", "[")):
+        # No type guard needed (and one JSON parse per row saved): json_extract gives TEXT
+        # only for a string, or for an object or array, whose text starts with { or [.
+        params.extend([path, value])
+        return "json_extract(body, ?) = ?"
     # Type guard: like Cosmos, a number never equals/compares with a string (SQLite would
     # otherwise order every number before every string).
     params.extend([path, path, _sql_value(value)])
@@ -560,6 +586,26 @@ class SqliteContainer:
         if doc is None:
             raise NotFound(f"{self.spec.name}/{partition_key}/{id} does not exist")
         return doc
+
+    def read_many(self, keys: Sequence[tuple[str, str]]) -> list[Document]:
+        """Point reads of many keys in one SELECT; missing and expired ones left out."""
+        wanted = read_many_keys(keys)
+        if not wanted:
+            return []
+        params: list[Any] = [value for id, pk in wanted for value in (pk, id)]
+        params.append(time.time())
+        # A join with the keys, not `(pk, id) IN (VALUES ...)`: SQLite scans the whole
+        # table for a row-value IN, while the join looks each key up in the primary key.
+        values = ", ".join("(?, ?)" for _ in wanted)
+        sql = (
+            f"WITH k(pk, id) AS (VALUES {values}) "  # noqa: S608
+            f"SELECT t.pk, t.id, t.body FROM k JOIN {self._table} AS t "
+            "ON t.pk = k.pk AND t.id = k.id "
+            "WHERE t.expires_at IS NULL OR t.expires_at > ?"
+        )
+        with self._store.reading() as conn:
+            found = {(id, pk): body for pk, id, body in conn.execute(sql, params)}
+        return [_parse(found[key]) for key in wanted if key in found]
 
     def create(self, document: Document) -> Document:
         """Insert; raises Conflict when the id exists in that partition."""

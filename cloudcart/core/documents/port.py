@@ -10,7 +10,8 @@ Errors: `NotFound`, `Conflict`, `PreconditionFailed`, `BatchFailed`, `Unavailabl
 Limits, Cosmos DB's, which both adapters refuse alike with `ValueError` before anything is
 written: a document (its JSON without system properties) and a batch (its documents and
 patch values together) of at most 2 MB, at most 10 operations per patch and 100 per batch,
-and no '/', '\\', '?' or '#' in an id.
+and no '/', '\\', '?' or '#' in an id. `Container.read_many` takes at most
+`MAX_READ_MANY_KEYS` keys, so one call stays one bounded request.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 Document = dict[str, Any]
 """A JSON document. Adapters add the system properties `_etag` (str) and `_ts` (int)."""
+
+MAX_READ_MANY_KEYS = 1000
+"""The most (id, partition key) pairs one `Container.read_many` call takes: Cosmos DB
+reads at most this many items per query, so a call stays one query per physical
+partition, and no caller can turn a page view into an unbounded request."""
 
 CompositeOrder = Literal["ascending", "descending"]
 """Direction of one path in a Cosmos composite index."""
@@ -167,6 +173,18 @@ class Container(Protocol):
 
     def read(self, id: str, partition_key: str) -> Document:
         """Point read. Raises NotFound."""
+        ...
+
+    def read_many(self, keys: Sequence[tuple[str, str]]) -> list[Document]:
+        """Point reads of many (id, partition key) pairs, one round trip from the caller's
+        view (Cosmos: one query per physical partition, run in parallel).
+
+        Documents that do not exist (or have expired) are left out, never raised as
+        NotFound. Results come in the order of `keys`; a key given twice returns its
+        document once. Each document is what `read` returns for its key. An empty `keys`
+        makes no call and returns []. More than `MAX_READ_MANY_KEYS` keys raise ValueError
+        (one call is one bounded request: split larger sets).
+        """
         ...
 
     def create(self, document: Document) -> Document:

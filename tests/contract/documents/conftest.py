@@ -24,7 +24,8 @@ from tests.fakes.cosmos_server import CosmosFakeServer
 SHORT_TTL = ContainerSpec("short_ttl", "/pk", 1, "Default TTL of one second.")
 NO_TTL = ContainerSpec("no_ttl", "/pk", None, "TTL off: a document's own ttl is ignored.")
 ITEMS = ContainerSpec("items", "/categoryId", None, "Query tests, partitioned by category.")
-TEST_CONTAINERS = (*CONTAINERS, SHORT_TTL, NO_TTL, ITEMS)
+BY_ID = ContainerSpec("by_id", "/id", None, "Partitioned by its own id (a SKU's stock, say).")
+TEST_CONTAINERS = (*CONTAINERS, SHORT_TTL, NO_TTL, ITEMS, BY_ID)
 
 
 @pytest.fixture(scope="session")

@@ -59,6 +59,19 @@ def test_throttled_increment_is_applied_once(
     assert inventory.read("sku-1", "sku-1")["available"] == 9
 
 
+def test_throttled_read_many_is_retried(
+    cosmos: CosmosDocumentStore, cosmos_fake: CosmosFakeServer
+) -> None:
+    carts = cosmos.container("carts")
+    carts.create({"id": "a", "customerId": "c1"})
+    carts.create({"id": "b", "customerId": "c2"})
+    throttled_before = cosmos_fake.count("query", 429)
+    cosmos_fake.throttle("query", 2)
+    found = carts.read_many([("b", "c2"), ("a", "c1")])
+    assert [d["id"] for d in found] == ["b", "a"]
+    assert cosmos_fake.count("query", 429) - throttled_before == 2
+
+
 def test_endless_throttling_becomes_unavailable(
     cosmos: CosmosDocumentStore, cosmos_fake: CosmosFakeServer
 ) -> None:

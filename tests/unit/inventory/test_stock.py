@@ -811,6 +811,70 @@ def test_stock_levels_and_available_units_leave_out_unknown_skus(
     assert available_units(store, ["NO-SUCH", SKU, OTHER]) == {"NO-SUCH": 0, SKU: 4, OTHER: 0}
 
 
+class _CountingStore:
+    """The store, counting the calls made on its containers by operation name."""
+
+    def __init__(self, inner: SqliteDocumentStore) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def container(self, name: str) -> Any:
+        return _CountingContainer(self.inner.container(name), self.calls)
+
+    def ensure_containers(self) -> None:
+        self.inner.ensure_containers()
+
+    def check(self) -> None:
+        self.inner.check()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _CountingContainer:
+    def __init__(self, inner: Container, calls: list[str]) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if not callable(target):
+            return target
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append(name)
+            return target(*args, **kwargs)
+
+        return counted
+
+
+def test_stock_levels_read_every_sku_in_one_call_per_thousand(
+    store: SqliteDocumentStore,
+) -> None:
+    stocked(store, SKU, 4)
+    stocked(store, OTHER, 2)
+    counting = _CountingStore(store)
+    assert list(stock_levels(counting, [OTHER, "NO-SUCH", SKU])) == [OTHER, SKU]
+    assert counting.calls == ["read_many"]
+
+    counting.calls.clear()
+    unknown = [f"NONE-{n}" for n in range(1500)]
+    levels = stock_levels(counting, [SKU, *unknown[:999], OTHER, *unknown[999:]])
+    assert list(levels) == [SKU, OTHER]  # one in each chunk of a thousand
+    assert counting.calls == ["read_many", "read_many"]
+
+    counting.calls.clear()
+    assert available_units(counting, [SKU, "NO-SUCH"]) == {SKU: 4, "NO-SUCH": 0}
+    assert counting.calls == ["read_many"]
+
+
+def test_stock_levels_take_no_typed_document_for_stock(store: SqliteDocumentStore) -> None:
+    inventory(store).create({"id": "SKU-9", "sku": "SKU-9", "type": "stock-move"})
+    stocked(store, SKU, 1)
+    assert stock_level(store, "SKU-9") is None
+    assert list(stock_levels(store, ["SKU-9", SKU])) == [SKU]
+
+
 def test_all_levels_lists_only_stock_documents(store: SqliteDocumentStore) -> None:
     # More SKUs than one query page, each partition also holding markers and events.
     skus = [f"SKU-{n:03d}" for n in range(105)]
