@@ -178,8 +178,38 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     phrase = _phrase(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
-    problem = Problem(exc.status_code, phrase, detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow"))
+    problem = Problem(exc.status_code, phrase, detail, headers=headers)
     return problem_response(problem, request)
+
+
+def _allowed_methods(request: Request, named: str | None) -> str:
+    """Every method the request's path answers: Starlette's 405 names only the methods of
+    the first route whose path matched, and a path is often served by several routes."""
+    methods = {m.strip().upper() for m in (named or "").split(",") if m.strip()}
+    for pattern, path_methods in _documented_paths(request.app):
+        if pattern.fullmatch(request.url.path):
+            methods |= path_methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+def _documented_paths(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
+    """The OpenAPI document's paths as patterns with their methods (built once per app)."""
+    found: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        app.state, "documented_paths", None
+    )
+    if found is None:
+        found = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            parts = re.split(r"(\{[^}]+\})", template)
+            regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+            found.append((re.compile(regex), {method.upper() for method in operations}))
+        app.state.documented_paths = found
+    return found
 
 
 def _phrase(status: int) -> str:

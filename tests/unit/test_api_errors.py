@@ -79,6 +79,17 @@ def test_wrong_method_is_a_405_problem_with_allow(client: TestClient) -> None:
     assert "GET" in response.headers["allow"]
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_405_allows_every_method_of_the_path(tmp_path: Path, lazy: bool) -> None:
+    # Several routes serve /api/me/addresses/{addressId}; each names only its own method.
+    app = create_app(Settings(data_dir=tmp_path / "data"), lazy_routes=lazy)
+    with TestClient(app) as anyone:
+        response = anyone.post("/api/me/addresses/addr_1")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["allow"] == "DELETE, GET, HEAD, PUT"
+
+
 def test_validation_error_is_a_422_problem_listing_errors(client: TestClient) -> None:
     huge = "x" * 100_000
     response = client.post("/api/test/items", json={"name": huge, "qty": "many"})
