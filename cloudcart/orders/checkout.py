@@ -40,7 +40,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from cloudcart import risk
@@ -530,12 +529,13 @@ def _address(services: Services, customer_id: str, body: CheckoutIn) -> dict[str
 
 
 def _saved_address(services: Services, customer_id: str, address_id: str) -> dict[str, Any] | None:
-    # The customers room owns addresses: read them through its public service (a point
+    # The customers package owns addresses: read them through its public service (a point
     # read in the caller's partition, so another customer's address id is unknown here).
+    from cloudcart.customers.service import CustomerService
+
     try:
-        service = import_module("cloudcart.customers.service").CustomerService(services.documents)
-        found = service.get_address(customer_id, address_id)
-    except (ImportError, NotFound):
+        found = CustomerService(services.documents).get_address(customer_id, address_id)
+    except NotFound:
         return None
     fields = ("name", "line1", "line2", "city", "region", "postalCode", "country", "phone")
     return {f: found.get(f) for f in fields}

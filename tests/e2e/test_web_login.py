@@ -28,7 +28,6 @@ import uvicorn
 
 from cloudcart.api.app import create_app
 from cloudcart.core.settings import Settings
-from cloudcart.identity import web_login
 from cloudcart.identity.dev_https import DevIdpHttpsServer, start_dev_idp_https
 from cloudcart.identity.dev_provider import DEV_WEB_CLIENT_ID, DEV_WEB_CLIENT_SECRET
 
@@ -62,9 +61,6 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         web_allowed_origins="http://localhost:3000",
     )
     app = create_app(settings)
-    # Until the app factory mounts it (the lead wires `web_login.router` in create_app).
-    if not any(getattr(r, "path", "") == "/auth/login" for r in app.routes):
-        app.include_router(web_login.router)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=http_port, log_level="warning")
     )

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from cloudcart.api.app import create_app
 from cloudcart.core.documents.port import Filter, Query
 from cloudcart.core.settings import Settings
-from cloudcart.customers import routes
 from cloudcart.identity.caller import Caller
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.identity.sessions import session_store
@@ -28,10 +27,6 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings)
-    # Until the lead mounts the router in create_app.
-    if not any(getattr(r, "path", "") == "/api/me/profile" for r in app.routes):
-        app.include_router(routes.router)
-        app.openapi_schema = None
     app.state.services.documents.ensure_containers()
     with TestClient(app) as test_client:
         yield test_client

@@ -23,18 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cloudcart.core.documents.embedded import (
-    SYSTEM_PROPERTIES,
-    check_batch_size,
-    check_document_size,
-    check_patch_size,
-    clean_document,
-    container_spec_in,
-    effective_ttl,
-    field_path,
-    partition_key_of,
-    read_many_keys,
-)
 from cloudcart.core.documents.port import (
     BatchOp,
     ChangeFeedPage,
@@ -48,6 +36,18 @@ from cloudcart.core.documents.port import (
     Query,
 )
 from cloudcart.core.documents.registry import CONTAINERS
+from cloudcart.core.documents.rules import (
+    SYSTEM_PROPERTIES,
+    check_batch_size,
+    check_document_size,
+    check_patch_size,
+    clean_document,
+    container_spec_in,
+    effective_ttl,
+    field_path,
+    partition_key_of,
+    read_many_keys,
+)
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,

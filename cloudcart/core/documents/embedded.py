@@ -18,7 +18,6 @@ import binascii
 import copy
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -31,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cloudcart.core.documents.port import (
-    MAX_READ_MANY_KEYS,
     BatchOp,
     ChangeFeedPage,
     Container,
@@ -44,6 +42,21 @@ from cloudcart.core.documents.port import (
     Query,
 )
 from cloudcart.core.documents.registry import CONTAINERS
+from cloudcart.core.documents.rules import (
+    IDENTIFIER,
+    SYSTEM_PROPERTIES,
+    check_batch_bytes,
+    check_batch_size,
+    check_patch_size,
+    check_size,
+    clean_document,
+    compact_json,
+    container_spec_in,
+    effective_ttl,
+    field_path,
+    partition_key_of,
+    read_many_keys,
+)
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
@@ -56,19 +69,6 @@ from cloudcart.core.errors import (
 if TYPE_CHECKING:
     from cloudcart.core.settings import Settings
 
-MAX_BATCH_OPERATIONS = 100
-"""Cosmos DB's limit on operations in one transactional batch; enforced here too."""
-
-MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
-"""Cosmos DB's limit on one document and on one batch request (2 MB); enforced here too."""
-
-MAX_PATCH_OPERATIONS = 10
-"""Cosmos DB's limit on operations in one patch; enforced here too."""
-
-SYSTEM_PROPERTIES = frozenset({"_etag", "_ts", "_rid", "_self", "_attachments", "_lsn"})
-"""Properties the database owns; stripped from documents callers hand in."""
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BUSY_TIMEOUT_MS = 30_000
 # Expired rows are invisible at once; physically deleting them is housekeeping, done
 # every so many writes so that no single request pays for a large purge.
@@ -84,18 +84,6 @@ def from_settings(settings: Settings) -> DocumentStore:
     store = SqliteDocumentStore(Path(settings.data_dir) / "documents.sqlite3")
     store.ensure_containers()
     return store
-
-
-def field_path(field: str) -> list[str]:
-    """Split a dotted field (`address.country`) into checked identifier segments.
-
-    Segments are restricted to identifiers so a path can be written into Cosmos SQL and
-    SQLite JSON paths without any quoting ambiguity.
-    """
-    parts = field.split(".")
-    if not field or not all(_IDENTIFIER.match(p) for p in parts):
-        raise ValueError(f"invalid field path {field!r}: use dotted identifiers like 'a.b_c'")
-    return parts
 
 
 def _json_path(field: str) -> str:
@@ -120,151 +108,10 @@ def _new_etag() -> str:
     return f'"{uuid.uuid4()}"'
 
 
-def clean_document(document: Document, *, deep: bool = True) -> Document:
-    """A copy of `document` without system properties, with its `id` checked; deep unless
-    `deep` is False (for a caller that serialises it before anyone could change it)."""
-    doc = {
-        k: copy.deepcopy(v) if deep else v
-        for k, v in document.items()
-        if k not in SYSTEM_PROPERTIES
-    }
-    doc_id = doc.get("id")
-    if not isinstance(doc_id, str) or not doc_id:
-        raise ValueError("a document needs a non-empty string 'id'")
-    if any(ch in doc_id for ch in "/\\?#"):
-        raise ValueError(f"document id {doc_id!r} must not contain '/', '\\', '?' or '#'")
-    return doc
-
-
-def partition_key_of(spec: ContainerSpec, document: Document) -> str:
-    """The partition key value of `document` in a container of `spec` (ValueError if absent)."""
-    value: Any = document
-    for part in spec.partition_key_field.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise ValueError(
-                f"document {document.get('id')!r} has no partition key field "
-                f"{spec.partition_key_field!r} (container {spec.name!r})"
-            )
-        value = value[part]
-    if not isinstance(value, str):
-        raise ValueError(
-            f"partition key {spec.partition_key_field!r} of document {document.get('id')!r} "
-            "must be a string"
-        )
-    return value
-
-
-def effective_ttl(spec: ContainerSpec, document: Document) -> int | None:
-    """Seconds until `document` expires after a write, or None if it never does.
-
-    Cosmos semantics: with no container default TTL, per-document `ttl` is ignored; -1
-    (either level) means never; a document's own positive `ttl` overrides the default.
-    """
-    if spec.default_ttl is None:
-        return None
-    ttl = document.get("ttl")
-    if ttl is None:
-        return None if spec.default_ttl == -1 else spec.default_ttl
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl == 0 or ttl < -1:
-        raise ValueError(f"ttl must be -1 or a positive integer, not {ttl!r}")
-    return None if ttl == -1 else ttl
-
-
-def _refuse(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} is not JSON: store strings, numbers and lists")
-
-
-# orjson instead of the json module: every document written and read goes through these
-# two, and they are what the embedded store spends most of its time on. Dates and
-# dataclasses are refused, as the json module (and so the Cosmos SDK) refuses them.
-_DUMP_OPTIONS = (
-    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | (orjson.OPT_PASSTHROUGH_DATACLASS)
-)
-
-
-def _compact_json(value: Any) -> str:
-    return orjson.dumps(value, default=_refuse, option=_DUMP_OPTIONS).decode("utf-8")
-
-
+# orjson: parsing every document read was much of what this store spent its time on.
 def _parse(body: str) -> Document:
     document: Document = orjson.loads(body)
     return document
-
-
-def json_size(value: Any) -> int:
-    """Bytes of `value` as compact UTF-8 JSON: how Cosmos DB measures its size limits."""
-    return len(_compact_json(value).encode("utf-8"))
-
-
-def _check_size(document: Document, size: int) -> None:
-    if size > MAX_DOCUMENT_BYTES:
-        raise ValueError(
-            f"document {document.get('id')!r} is too large: {size} bytes, "
-            f"at most {MAX_DOCUMENT_BYTES} (2 MB)"
-        )
-
-
-def check_document_size(document: Document) -> int:
-    """Reject a document (without system properties) over Cosmos DB's 2 MB; returns its
-    size in bytes."""
-    size = json_size({k: v for k, v in document.items() if k not in SYSTEM_PROPERTIES})
-    _check_size(document, size)
-    return size
-
-
-def check_patch_size(operations: Sequence[PatchOp]) -> None:
-    """Reject a patch over Cosmos DB's operation limit."""
-    if len(operations) > MAX_PATCH_OPERATIONS:
-        raise ValueError(
-            f"a patch holds at most {MAX_PATCH_OPERATIONS} operations, got {len(operations)}"
-        )
-
-
-def check_batch_size(operations: Sequence[BatchOp], *, documents: bool = True) -> int:
-    """Reject empty batches and batches over Cosmos DB's limits: operations, operations per
-    patch, and 2 MB of documents and patch values together. Returns the bytes counted;
-    with `documents` False the documents are left for the caller to size (and add)."""
-    if not operations:
-        raise ValueError("a batch needs at least one operation")
-    if len(operations) > MAX_BATCH_OPERATIONS:
-        raise ValueError(
-            f"a batch holds at most {MAX_BATCH_OPERATIONS} operations, got {len(operations)}"
-        )
-    size = 0
-    for op in operations:
-        check_patch_size(op.patch)
-        if op.document is not None and documents:
-            size += check_document_size(op.document)
-        size += sum(json_size(p.value) for p in op.patch)
-    _check_batch_bytes(size)
-    return size
-
-
-def read_many_keys(keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """`keys` without repeats, in order; ValueError past `MAX_READ_MANY_KEYS` keys."""
-    if len(keys) > MAX_READ_MANY_KEYS:
-        raise ValueError(
-            f"read_many takes at most {MAX_READ_MANY_KEYS} keys, got {len(keys)}: "
-            "split them so that each call stays one bounded request"
-        )
-    wanted: dict[tuple[str, str], None] = {}
-    for key in keys:
-        if not (
-            isinstance(key, tuple)
-            and len(key) == 2
-            and isinstance(key[0], str)
-            and isinstance(key[1], str)
-        ):
-            raise ValueError(f"a read_many key is an (id, partition key) pair of strings: {key!r}")
-        wanted[key] = None
-    return list(wanted)
-
-
-def _check_batch_bytes(size: int) -> None:
-    if size > MAX_DOCUMENT_BYTES:
-        raise ValueError(
-            f"the batch is too large: {size} bytes of documents, at most {MAX_DOCUMENT_BYTES}"
-        )
 
 
 # --- JSON patch on dotted paths ---------------------------------------------------------
@@ -273,7 +120,7 @@ def _check_batch_bytes(size: int) -> None:
 def _patch_segments(path: str) -> list[str]:
     parts = path.split(".")
     for p in parts:
-        if not (_IDENTIFIER.match(p) or p.isdigit() or p == "-"):
+        if not (IDENTIFIER.match(p) or p.isdigit() or p == "-"):
             raise ValueError(f"invalid patch path {path!r}")
     return parts
 
@@ -465,9 +312,9 @@ class SqliteContainer:
         shares nothing with `doc`."""
         # Serialised once: the size check and the row use the same text, and parsing it back
         # is the copy the caller gets (cheaper than a deep copy of the input).
-        body = _compact_json(doc)
+        body = compact_json(doc)
         size = len(body.encode("utf-8"))
-        _check_size(doc, size)
+        check_size(doc, size)
         self._store.count_batch_bytes(size)
         ttl = effective_ttl(self.spec, doc)
         now = time.time()
@@ -871,7 +718,7 @@ class SqliteDocumentStore:
         counted: int | None = getattr(self._local, "batch_bytes", None)
         if counted is not None:
             self._local.batch_bytes = counted + size
-            _check_batch_bytes(counted + size)
+            check_batch_bytes(counted + size)
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
@@ -921,7 +768,7 @@ class SqliteDocumentStore:
         """Create a table (and its indexes) for every registered container, purge expired."""
         with self.writing() as conn:
             for spec in self.specs.values():
-                if not _IDENTIFIER.match(spec.name):
+                if not IDENTIFIER.match(spec.name):
                     raise ValueError(f"container name {spec.name!r} is not an identifier")
                 table = f'"c_{spec.name}"'
                 conn.execute(
@@ -948,14 +795,6 @@ class SqliteDocumentStore:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
-
-
-def container_spec_in(specs: dict[str, ContainerSpec], name: str) -> ContainerSpec:
-    """The spec named `name` among a store's containers; KeyError names unknown ones."""
-    try:
-        return specs[name]
-    except KeyError:
-        raise KeyError(f"container {name!r} is not in the registry") from None
 
 
 def _translate(exc: sqlite3.OperationalError) -> Exception:
