@@ -38,8 +38,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from cloudcart.catalog.search.cursors import decode_cursor, encode_cursor, query_fingerprint
 from cloudcart.catalog.search.documents import brand_key, public_item
-from cloudcart.catalog.search.embedded import _decode_cursor, _encode_cursor, _fingerprint
 from cloudcart.catalog.search.port import (
     FacetValue,
     SearchDocument,
@@ -656,8 +656,8 @@ class AzureSearchIndex:
 
     def search(self, query: SearchQuery) -> SearchResult:
         """Search, facet and count on the service; rerank the top window by intent."""
-        fingerprint = _fingerprint(query)
-        offset = _decode_cursor(query.cursor, fingerprint)
+        fingerprint = query_fingerprint(query)
+        offset = decode_cursor(query.cursor, fingerprint)
         text = build_search_text(query.text)
         order_by = build_order_by(query, text is not None)
         intent = detect_intent(query.text, self.vocabulary()) if text and order_by is None else None
@@ -691,7 +691,7 @@ class AzureSearchIndex:
             items=[public_item(r.document, r.sku) for r in ranked],
             total=total,
             facets=facets,
-            next_cursor=_encode_cursor(next_offset, fingerprint) if next_offset < total else None,
+            next_cursor=encode_cursor(next_offset, fingerprint) if next_offset < total else None,
         )
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:

@@ -16,8 +16,6 @@ and within about half a second in others.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import threading
@@ -26,10 +24,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudcart.catalog.search.cursors import decode_cursor, encode_cursor, query_fingerprint
 from cloudcart.catalog.search.documents import brand_key, public_item
 from cloudcart.catalog.search.port import (
     FacetValue,
-    InvalidCursor,
     SearchDocument,
     SearchQuery,
     SearchResult,
@@ -281,7 +279,7 @@ class TantivySearchIndex:
 
     def search(self, query: SearchQuery) -> SearchResult:
         """Run a search: match, rank (or sort), count, facet, page."""
-        offset = _decode_cursor(query.cursor, _fingerprint(query))
+        offset = decode_cursor(query.cursor, query_fingerprint(query))
         intent = detect_intent(query.text, self.vocabulary())
         searcher = self._index.searcher()
         matches = self._match(searcher, intent, self._filters(query))
@@ -293,7 +291,7 @@ class TantivySearchIndex:
             total=len(ranked),
             facets=compute_facets([dict(r.document) for r in ranked]),
             next_cursor=(
-                _encode_cursor(next_offset, _fingerprint(query))
+                encode_cursor(next_offset, query_fingerprint(query))
                 if next_offset < len(ranked)
                 else None
             ),
@@ -393,38 +391,6 @@ def compute_facets(documents: Sequence[SearchDocument]) -> dict[str, list[FacetV
             ]
         out[facet.name] = ordered[: facet.count]
     return out
-
-
-def _fingerprint(query: SearchQuery) -> str:
-    parts = [
-        query.text,
-        query.category,
-        query.brand,
-        query.min_price,
-        query.max_price,
-        query.in_stock,
-        query.sort,
-    ]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
-
-
-def _encode_cursor(offset: int, fingerprint: str) -> str:
-    raw = json.dumps({"o": offset, "q": fingerprint}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None, fingerprint: str) -> int:
-    if not cursor:
-        return 0
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        offset = data["o"]
-        if not isinstance(offset, int) or offset < 0 or data["q"] != fingerprint:
-            raise ValueError
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidCursor("cursor does not belong to this query") from exc
-    return offset
 
 
 def from_settings(settings: Settings) -> TantivySearchIndex:

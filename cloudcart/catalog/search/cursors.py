@@ -1,0 +1,47 @@
+"""Search result cursors, the same for every search adapter: an opaque base64url token of
+the result offset, bound to the query it came from (a fingerprint of its text, filters and
+sort), so a cursor cannot be replayed with other filters."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+from cloudcart.catalog.search.port import InvalidCursor, SearchQuery
+
+
+def query_fingerprint(query: SearchQuery) -> str:
+    """What a cursor is bound to: the query's text, filters and sort."""
+    parts = [
+        query.text,
+        query.category,
+        query.brand,
+        query.min_price,
+        query.max_price,
+        query.in_stock,
+        query.sort,
+    ]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def encode_cursor(offset: int, fingerprint: str) -> str:
+    """The cursor of the page that starts at `offset` of the query with `fingerprint`."""
+    raw = json.dumps({"o": offset, "q": fingerprint}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, fingerprint: str) -> int:
+    """The offset a cursor names (0 without one); InvalidCursor when it is not a cursor of
+    this query."""
+    if not cursor:
+        return 0
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        offset = data["o"]
+        if not isinstance(offset, int) or offset < 0 or data["q"] != fingerprint:
+            raise ValueError
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidCursor("cursor does not belong to this query") from exc
+    return offset
