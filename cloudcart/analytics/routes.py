@@ -7,23 +7,32 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from cloudcart.analytics import reports
 from cloudcart.api.deps import ServicesDep
-from cloudcart.api.responses import problem_responses
+from cloudcart.api.responses import problem_responses, rfc3339_only
 from cloudcart.core.clock import utcnow
 from cloudcart.identity.dependencies import Admin
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["analytics"])
 
+# A range must not be empty and holds at most 400 day (744 hour) buckets, else 422
+# `invalid-range`: a rule between two parameters, which the document can only state in words.
 From = Annotated[
     datetime | None,
-    Query(alias="from", description="Start (ISO 8601), rounded down to its bucket."),
+    BeforeValidator(rfc3339_only),
+    Query(
+        alias="from",
+        description="Start (RFC 3339 with an offset), rounded down to its bucket; before `to`, "
+        "at most 400 days (744 hours) earlier, else 422 `invalid-range`.",
+    ),
 ]
 To = Annotated[
-    datetime | None, Query(alias="to", description="End, exclusive (ISO 8601; default now).")
+    datetime | None,
+    BeforeValidator(rfc3339_only),
+    Query(alias="to", description="End, exclusive (RFC 3339 with an offset; default now)."),
 ]
 Limit = Annotated[int, Query(ge=1, le=100, description="How many items.")]
 

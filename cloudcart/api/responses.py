@@ -7,6 +7,8 @@ know the error shape.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -76,3 +78,61 @@ def with_retry_after(responses: dict[int | str, dict[str, Any]]) -> dict[int | s
 
 COMMON_PROBLEM_RESPONSES = problem_responses(422, 500)
 """Declared on every operation by the app: validation problems and unexpected errors."""
+
+
+def optional_auth() -> dict[str, Any]:
+    """`openapi_extra=` of an operation that anonymous callers may use too (the cart named by
+    `X-Cart-Id`, storefront events of an `X-Visitor-Id`).
+
+    FastAPI declares the bearer requirement of the route's credentials dependency; the empty
+    requirement this adds beside it (FastAPI appends to the list) says the token is optional.
+    """
+    return {"security": [{}]}
+
+
+# Parameters the document constrains but the route checks itself, so a bad value keeps the
+# route's own problem type (FastAPI would answer its generic 422 for a declared constraint).
+
+BASE64URL_CURSOR: dict[str, Any] = {"pattern": r"^[A-Za-z0-9_-]+={0,2}$"}
+"""`json_schema_extra=` of an opaque `cursor` query parameter: the cursors the API returns
+are base64url (padded); a malformed or forged one stays the route's own 400."""
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+
+
+def is_base64url(value: str) -> bool:
+    """Whether `value` has the shape `BASE64URL_CURSOR` declares (decoders check it first:
+    the base64 module skips characters outside the alphabet)."""
+    return _BASE64URL.fullmatch(value) is not None
+
+
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def rfc3339_only(value: object) -> object:
+    """`BeforeValidator` of a `format: date-time` parameter: refuses (422 validation-error)
+    the other forms pydantic reads as a datetime (unix seconds, a bare date, no offset)."""
+    if isinstance(value, str) and _RFC3339.fullmatch(value) is None:
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2030-01-31T00:00:00Z")
+    return value
+
+
+def documented_string(**constraints: Any) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra=` of an optional header or query parameter that the route checks
+    itself (answering its own problem type, where FastAPI would answer 422).
+
+    The parameter's schema becomes a plain string (a header or query value is never null),
+    keeping the constraints FastAPI enforces and adding these, which only the document states.
+    """
+
+    def update(schema: dict[str, Any]) -> None:
+        for branch in schema.pop("anyOf", []):
+            if branch.get("type") == "string":
+                schema.update(branch)
+        schema["type"] = "string"
+        schema.update(constraints)
+
+    return update

@@ -77,10 +77,12 @@ class ImportResult(BaseModel):
 
 NDJSON_REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
-        "required": True,
+        # An empty body is an empty file: it imports nothing (200), so it is not required.
+        "required": False,
         "description": (
             "NDJSON: one JSON object per line (UTF-8, lines up to "
-            f"{MAX_LINE_BYTES} bytes; blank lines are ignored)."
+            f"{MAX_LINE_BYTES} bytes; blank lines are ignored). A body whose first line is "
+            "not a JSON object is refused (400 `not-ndjson`); an empty body imports nothing."
         ),
         "content": {
             "application/x-ndjson": {"schema": {"type": "string"}},

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
 from cloudcart.api.deps import ServicesDep
@@ -33,10 +33,30 @@ class _CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+_ACCEPTED_TYPES: list[JsonValue] = [*sorted(media.IMAGE_CONTENT_TYPES | media.VIDEO_CONTENT_TYPES)]
+
+
+def _declaration_schema(kind: media.MediaKind) -> dict[str, Any]:
+    return {
+        "properties": {
+            "kind": {"const": kind},
+            "contentType": {"enum": sorted(media.CONTENT_TYPES[kind])},
+            "size": {"maximum": media.MAX_BYTES[kind]},
+        }
+    }
+
+
 class MediaUploadIn(_CamelModel):
     """What the client is about to upload."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    # `media.check_declaration` refuses other types (415) and a type or size that does not
+    # fit the kind (422); the document says the same.
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={"oneOf": [_declaration_schema("image"), _declaration_schema("video")]},
+    )
 
     kind: Literal["image", "video"]
     content_type: str = Field(
@@ -44,6 +64,7 @@ class MediaUploadIn(_CamelModel):
         max_length=100,
         description="image/jpeg, image/png, image/webp (up to 20 MiB) or video/mp4, "
         "video/webm (up to 200 MiB).",
+        json_schema_extra={"enum": _ACCEPTED_TYPES},
     )
     size: int = Field(gt=0, description="Exact size of the file in bytes.")
     file_name: str | None = Field(None, max_length=255, description="Original file name.")

@@ -12,7 +12,9 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -21,15 +23,34 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from cloudcart.core.fields import NOT_BLANK_PATTERN, is_blank, json_integer
+
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 CATEGORY_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 ATTRIBUTE_NAME_PATTERN = r"^[a-z][A-Za-z0-9]{0,39}$"
+SIZE_PATTERN = r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([mMgGtT][bB])\s*$"
+"""A storage or memory size in MB, GB or TB, any case and spacing (`64GB`, `8 gb`)."""
+INCHES_PATTERN = r'^\s*([0-9]+(?:\.[0-9]+)?)\s*(?:[iI][nN](?:[cC][hH](?:[eE][sS])?)?|")\s*$'
+"""A length in inches (`6.5in`, `6.5 inch`, `6.5"`)."""
 MAX_VARIANTS = 50
 """A product's variants live in one document; keep it far below Cosmos's 2 MB item limit."""
 
+
+def _not_blank(value: str) -> str:
+    if is_blank(value):
+        raise ValueError("must not be blank")
+    return value
+
+
+NotBlank = AfterValidator(_not_blank)
+"""Refuses text that `NOT_BLANK_PATTERN` (which the document states) calls blank."""
+
 _SIZE_UNITS = {"mb": "MB", "gb": "GB", "tb": "TB"}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mb|gb|tb)\s*$", re.IGNORECASE)
-_INCHES = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:in|inch|inches|\")\s*$", re.IGNORECASE)
+# The documented patterns themselves, so the document and the checks cannot drift apart.
+_SIZE = re.compile(SIZE_PATTERN)
+_INCHES = re.compile(INCHES_PATTERN)
+MAX_ATTRIBUTES = 46
+"""Attributes of a product or variant: the six known ones and forty more."""
 
 
 def normalize_size(value: str) -> str:
@@ -79,18 +100,38 @@ AttributeValue = (
 )
 
 
+def _attributes_schema(schema: dict[str, Any]) -> None:
+    # What `_extras` checks, so generated clients know it: camelCase names, scalar values.
+    schema["propertyNames"] = {"pattern": ATTRIBUTE_NAME_PATTERN}
+    schema["additionalProperties"] = {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": 200},
+            {"type": "number"},
+            {"type": "boolean"},
+        ]
+    }
+    schema["maxProperties"] = MAX_ATTRIBUTES
+
+
 class Attributes(BaseModel):
     """Typed attributes. Known ones are validated and normalised (`"64GB"` -> `"64 GB"`);
     others are allowed with camelCase names and scalar values."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_attributes_schema)
 
-    storage: str | None = Field(None, description="Storage size, e.g. `64 GB`.")
-    ram: str | None = Field(None, description="Memory size, e.g. `8 GB`.")
+    storage: str | None = Field(
+        None, description="Storage size, e.g. `64 GB`.", json_schema_extra={"pattern": SIZE_PATTERN}
+    )
+    ram: str | None = Field(
+        None, description="Memory size, e.g. `8 GB`.", json_schema_extra={"pattern": SIZE_PATTERN}
+    )
     colour: str | None = Field(None, min_length=1, max_length=60)
     os: str | None = Field(None, min_length=1, max_length=60, description="`Android`, `iOS`, ...")
     screen_size: str | None = Field(
-        None, alias="screenSize", description="Diagonal in inches, e.g. `6.5 in`."
+        None,
+        alias="screenSize",
+        description="Diagonal in inches, e.g. `6.5 in`.",
+        json_schema_extra={"pattern": INCHES_PATTERN},
     )
     model: str | None = Field(None, min_length=1, max_length=120, description="Model name.")
 
@@ -107,8 +148,9 @@ class Attributes(BaseModel):
     @model_validator(mode="after")
     def _extras(self) -> Attributes:
         extras = self.model_extra or {}
-        if len(extras) > 40:
-            raise ValueError("at most 40 extra attributes")
+        # Counted as the document counts them: every name given, known or not, null or not.
+        if len(self.model_fields_set) > MAX_ATTRIBUTES:
+            raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
         for name, value in extras.items():
             if not re.fullmatch(ATTRIBUTE_NAME_PATTERN, name):
                 raise ValueError(f"attribute name {name!r} must be camelCase letters and digits")
@@ -150,15 +192,25 @@ class VariantIn(CamelModel):
 class ProductIn(CamelModel):
     """A product as an admin creates or replaces it."""
 
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    title: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NotBlank
+    ] = Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN})
     slug: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,199}$")] | None = Field(
         None, description="URL slug; derived from the title when left out."
     )
-    brand: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    brand: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NotBlank
+    ] = Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN})
     category_id: Annotated[str, StringConstraints(pattern=CATEGORY_ID_PATTERN)]
     description: Annotated[str, StringConstraints(max_length=5000)] = ""
     attributes: Attributes = Field(default_factory=Attributes)
-    variants: list[VariantIn] = Field(min_length=1, max_length=MAX_VARIANTS)
+    variants: list[VariantIn] = Field(
+        min_length=1,
+        max_length=MAX_VARIANTS,
+        # Weaker than the rule (no two variants share a SKU), which JSON Schema cannot say.
+        json_schema_extra={"uniqueItems": True},
+        description="Each with its own SKU.",
+    )
     status: ProductStatus = ProductStatus.draft
 
     @field_validator("variants")
@@ -236,7 +288,9 @@ class CategoryIn(CamelModel):
     """A new category; `parentId` must name an existing category (or be null for a root)."""
 
     id: Annotated[str, StringConstraints(pattern=CATEGORY_ID_PATTERN)]
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NotBlank
+    ] = Field(json_schema_extra={"pattern": NOT_BLANK_PATTERN})
     parent_id: Annotated[str, StringConstraints(pattern=CATEGORY_ID_PATTERN)] | None = None
 
 
@@ -260,17 +314,27 @@ class CategoryTree(CamelModel):
     items: list[CategoryNode]
 
 
+StockFigure = Annotated[int, Field(ge=0, le=10**9), BeforeValidator(json_integer)]
+
+
 class InventoryIn(CamelModel):
     """The stock an admin sets for one SKU: exactly one of `available` and `onHand`."""
 
-    available: int | None = Field(
+    available: StockFigure | None = Field(
         None,
-        ge=0,
-        le=10**9,
         description="Units available to order now; on hand becomes this plus what is reserved.",
     )
-    on_hand: int | None = Field(
-        None, ge=0, le=10**9, description="Units in the warehouse that no paid order has taken."
+    on_hand: StockFigure | None = Field(
+        None, description="Units in the warehouse that no paid order has taken."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["available"], "properties": {"available": {"type": "integer"}}},
+                {"required": ["onHand"], "properties": {"onHand": {"type": "integer"}}},
+            ]
+        }
     )
 
     @model_validator(mode="after")

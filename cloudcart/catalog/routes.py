@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
-from cloudcart.api.responses import problem_responses
+from cloudcart.api.responses import documented_string, problem_responses
 from cloudcart.catalog.media import media_urls
 from cloudcart.catalog.models import (
     CATEGORY_ID_PATTERN,
@@ -33,6 +33,7 @@ from cloudcart.catalog.models import (
     SortOrder,
 )
 from cloudcart.catalog.service import (
+    CURSOR_PATTERN,
     CatalogService,
     ProductNotFound,
     StoredProduct,
@@ -48,6 +49,16 @@ LIST_CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=120"
 CATEGORIES_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=600"
 
 ProductIdPath = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description="The `ETag` of the product as last read; 412 `stale-etag` when it has "
+        "changed since (or the value is not that ETag).",
+        json_schema_extra=documented_string(),
+    ),
+]
 
 admin_router = APIRouter(prefix="/api/admin", tags=["catalog admin"])
 public_router = APIRouter(prefix="/api/catalog", tags=["catalog"])
@@ -122,7 +133,7 @@ def update_product(
     services: ServicesDep,
     response: Response,
     _: Admin,
-    if_match: Annotated[str | None, Header(max_length=200)] = None,
+    if_match: IfMatchHeader = None,
 ) -> dict[str, Any]:
     """Replace a product's content; publishes `product.updated` (or `product.archived`
     when the status becomes archived). With If-Match, 412 if it changed since."""
@@ -142,7 +153,7 @@ def archive_product(
     services: ServicesDep,
     response: Response,
     _: Admin,
-    if_match: Annotated[str | None, Header(max_length=200)] = None,
+    if_match: IfMatchHeader = None,
 ) -> dict[str, Any]:
     """Archive the product (kept for past orders, hidden from customers); publishes
     `product.archived`. Archiving an archived product is a no-op."""
@@ -230,7 +241,14 @@ def list_products(
     sort: SortOrder = "newest",
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
     cursor: Annotated[
-        str | None, Query(max_length=2000, description="`nextCursor` of the previous page.")
+        str | None,
+        Query(
+            max_length=2000,
+            description="`nextCursor` of the previous page.",
+            # Documented, not enforced by FastAPI: a cursor of another shape is 400
+            # `invalid-cursor`, as is a well-formed one this API did not return.
+            json_schema_extra=documented_string(pattern=CURSOR_PATTERN),
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Active products, filtered by category (with descendants) and brand. 422 for an

@@ -614,12 +614,20 @@ def _fingerprint(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{42,}={0,2}$"
+"""Every cursor `_encode_cursor` makes: unpadded base64url of at least 31 bytes."""
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
 def _encode_cursor(continuation: str, fingerprint: str) -> str:
     raw = json.dumps({"c": continuation, "f": fingerprint}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str, fingerprint: str) -> str:
+    # The base64 decoder would skip characters outside the alphabet.
+    if _CURSOR.fullmatch(cursor) is None:
+        raise InvalidCursor("the cursor is not one this API returned")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))

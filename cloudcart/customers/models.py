@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from cloudcart.core.fields import NOT_BLANK_PATTERN, is_blank
+
 CHANNELS: tuple[str, ...] = ("email", "sms", "whatsapp", "push", "inApp")
 """Notification channels, as named on the wire."""
 
@@ -299,6 +301,40 @@ ISO_COUNTRIES: frozenset[str] = frozenset(
 )
 
 
+def any_case(word: str) -> str:
+    """A regex matching `word` in any letter case (JSON Schema patterns have no flags)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# What the validators below accept, as JSON Schema patterns, so the document states the rules
+# while the validators keep their own messages.
+PHONE_PATTERN = r"^[\s().-]*\+[\s().-]*[1-9]([\s().-]*[0-9]){1,14}[\s().-]*$"
+LOCALE_PATTERN = f"^{BCP47.pattern}$"
+# The special-use domain names email_validator refuses (`x@shop.test`, `x@localhost`).
+EMAIL_PATTERN = (
+    r"^(?![\s\S]*[@.]("
+    + "|".join(any_case(n) for n in ("arpa", "invalid", "local", "localhost", "onion", "test"))
+    + r")$)"
+)
+
+
+def _country_pattern() -> str:
+    second_letters: dict[str, set[str]] = {}
+    for code in ISO_COUNTRIES:
+        second_letters.setdefault(code[0], set()).add(code[1])
+    return (
+        "^("
+        + "|".join(
+            f"{any_case(first)}[{''.join(c + c.lower() for c in sorted(seconds))}]"
+            for first, seconds in sorted(second_letters.items())
+        )
+        + ")$"
+    )
+
+
+COUNTRY_PATTERN = _country_pattern()
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
@@ -335,6 +371,19 @@ def validate_phone(value: str) -> str:
 IANA_TIME_ZONE = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+){0,2}")
 # Files in the zone database that name the host's settings rather than a zone.
 _NOT_ZONES = frozenset({"localtime", "posixrules", "posix", "right"})
+
+
+def _time_zone_schema(schema: dict[str, Any]) -> None:
+    # Listed when the document is built (not at import: listing reads the zone database);
+    # null stays allowed beside the names (it clears the field).
+    from zoneinfo import available_timezones
+
+    zones = sorted(
+        zone
+        for zone in available_timezones()
+        if IANA_TIME_ZONE.fullmatch(zone) and zone.split("/")[0] not in _NOT_ZONES
+    )
+    schema["enum"] = [*zones, None]
 
 
 def validate_time_zone(value: str) -> str:
@@ -399,16 +448,38 @@ class ProfilePatch(_Input):
     `emailVerified` and `phoneVerified` are not settable here (a verification code sets
     them); sending them is a 422 like any unknown field."""
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    email: str | None = Field(None, max_length=254)
-    phone: str | None = Field(None, max_length=32)
-    locale: str | None = Field(None, max_length=35)
-    time_zone: str | None = Field(None, max_length=64, description="IANA name (Asia/Kolkata).")
+    name: str | None = Field(
+        None, min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK_PATTERN}
+    )
+    email: str | None = Field(
+        None,
+        max_length=254,
+        description="An email address; special-use domains (`.test`, `.local`, ...) are refused.",
+        json_schema_extra={"format": "email", "pattern": EMAIL_PATTERN},
+    )
+    phone: str | None = Field(
+        None,
+        max_length=32,
+        description="E.164 (+919876543210); spaces, dots, dashes and parentheses are ignored.",
+        json_schema_extra={"pattern": PHONE_PATTERN},
+    )
+    locale: str | None = Field(
+        None,
+        max_length=35,
+        description="BCP 47 language tag: language, optional script, optional region (en-IN).",
+        json_schema_extra={"pattern": LOCALE_PATTERN},
+    )
+    time_zone: str | None = Field(
+        None,
+        max_length=64,
+        description="IANA name (Asia/Kolkata).",
+        json_schema_extra=_time_zone_schema,
+    )
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
+        if value is not None and is_blank(value):
             raise ValueError("name must not be blank")
         return value.strip() if value is not None else None
 
@@ -439,18 +510,39 @@ class ProfilePatch(_Input):
 class AddressInput(_Input):
     """A postal address as the customer enters it (POST and PUT take the whole address)."""
 
-    name: str = Field(min_length=1, max_length=200, description="Recipient name.")
-    line1: str = Field(min_length=1, max_length=200)
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Recipient name.",
+        json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+    )
+    line1: str = Field(
+        min_length=1, max_length=200, json_schema_extra={"pattern": NOT_BLANK_PATTERN}
+    )
     line2: str | None = Field(None, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
+    city: str = Field(
+        min_length=1, max_length=100, json_schema_extra={"pattern": NOT_BLANK_PATTERN}
+    )
     region: str | None = Field(None, max_length=100, description="State, province or county.")
     postal_code: str | None = Field(
         None, max_length=20, description="Postal code (some countries have none)."
     )
-    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2 code.")
-    phone: str | None = Field(None, max_length=32, description="E.164 phone for the courier.")
+    country: str = Field(
+        min_length=2,
+        max_length=2,
+        description="ISO 3166-1 alpha-2 code, any case (IN, de).",
+        json_schema_extra={"pattern": COUNTRY_PATTERN},
+    )
+    phone: str | None = Field(
+        None,
+        max_length=32,
+        description="E.164 phone for the courier (spaces, dots, dashes and parentheses are "
+        "ignored).",
+        json_schema_extra={"pattern": PHONE_PATTERN},
+    )
     is_default: bool = Field(
         False,
+        strict=True,  # lax booleans would take 0, 1 and "yes"
         description="Make this the default address (the previous default stops being it). "
         "The first address is always the default.",
     )
@@ -458,7 +550,7 @@ class AddressInput(_Input):
     @field_validator("name", "line1", "city")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
+        if is_blank(value):
             raise ValueError("must not be blank")
         return value.strip()
 
@@ -513,8 +605,9 @@ class ChannelPreference(_Wire):
 class ChannelPreferenceUpdate(_Input):
     """Changes for one channel; an omitted kind keeps its value."""
 
-    transactional: bool | None = None
-    marketing: bool | None = None
+    # Strict: lax booleans would take 0, 1 and "yes".
+    transactional: bool | None = Field(None, strict=True)
+    marketing: bool | None = Field(None, strict=True)
 
 
 class Channels(_Wire):
@@ -590,6 +683,7 @@ class PreferencesUpdate(_Input):
     channels: ChannelsUpdate | None = None
     personalization: bool | None = Field(
         None,
+        strict=True,
         description="Record browsing history and personalise the shop (true) or not (false: "
         "the recorded history is deleted and nothing more is recorded).",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response, status
+from pydantic import WithJsonSchema
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
@@ -30,6 +31,7 @@ from cloudcart.customers.models import (
     PreferencesUpdate,
     Profile,
     ProfilePatch,
+    any_case,
 )
 from cloudcart.customers.service import (
     HISTORY_IN_PREFERENCES,
@@ -43,6 +45,11 @@ from cloudcart.identity.dependencies import CurrentCustomer
 router = APIRouter(prefix="/api/me", tags=["customers"])
 
 CONSENT_SOURCE_HEADER = "X-Consent-Source"
+CONSENT_SOURCES = ("web", "app", "api", "support")
+# Any case, blank meaning absent; declared only, so a bad value stays 422 invalid-consent-source.
+_CONSENT_SOURCE_PATTERN = (
+    r"^\s*(" + "|".join(any_case(source) for source in CONSENT_SOURCES) + r")?\s*$"
+)
 _READ = problem_responses(401, 503)
 _WRITE = problem_responses(401, 403, 409, 503)
 _ONE = problem_responses(401, 403, 404, 409, 503)
@@ -112,6 +119,7 @@ def update_profile(
     response: Response,
     if_match: Annotated[
         str | None,
+        WithJsonSchema({"type": "string"}),
         Header(description="ETag from a previous read: 412 when the profile changed since."),
     ] = None,
 ) -> Profile:
@@ -239,10 +247,12 @@ def update_preferences(
     service: Service,
     consent_source: Annotated[
         str | None,
+        # A header is a string or absent: without this the document would also allow null.
+        WithJsonSchema({"type": "string", "pattern": _CONSENT_SOURCE_PATTERN}),
         Header(
             alias=CONSENT_SOURCE_HEADER,
-            description="Where the consent was given (web, app, api, support) when the body "
-            "has no `source`.",
+            description="Where the consent was given (web, app, api, support, any case) when "
+            "the body has no `source`; any other value is refused even when it has one.",
         ),
     ] = None,
 ) -> Preferences:
@@ -253,8 +263,9 @@ def update_preferences(
     is on until turned off; `personalization: false` also deletes the browsing history
     recorded so far.
     """
-    source = body.source or (consent_source or "api").strip().lower()
-    if source not in ("web", "app", "api", "support"):
+    header_source = (consent_source or "").strip().lower() or None
+    source = body.source or header_source or "api"
+    if header_source is not None and header_source not in CONSENT_SOURCES:
         raise Problem(
             422,
             "Unprocessable Content",

@@ -293,6 +293,50 @@ def _store(services: ServicesDep) -> SessionStore:
     return session_store(services.documents, services.settings)
 
 
+# The paths `validate_return_to` accepts: one leading slash, no backslash, no control
+# character or whitespace. The allowed absolute URLs depend on WEB_ALLOWED_ORIGINS, so the
+# document leaves them to the description.
+_RETURN_TO_SCHEMA = {
+    "pattern": r"^(/([^/\\\x00-\x20\x7f][^\\\x00-\x20\x7f]*)?)?$",
+    "maxLength": _MAX_RETURN_TO,
+}
+
+# `state` is ours (`secrets.token_urlsafe(32)`); the identity provider adds `code` or
+# `error`. Declared here rather than as parameters so that a missing or unknown `state`
+# keeps its 400 `sign-in-invalid`.
+_CALLBACK_PARAMETERS = {
+    "parameters": [
+        {
+            "name": "state",
+            "in": "query",
+            "required": True,
+            "description": "The state of a sign-in this app started (valid for one use).",
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
+        },
+        {
+            "name": "code",
+            "in": "query",
+            "required": False,
+            "description": "The authorization code, on success.",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "error",
+            "in": "query",
+            "required": False,
+            "description": "The identity provider's error code, on failure.",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "error_description",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+        },
+    ]
+}
+
+
 @router.get(
     "/login",
     status_code=302,
@@ -302,7 +346,16 @@ def _store(services: ServicesDep) -> SessionStore:
 def login(
     services: ServicesDep,
     settings: SettingsDep,
-    return_to: Annotated[str | None, Query(alias="returnTo")] = None,
+    return_to: Annotated[
+        str | None,
+        Query(
+            alias="returnTo",
+            description="Where to land after signing in: a path on this site, or an absolute "
+            "URL on an origin of WEB_ALLOWED_ORIGINS; anything else is 400 "
+            "`invalid-return-to`.",
+            json_schema_extra=_RETURN_TO_SCHEMA,
+        ),
+    ] = None,
     flow: SignInFlow = "sign-in",
 ) -> RedirectResponse:
     """Start signing in: redirects to the identity provider's sign-in page.
@@ -331,6 +384,7 @@ def _no_store() -> dict[str, str]:
     status_code=303,
     response_class=RedirectResponse,
     responses=problem_responses(400, 401, 503),
+    openapi_extra=_CALLBACK_PARAMETERS,
 )
 def callback(request: Request, services: ServicesDep, settings: SettingsDep) -> Response:
     """Where the identity provider returns the browser: redeem the code, start a session."""

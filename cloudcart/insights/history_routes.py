@@ -24,7 +24,12 @@ from pydantic.alias_generators import to_camel
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
-from cloudcart.api.responses import problem_responses, with_retry_after
+from cloudcart.api.responses import (
+    documented_string,
+    optional_auth,
+    problem_responses,
+    with_retry_after,
+)
 from cloudcart.catalog.models import SKU_PATTERN
 from cloudcart.identity.caller import Caller
 from cloudcart.identity.dependencies import (
@@ -35,12 +40,14 @@ from cloudcart.identity.dependencies import (
 )
 from cloudcart.insights import history, storefront
 from cloudcart.insights.storefront import (
+    MAX_AT_LENGTH,
     MAX_BODY_BYTES,
     MAX_EVENTS,
     MAX_QUERY_LENGTH,
     MAX_RESULTS_COUNT,
     PRODUCT_ID_PATTERN,
     RATE_LIMIT,
+    VISITOR_ID_PATTERN,
     EventBatchTooLarge,
     RateLimit,
 )
@@ -79,7 +86,11 @@ class StorefrontEventIn(BaseModel):
     product_id: str | None = Field(None, pattern=PRODUCT_ID_PATTERN)
     sku: str | None = Field(None, pattern=SKU_PATTERN)
     query: str | None = Field(
-        None, min_length=1, max_length=MAX_QUERY_LENGTH, description="Search text (`search`)."
+        None,
+        min_length=1,
+        max_length=MAX_QUERY_LENGTH,
+        description="Search text (`search`), not blank.",
+        json_schema_extra={"pattern": r"\S"},
     )
     results_count: int | None = Field(
         None, ge=0, le=MAX_RESULTS_COUNT, description="How many results the search showed."
@@ -88,10 +99,42 @@ class StorefrontEventIn(BaseModel):
         None,
         description="When it happened, with a time zone; at most 5 minutes ahead of the "
         "server's clock. Defaults to the time the batch is received.",
+        json_schema_extra={"maxLength": MAX_AT_LENGTH},
     )
 
 
+def _given(field: str, type_: str) -> dict[str, Any]:
+    """`field` is present and not null (null means "not given")."""
+    return {"required": [field], "properties": {field: {"type": type_}}}
+
+
+def _event_rules() -> list[dict[str, Any]]:
+    """Per event type, the fields it needs and those that do not apply (absent or null), as
+    `cloudcart.insights.storefront` checks them."""
+    needs: dict[str, dict[str, Any]] = {
+        "product_viewed": _given("productId", "string"),
+        "recommendation_clicked": _given("productId", "string"),
+        "search": _given("query", "string"),
+        "add_to_cart": {"anyOf": [_given("sku", "string"), _given("productId", "string")]},
+        "remove_from_cart": {"anyOf": [_given("sku", "string"), _given("productId", "string")]},
+    }
+    optional = ("productId", "sku", "query", "resultsCount")
+    rules: list[dict[str, Any]] = []
+    for type_, applicable in storefront.APPLICABLE.items():
+        then: dict[str, Any] = {
+            "properties": {f: {"type": "null"} for f in optional if f not in applicable}
+        }
+        if type_ in needs:
+            then = {"allOf": [then, needs[type_]]}
+        rules.append(
+            {"if": {"required": ["type"], "properties": {"type": {"const": type_}}}, "then": then}
+        )
+    return rules
+
+
 def _batch_schema() -> dict[str, Any]:
+    event = StorefrontEventIn.model_json_schema(by_alias=True)
+    event["allOf"] = _event_rules()
     return {
         "type": "object",
         "required": ["events"],
@@ -100,7 +143,7 @@ def _batch_schema() -> dict[str, Any]:
             "events": {
                 "type": "array",
                 "maxItems": MAX_EVENTS,
-                "items": StorefrontEventIn.model_json_schema(by_alias=True),
+                "items": event,
             }
         },
     }
@@ -154,6 +197,8 @@ VisitorIdHeader = Annotated[
         description="The random id (16..64 characters of A-Z, a-z, 0-9, '-', '_') the "
         "client keeps for an anonymous visitor. Required without a token; with one, that "
         "visitor's history is merged into the customer's.",
+        # Documented, not enforced by FastAPI: a bad id is 400 `bad-visitor-id`.
+        json_schema_extra=documented_string(pattern=VISITOR_ID_PATTERN),
     ),
 ]
 
@@ -185,10 +230,12 @@ def rate_limit() -> RateLimit:
     summary="Record storefront events",
     responses=with_retry_after(problem_responses(400, 401, 403, 413, 429, 503)),
     openapi_extra={
+        # Anonymous visitors send events too, named by X-Visitor-Id.
+        **optional_auth(),
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": _batch_schema()}},
-        }
+        },
     },
 )
 def post_events(

@@ -52,6 +52,7 @@ FUTURE_SKEW = timedelta(minutes=5)
 """How far in the future a client's `at` may be: its clock may run a little fast."""
 
 MAX_QUERY_LENGTH = 200
+MAX_AT_LENGTH = 64
 MAX_RESULTS_COUNT = 1_000_000
 
 VIEW_TYPES: frozenset[str] = frozenset({"product_viewed", "recommendation_clicked"})
@@ -69,7 +70,7 @@ EVENT_TYPES: tuple[str, ...] = (
 FIELDS: tuple[str, ...] = ("type", "productId", "sku", "query", "resultsCount", "at")
 """Every field an event may have, in the order normalised events carry them."""
 
-_APPLICABLE: Mapping[str, frozenset[str]] = {
+APPLICABLE: Mapping[str, frozenset[str]] = {
     "product_viewed": frozenset({"productId", "sku"}),
     "recommendation_clicked": frozenset({"productId", "sku"}),
     "search": frozenset({"query", "resultsCount"}),
@@ -339,17 +340,18 @@ def _check_event(
     type_ = item.get("type")
     if type_ is None:
         return None, [problem("type", "type is required", "missing")]
-    if not isinstance(type_, str) or type_ not in _APPLICABLE:
+    if not isinstance(type_, str) or type_ not in APPLICABLE:
         allowed = ", ".join(EVENT_TYPES)
         return None, [problem("type", f"unknown event type {type_!r}; one of {allowed}", "enum")]
     errors: list[EventFieldError] = []
-    applicable = _APPLICABLE[type_]
-    # Null means "not given", so clients may send one shape for every type.
+    applicable = APPLICABLE[type_]
+    # Null means "not given", so clients may send one shape for every type; an unknown
+    # field is refused whatever its value, as the documented schema says.
     given = {k: v for k, v in item.items() if v is not None}
-    for key in given:
+    for key in item:
         if key not in FIELDS:
             errors.append(problem(key, f"unknown field {key!r}", "extra_forbidden"))
-        elif key not in ("type", "at") and key not in applicable:
+        elif key in given and key not in ("type", "at") and key not in applicable:
             errors.append(problem(key, f"{key} does not apply to {type_}", "not_applicable"))
     out: dict[str, Any] = {"type": type_}
     for key, check in (
@@ -399,7 +401,9 @@ def _query(value: Any) -> tuple[str | None, str | None]:
 
 
 def _results_count(value: Any) -> tuple[int | None, str | None]:
-    # bool is an int subclass, and `true` is no count.
+    # bool is an int subclass, and `true` is no count; 12.0 is a whole number in JSON.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         return None, "resultsCount must be a whole number"
     if not 0 <= value <= MAX_RESULTS_COUNT:
@@ -410,7 +414,7 @@ def _results_count(value: Any) -> tuple[int | None, str | None]:
 def _at(value: Any, now: datetime) -> tuple[str, str | None]:
     if value is None:
         return timestamp(now), None
-    if not isinstance(value, str) or len(value) > 64:
+    if not isinstance(value, str) or len(value) > MAX_AT_LENGTH:
         return "", "at must be an ISO 8601 date-time with a time zone"
     try:
         moment = datetime.fromisoformat(value)

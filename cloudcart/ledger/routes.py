@@ -8,20 +8,31 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from cloudcart.api.deps import ServicesDep
-from cloudcart.api.responses import problem_responses
+from cloudcart.api.responses import (
+    BASE64URL_CURSOR,
+    is_base64url,
+    problem_responses,
+    rfc3339_only,
+)
 from cloudcart.identity.dependencies import Admin
 from cloudcart.ledger import journal
 
 router = APIRouter(prefix="/api/admin/ledger", tags=["ledger"])
 
 From = Annotated[
-    datetime | None, Query(alias="from", description="Entries at or after (ISO 8601).")
+    datetime | None,
+    BeforeValidator(rfc3339_only),
+    Query(alias="from", description="Entries at or after (RFC 3339 with an offset)."),
 ]
-To = Annotated[datetime | None, Query(alias="to", description="Entries before (ISO 8601).")]
+To = Annotated[
+    datetime | None,
+    BeforeValidator(rfc3339_only),
+    Query(alias="to", description="Entries before (RFC 3339 with an offset)."),
+]
 
 
 class _Model(BaseModel):
@@ -93,10 +104,19 @@ def get_entries(
     start: From = None,
     end: To = None,
     account: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: Annotated[str | None, Query(max_length=4000)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=4000,
+            description="`cursor` of the previous page.",
+            json_schema_extra=BASE64URL_CURSOR,
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Entries with `from <= at < to` that touch `account`, oldest first."""
+    if cursor is not None and not is_base64url(cursor):
+        raise journal.InvalidLedgerQuery("the cursor is not one this API returned")
     items, next_cursor = journal.entries(
         services.documents, start=start, end=end, account=account, cursor=cursor, limit=limit
     )
@@ -114,7 +134,9 @@ def get_trial_balance(
     services: ServicesDep,
     _: Admin,
     as_of: Annotated[
-        datetime | None, Query(alias="asOf", description="Entries up to this moment.")
+        datetime | None,
+        BeforeValidator(rfc3339_only),
+        Query(alias="asOf", description="Entries up to this moment (RFC 3339 with an offset)."),
     ] = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ unset a webhook refuses everything (fails closed).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from datetime import datetime
@@ -22,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
-from cloudcart.api.responses import problem_responses
+from cloudcart.api.responses import BASE64URL_CURSOR, is_base64url, problem_responses
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import Document
 from cloudcart.identity.dependencies import Admin, CurrentCustomer
@@ -139,6 +140,29 @@ def _record(document: Document) -> NotificationRecord:
     return NotificationRecord.model_validate(values)
 
 
+def _bad_cursor() -> Problem:
+    return Problem(400, "Bad cursor", "cursor is not one this API returned", type_="bad-cursor")
+
+
+def _cursor(continuation: str | None) -> str | None:
+    # The store's continuation (JSON text in Cosmos DB) as base64url, the shape the document
+    # declares for every cursor.
+    if continuation is None:
+        return None
+    return base64.urlsafe_b64encode(continuation.encode()).decode()
+
+
+def _continuation(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    if not is_base64url(cursor):
+        raise _bad_cursor()
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except ValueError:  # bad padding or not UTF-8
+        raise _bad_cursor() from None
+
+
 # --- the customer's feed ----------------------------------------------------------------
 
 
@@ -154,7 +178,14 @@ def _record(document: Document) -> NotificationRecord:
 def get_feed(
     caller: CurrentCustomer,
     services: ServicesDep,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=2000,
+            description="`cursor` of the previous page.",
+            json_schema_extra=BASE64URL_CURSOR,
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     if_none_match: Annotated[str | None, Header(max_length=2000)] = None,
 ) -> Response:
@@ -169,15 +200,13 @@ def get_feed(
     if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)
     try:
-        items, next_cursor = store.feed_page(caller.customer_id, limit, cursor)
+        items, next_cursor = store.feed_page(caller.customer_id, limit, _continuation(cursor))
     except ValueError:
-        raise Problem(
-            400, "Bad cursor", "cursor is not one this API returned", type_="bad-cursor"
-        ) from None
+        raise _bad_cursor() from None
     feed = Feed(
         items=[_feed_item(i) for i in items],
         unread=int(state.get("unread", 0)),
-        cursor=next_cursor,
+        cursor=_cursor(next_cursor),
     )
     return Response(
         feed.model_dump_json(by_alias=True), media_type="application/json", headers=headers
@@ -238,7 +267,14 @@ def list_notifications(
         Literal["pending", "sending", "sent", "delivered", "bounced", "failed"] | None, Query()
     ] = None,
     channel: Annotated[Literal["email", "sms", "whatsapp", "inApp"] | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=4000)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=4000,
+            description="`cursor` of the previous page.",
+            json_schema_extra=BASE64URL_CURSOR,
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> NotificationList:
     """Newest first; filter by customer (one partition: cheap), status and channel."""
@@ -246,13 +282,15 @@ def list_notifications(
     store = NotificationStore(services.documents)
     try:
         items, next_cursor = store.search(
-            customer_id=customer_id, status=status, channel=channel, limit=limit, cursor=cursor
+            customer_id=customer_id,
+            status=status,
+            channel=channel,
+            limit=limit,
+            cursor=_continuation(cursor),
         )
     except ValueError:
-        raise Problem(
-            400, "Bad cursor", "cursor is not one this API returned", type_="bad-cursor"
-        ) from None
-    return NotificationList(items=[_record(i) for i in items], cursor=next_cursor)
+        raise _bad_cursor() from None
+    return NotificationList(items=[_record(i) for i in items], cursor=_cursor(next_cursor))
 
 
 @admin_router.get(

@@ -21,15 +21,16 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import BatchOp, Document, DocumentStore, PatchOp
 from cloudcart.core.errors import BatchFailed, NotFound
 from cloudcart.core.events import Event, new_event
+from cloudcart.core.fields import json_integer
 from cloudcart.core.idempotency import is_duplicate, processed_marker
 from cloudcart.core.ids import new_id
 from cloudcart.core.messages.port import InvalidMessage
@@ -65,17 +66,15 @@ class PingRequest(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    fail_attempts: int = Field(
+    fail_attempts: Annotated[
+        int, Field(ge=0, le=MAX_FAIL_ATTEMPTS), BeforeValidator(json_integer)
+    ] = Field(
         0,
-        ge=0,
-        le=MAX_FAIL_ATTEMPTS,
         description="The handler raises on this many deliveries before it succeeds; at the "
         "subscription's max delivery count (3) or more the ping is dead-lettered.",
     )
-    hold_ms: int = Field(
+    hold_ms: Annotated[int, Field(ge=0, le=MAX_HOLD_MS), BeforeValidator(json_integer)] = Field(
         0,
-        ge=0,
-        le=MAX_HOLD_MS,
         description="Milliseconds the handler waits before applying its effect.",
     )
 

@@ -14,6 +14,16 @@ class _Body(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+def exactly_one_of(*fields: tuple[str, str]) -> dict[str, Any]:
+    """JSON Schema saying exactly one of these `(wire name, JSON type)` fields is given and
+    not null, as the model's validator requires (a null one counts as left out)."""
+    return {
+        "oneOf": [
+            {"required": [name], "properties": {name: {"type": type_}}} for name, type_ in fields
+        ]
+    }
+
+
 class CartItemIn(_Body):
     """Add units of a SKU to the cart."""
 
@@ -43,6 +53,10 @@ class Address(_Body):
 class CheckoutIn(_Body):
     """Place the caller's cart as an order. Exactly one of `shippingAddress`/`addressId`."""
 
+    model_config = ConfigDict(
+        json_schema_extra=exactly_one_of(("shippingAddress", "object"), ("addressId", "string"))
+    )
+
     shipping_address: Address | None = None
     address_id: str | None = Field(None, min_length=1, max_length=100)
     shipping_method: str = Field("standard", min_length=1, max_length=40)
@@ -70,6 +84,10 @@ class ReturnIn(_Body):
 
 class RefundIn(_Body):
     """Refund by lines or by an amount (minor units), not both."""
+
+    model_config = ConfigDict(
+        json_schema_extra=exactly_one_of(("lines", "array"), ("amount", "integer"))
+    )
 
     lines: list[LineQuantity] | None = Field(None, min_length=1, max_length=100)
     amount: int | None = Field(None, ge=1)

@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
 from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
-from cloudcart.api.responses import problem_responses
+from cloudcart.api.responses import documented_string, optional_auth, problem_responses
 from cloudcart.core.audit import record_audit
 from cloudcart.core.clock import utcnow
 from cloudcart.customers.routes import CurrentProfile
@@ -28,7 +28,14 @@ from cloudcart.identity.dependencies import (
     current_caller,
 )
 from cloudcart.orders import lifecycle
-from cloudcart.orders.cart import CartError, Carts, anon_owner, new_cart_id, valid_cart_id
+from cloudcart.orders.cart import (
+    CART_ID_PATTERN,
+    CartError,
+    Carts,
+    anon_owner,
+    new_cart_id,
+    valid_cart_id,
+)
 from cloudcart.orders.checkout import CheckoutContext, checkout
 from cloudcart.orders.models import (
     CancelIn,
@@ -41,6 +48,7 @@ from cloudcart.orders.models import (
     StatusIn,
 )
 from cloudcart.orders.service import (
+    CURSOR_PATTERN,
     OrderNotFound,
     OrderRuleViolation,
     find_order,
@@ -52,6 +60,7 @@ from cloudcart.orders.state import ORDER_STATUSES
 from cloudcart.risk import client_ip
 
 CART_HEADER = "X-Cart-Id"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
 
 cart_router = APIRouter(prefix="/api/cart", tags=["cart"])
@@ -80,7 +89,12 @@ def optional_caller(
 OptionalCaller = Annotated[Caller | None, Depends(optional_caller)]
 CartIdHeader = Annotated[
     str | None,
-    Header(alias=CART_HEADER, description="Anonymous cart id returned by the first add."),
+    Header(
+        alias=CART_HEADER,
+        description="Anonymous cart id returned by the first add.",
+        # Documented, not enforced here: `_carts` answers a bad id with 400 `bad-cart-id`.
+        json_schema_extra=documented_string(pattern=CART_ID_PATTERN),
+    ),
 ]
 
 
@@ -111,7 +125,7 @@ def _carts(
 _CART_ERRORS = problem_responses(400, 401, 404, 409)
 
 
-@cart_router.get("", summary="The cart", responses=_CART_ERRORS)
+@cart_router.get("", summary="The cart", responses=_CART_ERRORS, openapi_extra=optional_auth())
 def get_cart(
     services: ServicesDep, caller: OptionalCaller, response: Response, cart_id: CartIdHeader = None
 ) -> dict[str, Any]:
@@ -123,7 +137,9 @@ def get_cart(
     return carts.view(carts.load())
 
 
-@cart_router.post("/items", summary="Add to the cart", responses=_CART_ERRORS)
+@cart_router.post(
+    "/items", summary="Add to the cart", responses=_CART_ERRORS, openapi_extra=optional_auth()
+)
 def add_cart_item(
     body: CartItemIn,
     services: ServicesDep,
@@ -138,7 +154,12 @@ def add_cart_item(
     return carts.view(carts.add(body.sku, body.quantity))
 
 
-@cart_router.patch("/items/{sku}", summary="Change a cart line", responses=_CART_ERRORS)
+@cart_router.patch(
+    "/items/{sku}",
+    summary="Change a cart line",
+    responses=_CART_ERRORS,
+    openapi_extra=optional_auth(),
+)
 def set_cart_item(
     sku: str,
     body: CartQuantityIn,
@@ -154,7 +175,12 @@ def set_cart_item(
     return carts.view(carts.set_quantity(sku, body.quantity))
 
 
-@cart_router.delete("/items/{sku}", summary="Remove a cart line", responses=_CART_ERRORS)
+@cart_router.delete(
+    "/items/{sku}",
+    summary="Remove a cart line",
+    responses=_CART_ERRORS,
+    openapi_extra=optional_auth(),
+)
 def delete_cart_item(
     sku: str,
     services: ServicesDep,
@@ -183,11 +209,23 @@ _CHECKOUT_ERRORS = {
 }
 
 
+# Declared here rather than as a FastAPI Header parameter, which would answer a missing key
+# with its own 422; the route answers 400 `idempotency-key-required` itself.
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": True,
+    "description": "1..255 characters, unique per attempt.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+}
+
+
 @router.post(
     "/checkout",
     status_code=201,
     summary="Place the cart as an order",
     responses=_CHECKOUT_ERRORS,
+    openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
 )
 def post_checkout(
     request: Request,
@@ -197,13 +235,10 @@ def post_checkout(
     # The customer's profile exists before their first order: order notifications and the
     # CRM find the customer's email and choices there.
     _profile: CurrentProfile,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", description="1..255 characters, unique per attempt."),
-    ] = None,
 ) -> Any:
     """Reserve stock, write the order and start its payment, once per Idempotency-Key: the
     same key and body answer the same response however often they are sent."""
+    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
     if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
         raise Problem(
             400,
@@ -230,6 +265,16 @@ def post_checkout(
 
 
 _ORDER_ERRORS = problem_responses(400, 401, 404, 409)
+OrderCursorQuery = Annotated[
+    str | None,
+    Query(
+        max_length=2000,
+        description="`nextCursor` of the previous page.",
+        # The shape is documented; a cursor of another shape is 400 `bad-cursor`, as is a
+        # well-formed one this API did not return.
+        json_schema_extra=documented_string(pattern=CURSOR_PATTERN),
+    ),
+]
 OrderIdPath = Annotated[str, Path(alias="orderId", min_length=1, max_length=100)]
 
 
@@ -237,7 +282,7 @@ OrderIdPath = Annotated[str, Path(alias="orderId", min_length=1, max_length=100)
 def get_orders(
     caller: CurrentCustomer,
     services: ServicesDep,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: OrderCursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """The caller's orders, newest first; pass `nextCursor` back as `cursor`."""
@@ -305,8 +350,15 @@ _ADMIN_ERRORS = problem_responses(400, 401, 403, 404, 409)
 def admin_list(
     _: Admin,
     services: ServicesDep,
-    status: Annotated[str | None, Query(description="Only orders in this status.")] = None,
-    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    status: Annotated[
+        str | None,
+        Query(
+            description="Only orders in this status.",
+            # Documented, not enforced by FastAPI: an unknown status is 400 `bad-status`.
+            json_schema_extra=documented_string(enum=list(ORDER_STATUSES)),
+        ),
+    ] = None,
+    cursor: OrderCursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """Every customer's orders, newest first (a cross-partition query)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -287,6 +288,11 @@ def add_history(document: Document, status: str, reason: str | None = None) -> N
     document["status"] = status
 
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{12,}={0,2}$"
+"""Every cursor `encode_cursor` makes: padded base64url of at least 9 bytes."""
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
 def encode_cursor(continuation: str | None) -> str | None:
     """An opaque API cursor for a store continuation."""
     if continuation is None:
@@ -298,6 +304,9 @@ def decode_cursor(cursor: str | None) -> str | None:
     """The store continuation of an API cursor; ValueError when it is not one of ours."""
     if cursor is None:
         return None
+    # The base64 decoder would skip characters outside the alphabet.
+    if _CURSOR.fullmatch(cursor) is None:
+        raise ValueError("the cursor is not one this API returned")
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         continuation = data["c"]

@@ -7,8 +7,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 
 from cloudcart.catalog.search.port import InvalidCursor, SearchQuery
+
+CURSOR_PATTERN = r"^(?:[A-Za-z0-9_-]{40,}={0,2})?$"
+"""Every cursor `encode_cursor` makes (unpadded base64url of at least 30 bytes), or empty
+for the first page."""
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 
 def query_fingerprint(query: SearchQuery) -> str:
@@ -36,6 +42,9 @@ def decode_cursor(cursor: str | None, fingerprint: str) -> int:
     this query."""
     if not cursor:
         return 0
+    # The base64 decoder would skip characters outside the alphabet.
+    if _CURSOR.fullmatch(cursor) is None:
+        raise InvalidCursor("cursor does not belong to this query")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))

@@ -14,7 +14,8 @@ from pydantic.alias_generators import to_camel
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
-from cloudcart.api.responses import problem_responses
+from cloudcart.api.responses import documented_string, problem_responses
+from cloudcart.catalog.search.cursors import CURSOR_PATTERN
 from cloudcart.catalog.search.port import InvalidCursor, SearchQuery, Sort
 
 router = APIRouter(prefix="/api/search", tags=["search"])
@@ -92,7 +93,16 @@ async def search_products(
     ] = None,
     sort: Annotated[Sort, Query()] = "relevance",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description="`nextCursor` of the previous page of the same query.",
+            # Documented, not enforced by FastAPI: a cursor of another shape is 400
+            # `invalid-cursor`, as is a well-formed one this API did not return.
+            json_schema_extra=documented_string(pattern=CURSOR_PATTERN),
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Full-text product search that understands brands, models, storage sizes, operating
     systems, synonyms and typos, with filters, facets and cursor pagination."""
