@@ -9,7 +9,6 @@ duplicates are harmless; the route answers 200 so the gateway stops retrying.
 from __future__ import annotations
 
 import logging
-from importlib import import_module
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -73,8 +72,10 @@ async def receive_payment_webhook(
             400, "Invalid webhook", str(invalid), type_="invalid-webhook-signature"
         ) from None
     if event.type == "payout.paid":
-        # Money left the gateway for the bank: only the journal records it.
-        post_payout = import_module("cloudcart.ledger.posting").post_payout
+        # Money left the gateway for the bank: only the journal records it. Imported here,
+        # like orders below: the route must not pull the ledger in at import.
+        from cloudcart.ledger.posting import post_payout
+
         await run_in_threadpool(
             lambda: post_payout(
                 services,
@@ -87,6 +88,7 @@ async def receive_payment_webhook(
         )
         return WebhookReceipt()
     # Imported here: orders is a sibling domain, and the route must not pull it in at import.
-    apply_payment_event = import_module("cloudcart.orders.payments").apply_payment_event
+    from cloudcart.orders.payments import apply_payment_event
+
     await run_in_threadpool(apply_payment_event, services, event)
     return WebhookReceipt()
