@@ -38,7 +38,7 @@ CARTS = "carts"
 CART_ID = "cart"
 ANON_PREFIX = "anon:"
 CART_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
-"""Anonymous cart ids: what `new_cart_id` makes (22 characters) with room to spare."""
+"""Anonymous cart ids: what `new_cart_id` makes (22 characters), with margin."""
 _CART_ID = re.compile(CART_ID_PATTERN)
 CART_UPDATED = "cart.updated"
 
