@@ -48,7 +48,7 @@ def _token(server: ServeProcess, sub: str, *, admin: bool) -> str:
 
 
 @pytest.mark.parametrize("role", ["admin", "customer"])
-def test_schemathesis_finds_no_failure(server: ServeProcess, role: str) -> None:
+def test_schemathesis_finds_no_failure(server: ServeProcess, role: str, tmp_path: Path) -> None:
     token = _token(server, f"contract-{role}", admin=role == "admin")
     result = subprocess.run(
         [
@@ -68,7 +68,9 @@ def test_schemathesis_finds_no_failure(server: ServeProcess, role: str) -> None:
             "--seed",
             "20261130",
         ],
-        cwd=REPO,
+        # Its own folder: schemathesis writes a `.schemathesis` cache where it runs, which
+        # must not land in the checkout (the deployment package takes the checkout).
+        cwd=tmp_path,
         env=clean_env({}),
         capture_output=True,
         text=True,
