@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudcart.api.problems import PROBLEM_MEDIA_TYPE
@@ -96,6 +97,16 @@ def optional_auth() -> dict[str, Any]:
 BASE64URL_CURSOR: dict[str, Any] = {"pattern": r"^[A-Za-z0-9_-]+={0,2}$"}
 """`json_schema_extra=` of an opaque `cursor` query parameter: the cursors the API returns
 are base64url (padded); a malformed or forged one stays the route's own 400."""
+
+PageCursor = Annotated[
+    str | None,
+    Query(
+        max_length=4000,
+        description="`cursor` of the previous page.",
+        json_schema_extra=BASE64URL_CURSOR,
+    ),
+]
+"""The `cursor` query parameter of a paged list whose route decodes it itself."""
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 

@@ -13,7 +13,7 @@ from pydantic.alias_generators import to_camel
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.responses import (
-    BASE64URL_CURSOR,
+    PageCursor,
     is_base64url,
     problem_responses,
     rfc3339_only,
@@ -104,14 +104,7 @@ def get_entries(
     start: From = None,
     end: To = None,
     account: Annotated[str | None, Query(max_length=200)] = None,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=4000,
-            description="`cursor` of the previous page.",
-            json_schema_extra=BASE64URL_CURSOR,
-        ),
-    ] = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Entries with `from <= at < to` that touch `account`, oldest first."""

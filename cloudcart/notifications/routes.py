@@ -23,7 +23,12 @@ from starlette.concurrency import run_in_threadpool
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
-from cloudcart.api.responses import BASE64URL_CURSOR, is_base64url, problem_responses
+from cloudcart.api.responses import (
+    BASE64URL_CURSOR,
+    PageCursor,
+    is_base64url,
+    problem_responses,
+)
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.port import Document
 from cloudcart.identity.dependencies import Admin, CurrentCustomer
@@ -267,14 +272,7 @@ def list_notifications(
         Literal["pending", "sending", "sent", "delivered", "bounced", "failed"] | None, Query()
     ] = None,
     channel: Annotated[Literal["email", "sms", "whatsapp", "inApp"] | None, Query()] = None,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=4000,
-            description="`cursor` of the previous page.",
-            json_schema_extra=BASE64URL_CURSOR,
-        ),
-    ] = None,
+    cursor: PageCursor = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> NotificationList:
     """Newest first; filter by customer (one partition: cheap), status and channel."""
