@@ -327,6 +327,23 @@ def _register_privacy() -> None:
     marketing_privacy.register()
 
 
+WEB_PREFIXES = (
+    "/static/",
+    "/api/docs",
+    "/search",
+    "/products/",
+    "/cart",
+    "/checkout",
+    "/orders",
+    "/notifications",
+    "/recent",
+    "/account",
+    "/signout",
+    "/admin",
+)
+"""Where the web pages (cloudcart.web) live, besides the home page `/`."""
+
+
 def route_groups(settings: Settings) -> list[RouteGroup]:
     """The app's routers by area, in the order they are matched, each with the path
     prefixes of its routes. The dev-only groups exist only with the embedded adapters they
@@ -412,6 +429,18 @@ def route_groups(settings: Settings) -> list[RouteGroup]:
 
         return [routes.router]
 
+    def web() -> list[APIRouter]:
+        from cloudcart.web import account, admin, docs, pages, shopping, storefront
+
+        return [
+            docs.router,
+            pages.static_router,
+            storefront.router,
+            shopping.router,
+            account.router,
+            admin.router,
+        ]
+
     def operations() -> list[APIRouter]:
         from cloudcart.ops import dead_letters, diagnostics_routes
 
@@ -460,6 +489,7 @@ def route_groups(settings: Settings) -> list[RouteGroup]:
         RouteGroup(
             "operations", ("/api/admin/dead-letters", "/api/admin/diagnostics/"), operations
         ),
+        RouteGroup("web", WEB_PREFIXES, web, paths=("/",)),
     ]
     groups.extend(_dev_groups(settings))
     return groups
@@ -553,9 +583,9 @@ def create_app(settings: Settings | None = None, *, lazy_routes: bool = False) -
         title="Cloudcart API",
         version=_package_version(),
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
-        # Under /api like everything the app serves, so one Functions route prefix covers it.
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        # The reference page is the web group's (cloudcart.web.docs): FastAPI's own loads
+        # its scripts from a CDN.
+        docs_url=None,
         redoc_url=None,
         responses=COMMON_PROBLEM_RESPONSES,
         lifespan=lifespan,
@@ -582,7 +612,7 @@ def create_app(settings: Settings | None = None, *, lazy_routes: bool = False) -
         app.add_middleware(
             MountRoutesMiddleware,
             groups=groups,
-            everything=[p for p in (app.openapi_url, app.docs_url) if p],
+            everything=[p for p in (app.openapi_url,) if p],
         )
     else:
         groups.mount_all()

@@ -35,15 +35,17 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RouteGroup:
     """Routers that are mounted together: `load` imports them (and does whatever their area
-    needs first) and returns them; `prefixes` are the paths their routes start with."""
+    needs first) and returns them; `prefixes` are the paths their routes start with, and
+    `paths` exact paths of theirs that no prefix covers (`/`, which every path starts with)."""
 
     name: str
     prefixes: tuple[str, ...]
     load: Callable[[], Sequence[APIRouter]]
+    paths: tuple[str, ...] = ()
 
     def covers(self, path: str) -> bool:
         """Whether a request for `path` may be one of this group's routes."""
-        return any(path.startswith(prefix) for prefix in self.prefixes)
+        return path in self.paths or any(path.startswith(prefix) for prefix in self.prefixes)
 
 
 class RouteGroups:
