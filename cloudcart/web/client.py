@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from starlette.requests import Request
 
-from cloudcart.web.security import CART_COOKIE, SESSION_COOKIE, VISITOR_COOKIE
+from cloudcart.web.security import SESSION_COOKIE, VISITOR_COOKIE
 
 API_URL_ENV = "CLOUDCART_WEB_API_URL"
 _TIMEOUT = httpx.Timeout(30.0)
@@ -69,12 +69,7 @@ class ApiClient:
 
     request: Request
     csrf_token: str | None = None
-    cart_id: str | None = None
     calls: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.cart_id is None:
-            self.cart_id = self.request.cookies.get(CART_COOKIE)
 
     @property
     def signed_in_cookie(self) -> str | None:

@@ -158,10 +158,12 @@ class Page:
 def page_csp(settings: Settings) -> str:
     """The shop's CSP: forms may also go to the identity provider's sign-out, and with
     Stripe configured its script and frames are allowed for the payment element."""
+    from cloudcart.identity.sessions import cookie_secure
     from cloudcart.identity.web_login import end_session_url
 
     stripe = settings.payments_provider == "stripe"
     return content_security_policy(
+        loopback_media=not cookie_secure(settings),
         form_targets=[end_session_url(settings)],
         script_origins=["https://js.stripe.com"] if stripe else [],
         frame_origins=["https://js.stripe.com", "https://hooks.stripe.com"] if stripe else [],

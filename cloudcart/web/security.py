@@ -125,21 +125,26 @@ def content_security_policy(
     script_origins: Iterable[str] = (),
     frame_origins: Iterable[str] = (),
     inline_styles: bool = False,
+    loopback_media: bool = False,
 ) -> str:
     """The page's CSP: scripts and styles from this origin only (styles may be inline on
     the API docs page, whose UI library sets them), images and media from anywhere the
-    catalog's media may live (https), no framing, forms only to this site and the
-    identity provider's sign-out."""
+    catalog's media may live (https; plain-http loopback too when the shop runs locally,
+    where Azurite serves them), no framing, forms only to this site and the identity
+    provider's sign-out."""
     forms = " ".join(["'self'", *(o for o in map(_origin, form_targets) if o)])
     scripts = " ".join(["'self'", *script_origins])
     frames = " ".join(frame_origins) or "'none'"
     styles = "'self' 'unsafe-inline'" if inline_styles else "'self'"
+    media = "'self' blob: https:" + (
+        " http://127.0.0.1:* http://localhost:*" if loopback_media else ""
+    )
     return (
         "default-src 'self'; "
         f"script-src {scripts}; "
         f"style-src {styles}; "
-        "img-src 'self' data: blob: https: http://127.0.0.1:* http://localhost:*; "
-        "media-src 'self' blob: https: http://127.0.0.1:* http://localhost:*; "
+        f"img-src data: {media}; "
+        f"media-src {media}; "
         "font-src 'self'; "
         "connect-src 'self'; "
         f"frame-src {frames}; "
