@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Query
 from starlette.requests import Request
@@ -54,14 +55,14 @@ async def home(request: Request) -> Response:
         calls += [recommendation_shelf(api, "for-you"), recommendation_shelf(api, "order-again")]
     answers = await api.gather(*calls)
     categories = answers[0]["items"]
-    shelves = [("New in", answers[1]["items"])]
+    shelves: list[tuple[str, Any, str | None]] = [("New in", answers[1]["items"], None)]
     if page.signed_in:
-        shelves = [("Picked for you", answers[2]), ("Order again", answers[3]), *shelves]
-    return page.render(
-        "home.html",
-        categories=categories,
-        shelves=[(title, items) for title, items in shelves if items],
-    )
+        shelves = [
+            ("Picked for you", answers[2], "for-you"),
+            ("Order again", answers[3], "order-again"),
+            *shelves,
+        ]
+    return page.render("home.html", categories=categories, shelves=[s for s in shelves if s[1]])
 
 
 @router.get("/search")
@@ -121,9 +122,19 @@ async def search(
     return response
 
 
+_DONE = {"notify": "We will tell you when it is back in stock."}
+
+
 @router.get("/products/{product_id}")
-async def product(request: Request, product_id: str, sku: str | None = None) -> Response:
-    """A product: media, variants with stock, and what is bought with it."""
+async def product(
+    request: Request,
+    product_id: str,
+    sku: Annotated[str | None, Query(max_length=100)] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    done: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    """A product: media, variants with stock, and what is bought with it. `from` names the
+    shelf a recommendation was clicked on (recorded as `recommendation_clicked`)."""
     page = await open_page(request)
     api = page.api
     item, also = await api.gather(
@@ -135,11 +146,31 @@ async def product(request: Request, product_id: str, sku: str | None = None) -> 
         (v for v in variants if v.get("inStock")), variants[0] if variants else None
     )
     also_bought = await _products(api, [i["productId"] for i in also.get("items", [])])
-    response = page.render("product.html", product=item, chosen=chosen, also_bought=also_bought)
-    viewed = events.event(
-        "product_viewed", productId=item["productId"], sku=chosen["sku"] if chosen else None
+    response = page.render(
+        "product.html",
+        product=item,
+        chosen=chosen,
+        also_bought=also_bought,
+        notices=[_DONE[done]] if done in _DONE else [],
     )
-    return events.record(api, response, viewed)
+    chosen_sku = chosen["sku"] if chosen else None
+    recorded = [events.event("product_viewed", productId=item["productId"], sku=chosen_sku)]
+    if from_:
+        recorded.append(
+            events.event("recommendation_clicked", productId=item["productId"], sku=chosen_sku)
+        )
+    return events.record(api, response, *recorded)
+
+
+@router.post("/products/{product_id}/notify-me")
+async def notify_me(request: Request, product_id: str) -> Response:
+    """Subscribe the signed-in customer to a SKU's return to stock."""
+    page, fields = await open_form(request)
+    sku = fields.get("sku", "")
+    if not page.signed_in:
+        return page.redirect(page.login_url(f"/products/{product_id}"))
+    await page.api.post(f"/api/catalog/products/{product_id}/notify-me", {"sku": sku})
+    return page.redirect(f"/products/{product_id}?{urlencode({'sku': sku, 'done': 'notify'})}")
 
 
 @router.post("/signout")

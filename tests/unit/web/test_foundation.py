@@ -137,3 +137,21 @@ def test_vendored_swagger_ui_is_the_pinned_npm_release(name: str) -> None:
     assert package.is_dir(), "run `make install-dev` (npm install) first"
     vendored = STATIC_DIR / "vendor" / "swagger-ui-dist" / name
     assert vendored.read_bytes() == (package / name).read_bytes()
+
+
+def test_out_of_stock_product_offers_back_in_stock_alerts(site: Site) -> None:
+    admin = site.bearer("admin-1", admin=True)
+    browser = site.browser()
+    product = browser.get("/api/catalog/products/oppo-a92").json()
+    sku = product["variants"][0]["sku"]
+    cleared = browser.put(f"/api/admin/inventory/{sku}", json={"available": 0}, headers=admin)
+    assert cleared.status_code == 200, cleared.text
+    anonymous = browser.get("/products/oppo-a92", params={"sku": sku})
+    assert "Out of stock" in anonymous.text and "to hear when it is back" in anonymous.text
+    site.sign_in(browser, "cust-notify")
+    token = csrf(browser, f"/products/oppo-a92?sku={sku}")
+    answer = browser.post("/products/oppo-a92/notify-me", data={"csrf": token, "sku": sku})
+    assert answer.status_code == 303
+    assert "We will tell you when it is back" in browser.get(answer.headers["location"]).text
+    mine = browser.get("/api/me/notify-me").json()["items"]
+    assert [item["sku"] for item in mine] == [sku]
