@@ -155,3 +155,21 @@ def test_out_of_stock_product_offers_back_in_stock_alerts(site: Site) -> None:
     assert "We will tell you when it is back" in browser.get(answer.headers["location"]).text
     mine = browser.get("/api/me/notify-me").json()["items"]
     assert [item["sku"] for item in mine] == [sku]
+
+
+def test_cookies_are_secure_when_the_shop_is_served_over_https(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from cloudcart.api.app import create_app
+    from cloudcart.core.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", public_base_url="https://shop.example.com")
+    app = create_app(settings)
+    app.state.services.documents.ensure_containers()
+    with TestClient(app, base_url="https://shop.example.com") as browser:
+        page = browser.get("/search", params={"q": "phone"})
+    assert page.status_code == 200
+    policy = _csp(page.headers)
+    assert "127.0.0.1" not in policy["img-src"]
+    for cookie in page.headers.get_list("set-cookie"):
+        assert "Secure" in cookie and "HttpOnly" in cookie, cookie
