@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudcart.core.problems import PROBLEM_TYPE_BASE
+
+__all__ = ["PROBLEM_MEDIA_TYPE", "PROBLEM_TYPE_BASE", "Problem"]
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://cloudcart.dev/problems/"
 
 
 class Problem(Exception):

@@ -106,7 +106,7 @@ class ProductNotFound(MediaError):
     """The product does not exist."""
 
     status = 404
-    title = "Product not found"
+    title = "Not Found"
     problem_type = "product-not-found"
 
 
@@ -122,7 +122,7 @@ class UnsupportedMediaType(MediaError):
     """The declared content type is not one Cloudcart accepts for media."""
 
     status = 415
-    title = "Unsupported media type"
+    title = "Unsupported Media Type"
     problem_type = "unsupported-media-type"
 
 

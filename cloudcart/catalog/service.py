@@ -80,7 +80,6 @@ class CatalogError(DomainError):
     """A catalog request that cannot be carried out; the class names its problem document."""
 
     status = 422
-    problem_type = "catalog-error"
     title = "Unprocessable Content"
 
 

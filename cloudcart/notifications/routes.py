@@ -146,7 +146,7 @@ def _record(document: Document) -> NotificationRecord:
 
 
 def _bad_cursor() -> Problem:
-    return Problem(400, "Bad cursor", "cursor is not one this API returned", type_="bad-cursor")
+    return Problem(400, "Bad Request", "cursor is not one this API returned", type_="bad-cursor")
 
 
 def _cursor(continuation: str | None) -> str | None:
@@ -333,7 +333,7 @@ def preview_template(
 
 
 def _unauthorized(detail: str) -> Problem:
-    return Problem(401, "Unauthorized", detail, type_="invalid-webhook-signature")
+    return Problem(401, "Invalid webhook", detail, type_="invalid-webhook-signature")
 
 
 async def _body(request: Request) -> bytes:

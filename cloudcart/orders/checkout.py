@@ -57,6 +57,7 @@ from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.problems import problem_type_uri
 from cloudcart.integrations.payments.port import DisabledGateway, PaymentsDisabled
 from cloudcart.inventory import OutOfStock, release_reservation, reserve_stock
 from cloudcart.orders.cart import CartError, Carts, offer
@@ -115,7 +116,7 @@ class _Failure(Exception):
         self.response = CheckoutResponse(
             status,
             {
-                "type": f"https://cloudcart.dev/problems/{type_}",
+                "type": problem_type_uri(type_),
                 "title": title,
                 "status": status,
                 "detail": detail,
@@ -142,7 +143,7 @@ def _lease_until() -> str:
 
 def _payments_disabled(detail: str, order_id: str | None = None) -> CheckoutResponse:
     body: dict[str, Any] = {
-        "type": f"https://cloudcart.dev/problems/{PaymentsDisabled.problem_type}",
+        "type": problem_type_uri(PaymentsDisabled.problem_type),
         "title": PaymentsDisabled.title,
         "status": PaymentsDisabled.status,
         "detail": detail,
@@ -300,7 +301,7 @@ def _follow(
             return CheckoutResponse(
                 409,
                 {
-                    "type": "https://cloudcart.dev/problems/checkout-in-progress",
+                    "type": problem_type_uri("checkout-in-progress"),
                     "title": "Conflict",
                     "status": 409,
                     "detail": "a checkout with this Idempotency-Key is still in progress; retry "
@@ -573,7 +574,7 @@ def attach_payment(services: Services, order: Document) -> CheckoutResponse:
         return CheckoutResponse(
             503,
             {
-                "type": "https://cloudcart.dev/problems/payment-unavailable",
+                "type": problem_type_uri("payment-unavailable"),
                 "title": "Service Unavailable",
                 "status": 503,
                 "orderId": order_id,

@@ -121,7 +121,7 @@ async def search_products(
         # The engine is synchronous (tantivy, or the Azure SDK's sync client).
         result = await run_in_threadpool(services.search.search, query)
     except InvalidCursor as exc:
-        raise Problem(400, "Invalid cursor", str(exc), type_="invalid-cursor") from exc
+        raise Problem(400, "Bad Request", str(exc), type_="invalid-cursor") from exc
     return {
         "items": result.items,
         "total": result.total,
