@@ -42,8 +42,16 @@ async def recommendation_shelf(api: ApiClient, kind: str) -> list[dict[str, Any]
     return await _products(api, [item["productId"] for item in answer.get("items", [])])
 
 
+_HOME_DONE = {
+    "deleted": "Your account and its data have been deleted.",
+    "signed-out": "You are signed out.",
+}
+
+
 @router.get("/")
-async def home(request: Request) -> Response:
+async def home(
+    request: Request, done: Annotated[str | None, Query(max_length=20)] = None
+) -> Response:
     """Categories, what is new, and for a signed-in customer their recommendation shelves."""
     page = await open_page(request)
     api = page.api
@@ -62,7 +70,12 @@ async def home(request: Request) -> Response:
             ("Order again", answers[3], "order-again"),
             *shelves,
         ]
-    return page.render("home.html", categories=categories, shelves=[s for s in shelves if s[1]])
+    return page.render(
+        "home.html",
+        categories=categories,
+        shelves=[s for s in shelves if s[1]],
+        notices=[_HOME_DONE[done]] if done in _HOME_DONE else [],
+    )
 
 
 @router.get("/search")
