@@ -227,6 +227,13 @@ class Settings(BaseSettings):
         description="Signing secret (`whsec_...`) of the Stripe webhook endpoint "
         "`/api/webhooks/payments/stripe` (a Key Vault reference in Azure).",
     )
+    stripe_publishable_key: str | None = Field(
+        None,
+        validation_alias=_env("STRIPE_PUBLISHABLE_KEY"),
+        description="Stripe publishable key (`pk_...`): the web pay page's Payment Element "
+        "loads with it. Not a secret (browsers see it); without it the pay page offers no "
+        "card form.",
+    )
     stripe_api_base: str | None = Field(
         None,
         validation_alias=_env("STRIPE_API_BASE"),

@@ -157,7 +157,7 @@ class Page:
 
 def page_csp(settings: Settings) -> str:
     """The shop's CSP: forms may also go to the identity provider's sign-out, and with
-    Stripe configured its script and frames are allowed for the payment element."""
+    Stripe configured its script, frames and API are allowed for the payment element."""
     from cloudcart.identity.sessions import cookie_secure
     from cloudcart.identity.web_login import end_session_url
 
@@ -167,6 +167,8 @@ def page_csp(settings: Settings) -> str:
         form_targets=[end_session_url(settings)],
         script_origins=["https://js.stripe.com"] if stripe else [],
         frame_origins=["https://js.stripe.com", "https://hooks.stripe.com"] if stripe else [],
+        # Stripe.js talks to its API from the page (confirming the payment).
+        connect_origins=["https://api.stripe.com"] if stripe else [],
     )
 
 

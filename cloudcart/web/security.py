@@ -124,6 +124,7 @@ def content_security_policy(
     form_targets: Iterable[str | None] = (),
     script_origins: Iterable[str] = (),
     frame_origins: Iterable[str] = (),
+    connect_origins: Iterable[str] = (),
     inline_styles: bool = False,
     loopback_media: bool = False,
 ) -> str:
@@ -135,6 +136,7 @@ def content_security_policy(
     forms = " ".join(["'self'", *(o for o in map(_origin, form_targets) if o)])
     scripts = " ".join(["'self'", *script_origins])
     frames = " ".join(frame_origins) or "'none'"
+    connects = " ".join(["'self'", *connect_origins])
     styles = "'self' 'unsafe-inline'" if inline_styles else "'self'"
     media = "'self' blob: https:" + (
         " http://127.0.0.1:* http://localhost:*" if loopback_media else ""
@@ -146,7 +148,7 @@ def content_security_policy(
         f"img-src data: {media}; "
         f"media-src {media}; "
         "font-src 'self'; "
-        "connect-src 'self'; "
+        f"connect-src {connects}; "
         f"frame-src {frames}; "
         "frame-ancestors 'none'; "
         "object-src 'none'; "

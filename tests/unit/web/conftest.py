@@ -63,12 +63,13 @@ class Site:
 
 
 def csrf(browser: TestClient, page: str = "/") -> str:
-    """The browser's CSRF token: opens `page` so the cookie exists, returns the form value."""
+    """The CSRF token a form on `page` carries (opening it also sets the cookie); fails
+    when the page has no form with a token."""
     answer = browser.get(page)
     match = _CSRF_INPUT.search(answer.text)
-    token = match.group(1) if match else browser.cookies.get(CSRF_COOKIE)
-    assert token, f"no CSRF token on {page}"
-    return token
+    assert match, f"no form with a CSRF token on {page}"
+    assert match.group(1) == browser.cookies.get(CSRF_COOKIE)
+    return match.group(1)
 
 
 @pytest.fixture
