@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7071
 DATA_DIR ?= .data
 
-.PHONY: run test install install-dev lint typecheck pytest bench bench-tools clean
+.PHONY: run test install install-dev lint typecheck pytest bench bench-tools browser-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -c "import sys; assert sys.version_info >= (3, 11), sys.version" || { echo "Python 3.11+ is required (set PYTHON=...)"; exit 1; }
@@ -30,7 +30,7 @@ node_modules/.installed: package.json
 
 install: $(VENV)/.local-installed
 
-install-dev: $(VENV)/.dev-installed node_modules/.installed
+install-dev: $(VENV)/.dev-installed node_modules/.installed browser-tools
 
 run: install
 	$(BIN)/cloudcart serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR) --demo
@@ -55,6 +55,17 @@ bench: install-dev
 # never the bottleneck; Debian packages it.
 bench-tools:
 	command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk
+
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright; Playwright's
+# own browser download is not used. A fresh image may have no package lists yet, hence the
+# update before the retry. The tests read the same variable.
+CLOUDCART_CHROMIUM ?= /usr/bin/chromium
+export CLOUDCART_CHROMIUM
+browser-tools:
+	@test -x $(CLOUDCART_CHROMIUM) \
+	  || apt-get install -y chromium \
+	  || { apt-get update && apt-get install -y chromium; } \
+	  || { sudo apt-get update && sudo apt-get install -y chromium; }
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
