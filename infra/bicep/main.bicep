@@ -226,6 +226,9 @@ param stripeSecretKey string = ''
 @description('Stripe webhook signing secret.')
 param stripeWebhookSecret string = ''
 
+@description('Stripe publishable key (`pk_...`): the web pay page shows Stripe\'s Payment Element with it. Not a secret.')
+param stripePublishableKey string = ''
+
 @description('Payments in Azure: `stripe`, or `disabled` (checkout answers 503 `payments-disabled`). Empty: `stripe` when both Stripe secrets are given as parameters, else `disabled`. Set `stripe` once the secrets are in Key Vault (docs/deploy.md).')
 @allowed(['', 'disabled', 'stripe'])
 param paymentsProvider string = ''
@@ -366,6 +369,7 @@ module functionApp 'modules/functionapp.bicep' = {
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
     logLevel: logLevel
     paymentsProvider: effectivePaymentsProvider
+    stripePublishableKey: stripePublishableKey
     mediaCdnBaseUrl: enableMediaCdn ? mediaCdn.outputs.endpointUrl : mediaCdnBaseUrl
     identityMetadataUrls: identityMetadataUrls
     identityAudience: identityAudience

@@ -44,8 +44,6 @@ OPTIONAL: dict[str, str] = {
     "TEST_GATEWAY_DUPLICATE_WEBHOOKS": "embedded test gateway only (Azure: stripe or disabled)",
     "TEST_GATEWAY_WEBHOOK_MAX_DELAY_MS": "embedded test gateway only (Azure: stripe or disabled)",
     "STRIPE_API_BASE": "tests only: points the Stripe library at a loopback fake",
-    "STRIPE_PUBLISHABLE_KEY": "web pay page only; set it beside the Stripe secrets "
-    "(docs/payments.md): without it the pay page offers no card form",
     "PARTNER_TIMEOUT_SECONDS": "default 10 s suits partner APIs",
     "PARTNER_MAX_ATTEMPTS": "default 4 attempts per delivery; Service Bus redelivers after",
     "PARTNER_MAX_RETRY_WAIT_SECONDS": "default 10 s cap on one wait, Retry-After included",

@@ -59,6 +59,8 @@ param logLevel string
 @description('`stripe` or `disabled`. Never `test`: the embedded test gateway must not take payments in Azure.')
 @allowed(['disabled', 'stripe'])
 param paymentsProvider string
+@description('Stripe publishable key (`pk_...`, not a secret) for the web pay page\'s Payment Element.')
+param stripePublishableKey string = ''
 @description('CDN URL of the media container root; empty means signed read URLs.')
 param mediaCdnBaseUrl string = ''
 
@@ -269,6 +271,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     CLOUDCART_PAYMENTS_PROVIDER: paymentsProvider
     STRIPE_SECRET_KEY: keyVaultReferences.STRIPE_SECRET_KEY
     STRIPE_WEBHOOK_SECRET: keyVaultReferences.STRIPE_WEBHOOK_SECRET
+    STRIPE_PUBLISHABLE_KEY: stripePublishableKey
   }
 }
 
