@@ -433,6 +433,12 @@ class Settings(BaseSettings):
         description="Comma-separated origins (`https://shop.example`) that `returnTo` may point "
         "at after sign-in, besides the app's own origin.",
     )
+    web_api_url: str | None = Field(
+        None,
+        validation_alias=_env("CLOUDCART_WEB_API_URL"),
+        description="Where the web pages call the public API (`https://api.shop.example`). "
+        "Empty: through this app in process, for a front end served with the API.",
+    )
     web_session_ttl_seconds: int = Field(
         28_800,
         ge=300,

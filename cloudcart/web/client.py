@@ -10,7 +10,6 @@ instead, for a front end deployed apart from the API.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,6 @@ from starlette.requests import Request
 
 from cloudcart.web.security import SESSION_COOKIE, VISITOR_COOKIE
 
-API_URL_ENV = "CLOUDCART_WEB_API_URL"
 _TIMEOUT = httpx.Timeout(30.0)
 _FORWARDED_HEADERS = ("x-correlation-id", "user-agent", "accept-language")
 
@@ -148,7 +146,7 @@ def _http(request: Request) -> httpx.AsyncClient:
     state = request.app.state
     client: httpx.AsyncClient | None = getattr(state, "web_api_client", None)
     if client is None:
-        base_url = os.environ.get(API_URL_ENV)
+        base_url = state.services.settings.web_api_url
         if base_url:
             client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=_TIMEOUT)
         else:

@@ -40,6 +40,7 @@ OPTIONAL: dict[str, str] = {
     "WEB_AUTH_PROFILE_EDIT_POLICY": "B2C only; empty hides the profile-edit flow",
     "WEB_AUTH_PASSWORD_RESET_POLICY": "B2C only; empty hides the password-reset flow",
     "WEB_SESSION_TTL_SECONDS": "default 8 h suits a shop session",
+    "CLOUDCART_WEB_API_URL": "empty: the pages call the API in the same app, as deployed",
     "TEST_GATEWAY_WEBHOOK_SECRET": "embedded test gateway only (Azure: stripe or disabled)",
     "TEST_GATEWAY_DUPLICATE_WEBHOOKS": "embedded test gateway only (Azure: stripe or disabled)",
     "TEST_GATEWAY_WEBHOOK_MAX_DELAY_MS": "embedded test gateway only (Azure: stripe or disabled)",
