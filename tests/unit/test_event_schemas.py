@@ -152,8 +152,8 @@ NEW_EVENT = ("cloudcart.core.events", "new_event")
 DYNAMIC_EVENT_TYPES: dict[str, set[str]] = {}
 
 # Published without new_event(): the local trigger host builds this envelope by hand
-# (cloudcart/local/trigger_host.py, `_on_dead_letter`), so it is named here.
-HAND_BUILT_EVENT_CONSTANTS = [("cloudcart.local.trigger_host", "DEAD_LETTERED_EVENT")]
+# (cloudcart/local/triggers/dead_letters.py, `DeadLetterAlert`), so it is named here.
+HAND_BUILT_EVENT_CONSTANTS = [("cloudcart.local.triggers.dead_letters", "DEAD_LETTERED_EVENT")]
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 
