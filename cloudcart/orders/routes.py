@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
@@ -38,10 +39,16 @@ from cloudcart.orders.cart import (
 )
 from cloudcart.orders.checkout import CheckoutContext, checkout
 from cloudcart.orders.models import (
+    AdminOrder,
+    AdminOrderPage,
     CancelIn,
+    Cart,
     CartItemIn,
     CartQuantityIn,
     CheckoutIn,
+    CheckoutResult,
+    Order,
+    OrderPage,
     RefundIn,
     ReturnIn,
     ReviewIn,
@@ -66,6 +73,27 @@ MAX_IDEMPOTENCY_KEY = 255
 cart_router = APIRouter(prefix="/api/cart", tags=["cart"])
 router = APIRouter(prefix="/api", tags=["orders"])
 admin_router = APIRouter(prefix="/api/admin/orders", tags=["admin: orders"])
+
+
+# The routes return the dicts `Carts.view`, `public_order` and `admin_order` build, and
+# declare their models with `response_model=None` and `responses=`: FastAPI documents the
+# model and sends the dict as it is. A `response_model` would filter every answer through
+# the model, so a field the model missed would silently vanish for clients (the web pages
+# among them). tests/unit/orders/test_response_schemas.py checks real answers against the
+# document instead, whose schemas forbid undeclared fields.
+def _answers(
+    model: type[BaseModel],
+    description: str,
+    errors: dict[int | str, dict[str, Any]],
+    *,
+    status: int = 200,
+    headers: dict[str, Any] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of an operation answering `model` with `status`, and its problems."""
+    success: dict[str, Any] = {"model": model, "description": description}
+    if headers:
+        success["headers"] = headers
+    return {status: success, **errors}
 
 
 # --- cart -------------------------------------------------------------------------------
@@ -123,9 +151,25 @@ def _carts(
 
 
 _CART_ERRORS = problem_responses(400, 401, 404, 409)
+_CART_ID_HEADER = {
+    CART_HEADER: {
+        "description": "The anonymous cart's id (anonymous callers only): send it back in "
+        "`X-Cart-Id`.",
+        "schema": {"type": "string", "pattern": CART_ID_PATTERN},
+    }
+}
+_CART_RESPONSES = _answers(
+    Cart, "The cart, priced from the catalog now.", _CART_ERRORS, headers=_CART_ID_HEADER
+)
 
 
-@cart_router.get("", summary="The cart", responses=_CART_ERRORS, openapi_extra=optional_auth())
+@cart_router.get(
+    "",
+    summary="The cart",
+    response_model=None,
+    responses=_CART_RESPONSES,
+    openapi_extra=optional_auth(),
+)
 def get_cart(
     services: ServicesDep, caller: OptionalCaller, response: Response, cart_id: CartIdHeader = None
 ) -> dict[str, Any]:
@@ -138,7 +182,11 @@ def get_cart(
 
 
 @cart_router.post(
-    "/items", summary="Add to the cart", responses=_CART_ERRORS, openapi_extra=optional_auth()
+    "/items",
+    summary="Add to the cart",
+    response_model=None,
+    responses=_CART_RESPONSES,
+    openapi_extra=optional_auth(),
 )
 def add_cart_item(
     body: CartItemIn,
@@ -157,7 +205,8 @@ def add_cart_item(
 @cart_router.patch(
     "/items/{sku}",
     summary="Change a cart line",
-    responses=_CART_ERRORS,
+    response_model=None,
+    responses=_CART_RESPONSES,
     openapi_extra=optional_auth(),
 )
 def set_cart_item(
@@ -178,7 +227,8 @@ def set_cart_item(
 @cart_router.delete(
     "/items/{sku}",
     summary="Remove a cart line",
-    responses=_CART_ERRORS,
+    response_model=None,
+    responses=_CART_RESPONSES,
     openapi_extra=optional_auth(),
 )
 def delete_cart_item(
@@ -224,7 +274,14 @@ _IDEMPOTENCY_KEY_PARAMETER = {
     "/checkout",
     status_code=201,
     summary="Place the cart as an order",
-    responses=_CHECKOUT_ERRORS,
+    response_model=None,
+    responses=_answers(
+        CheckoutResult,
+        "The order placed and its payment; a replay with the same Idempotency-Key and body "
+        "answers the same.",
+        _CHECKOUT_ERRORS,
+        status=201,
+    ),
     openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
 )
 def post_checkout(
@@ -278,7 +335,12 @@ OrderCursorQuery = Annotated[
 OrderIdPath = Annotated[str, Path(alias="orderId", min_length=1, max_length=100)]
 
 
-@router.get("/orders", summary="My orders", responses=_ORDER_ERRORS)
+@router.get(
+    "/orders",
+    summary="My orders",
+    response_model=None,
+    responses=_answers(OrderPage, "A page of the caller's orders.", _ORDER_ERRORS),
+)
 def get_orders(
     caller: CurrentCustomer,
     services: ServicesDep,
@@ -295,7 +357,12 @@ def get_orders(
     return {"items": [public_order(o) for o in items], "nextCursor": next_cursor}
 
 
-@router.get("/orders/{orderId}", summary="One of my orders", responses=_ORDER_ERRORS)
+@router.get(
+    "/orders/{orderId}",
+    summary="One of my orders",
+    response_model=None,
+    responses=_answers(Order, "The order.", _ORDER_ERRORS),
+)
 def get_one_order(
     order_id: OrderIdPath, caller: CurrentCustomer, services: ServicesDep
 ) -> dict[str, Any]:
@@ -303,7 +370,12 @@ def get_one_order(
     return public_order(get_order(services.documents, caller.customer_id, order_id))
 
 
-@router.post("/orders/{orderId}/cancel", summary="Cancel my order", responses=_ORDER_ERRORS)
+@router.post(
+    "/orders/{orderId}/cancel",
+    summary="Cancel my order",
+    response_model=None,
+    responses=_answers(Order, "The order, cancelled.", _ORDER_ERRORS),
+)
 def post_cancel(
     order_id: OrderIdPath,
     caller: CurrentCustomer,
@@ -319,7 +391,10 @@ def post_cancel(
 
 
 @router.post(
-    "/orders/{orderId}/returns", summary="Return lines of my order", responses=_ORDER_ERRORS
+    "/orders/{orderId}/returns",
+    summary="Return lines of my order",
+    response_model=None,
+    responses=_answers(Order, "The order, `return_requested`.", _ORDER_ERRORS),
 )
 def post_return(
     order_id: OrderIdPath, body: ReturnIn, caller: CurrentCustomer, services: ServicesDep
@@ -346,7 +421,12 @@ def _admin_order(services: ServicesDep, order_id: str) -> dict[str, Any]:
 _ADMIN_ERRORS = problem_responses(400, 401, 403, 404, 409)
 
 
-@admin_router.get("", summary="Orders (all customers)", responses=_ADMIN_ERRORS)
+@admin_router.get(
+    "",
+    summary="Orders (all customers)",
+    response_model=None,
+    responses=_answers(AdminOrderPage, "A page of orders.", _ADMIN_ERRORS),
+)
 def admin_list(
     _: Admin,
     services: ServicesDep,
@@ -373,7 +453,12 @@ def admin_list(
     return {"items": [admin_order(o) for o in items], "nextCursor": next_cursor}
 
 
-@admin_router.get("/{orderId}", summary="One order (any customer)", responses=_ADMIN_ERRORS)
+@admin_router.get(
+    "/{orderId}",
+    summary="One order (any customer)",
+    response_model=None,
+    responses=_answers(AdminOrder, "The order.", _ADMIN_ERRORS),
+)
 def admin_get(order_id: OrderIdPath, _: Admin, services: ServicesDep) -> dict[str, Any]:
     """An order with its customer id, fulfilments and timeline."""
     return admin_order(_admin_order(services, order_id))
@@ -395,7 +480,8 @@ def admin_order(document: dict[str, Any]) -> dict[str, Any]:
 @admin_router.post(
     "/{orderId}/review",
     summary="Approve or reject an order held for review",
-    responses=_ADMIN_ERRORS,
+    response_model=None,
+    responses=_answers(AdminOrder, "The order after the decision.", _ADMIN_ERRORS),
 )
 def admin_review(
     order_id: OrderIdPath, body: ReviewIn, caller: Admin, services: ServicesDep
@@ -421,7 +507,12 @@ def admin_review(
     return admin_order(updated)
 
 
-@admin_router.post("/{orderId}/refunds", summary="Refund an order", responses=_ADMIN_ERRORS)
+@admin_router.post(
+    "/{orderId}/refunds",
+    summary="Refund an order",
+    response_model=None,
+    responses=_answers(Order, "The order with the refund recorded.", _ADMIN_ERRORS),
+)
 def admin_refund(
     order_id: OrderIdPath, body: RefundIn, _: Admin, services: ServicesDep
 ) -> dict[str, Any]:
@@ -437,7 +528,12 @@ def admin_refund(
     )
 
 
-@admin_router.post("/{orderId}/status", summary="Change an order's status", responses=_ADMIN_ERRORS)
+@admin_router.post(
+    "/{orderId}/status",
+    summary="Change an order's status",
+    response_model=None,
+    responses=_answers(Order, "The order in its new status.", _ADMIN_ERRORS),
+)
 def admin_status(
     order_id: OrderIdPath, body: StatusIn, _: Admin, services: ServicesDep
 ) -> dict[str, Any]:
