@@ -7,7 +7,8 @@ when a shop page logged a console error, threw an uncaught exception or broke it
 Security Policy.
 
 Chromium is Debian's (`make browser-tools` installs it), never Playwright's download, so the
-tests need no network. Helpers for tests: `screenshot`, `axe`, `sign_in`, `watch`.
+tests need no network. Helpers for tests: `screenshot`, `axe`, `sign_in`,
+`sign_in_at_provider`, `watch`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import (
@@ -65,6 +66,10 @@ ACTION_TIMEOUT_MS = 15_000
 # the server and its triggers.
 EXPECT_TIMEOUT_MS = 10_000
 BLOCKING_IMPACTS = ("serious", "critical")
+# The fulfilment simulator of the browser tests' shop: seconds from a shipment's acceptance
+# to its `shipped` and `delivered` updates.
+SHIP_SECONDS = 2
+DELIVER_SECONDS = 4
 
 # Runs before any script of every document, whatever the page's CSP (it is not a page
 # script): records the document's CSP violations and reports each to the test.
@@ -174,7 +179,18 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     server = ServeProcess(
         data_dir=root / "data",
         log_path=root / "serve.log",
-        env={"DEV_IDP_HTTPS_PORT": str(idp_port), "CLOUDCART_LOG_LEVEL": "WARNING"},
+        env={
+            "DEV_IDP_HTTPS_PORT": str(idp_port),
+            "CLOUDCART_LOG_LEVEL": "WARNING",
+            # A parcel ships and arrives within seconds, so a journey can follow an order
+            # to the end without waiting the simulator's default 20 and 40 s.
+            "SIM_FULFILMENT_SHIP_SECONDS": str(SHIP_SECONDS),
+            "SIM_FULFILMENT_DELIVER_SECONDS": str(DELIVER_SECONDS),
+            # Every browser test pays with the same few test cards: at the default card
+            # velocity (3 orders an hour) whether an order is held would depend on how
+            # many tests paid before it.
+            "RISK_LIMITS": json.dumps({"card_orders_per_hour": 1000, "card_orders_per_day": 1000}),
+        },
         demo=True,
     )
     server.start()
@@ -328,10 +344,20 @@ def sign_in(page: Page, email: str, name: str, *, admin: bool = False) -> None:
     once the browser is back on the shop page it started from."""
     if not page.url.startswith("http"):
         page.goto("/")
-    parts = urlsplit(page.url)
-    origin = f"{parts.scheme}://{parts.netloc}"
     page.get_by_role("link", name="Sign in", exact=True).click()
+    sign_in_at_provider(page, email, name, admin=admin)
+
+
+def sign_in_at_provider(page: Page, email: str, name: str, *, admin: bool = False) -> None:
+    """Finish a sign-in the shop started (its "Sign in" link, or a page that needs a
+    customer redirecting there): create or reuse the test customer on the dev identity
+    provider's page; returns once the browser is back on the shop, where the sign-in
+    was asked for."""
     page.wait_for_url("**/dev/idp/authorize?**")
+    parts = urlsplit(page.url)
+    returned = parse_qs(parts.query).get("redirect_uri", [""])[0]
+    shop = urlsplit(returned)
+    origin = f"{shop.scheme}://{shop.netloc}"
     page.get_by_label("Email").fill(email)
     page.get_by_label("Name").fill(name)
     page.get_by_label("Admin", exact=True).set_checked(admin)
