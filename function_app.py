@@ -70,11 +70,11 @@ class LazyAsgiApp:
 def _prepare_process() -> None:
     # What create_app did at import for every instance, kept eager so trigger-only
     # instances still refuse an unsafe configuration and export their logs.
+    from cloudcart import composition
     from cloudcart.api.logging import configure_logging
     from cloudcart.api.startup import check_startup
-    from cloudcart.core import runtime
 
-    settings = runtime.services().settings
+    settings = composition.services().settings
     check_startup(settings)
     configure_logging(settings)
 

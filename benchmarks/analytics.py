@@ -38,9 +38,9 @@ from typing import Any
 
 from cloudcart.analytics import journal
 from cloudcart.analytics.consumer import record_events
+from cloudcart.composition import Services
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.outbox import timestamp
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "analytics.json"

@@ -28,14 +28,14 @@ from typing import Any
 
 import azure.functions as func
 
-from cloudcart.core import runtime
+from cloudcart import composition
+from cloudcart.composition import Services
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.embedded import SqliteDocumentStore
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.messages.embedded import SqliteBroker
 from cloudcart.core.messages.topology import SubjectIn, Subscription, Topic, Topology
 from cloudcart.core.outbox import write_with_events
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.local.trigger_host import HostConfig, TriggerHost
 
@@ -178,7 +178,7 @@ def main() -> int:
         services = Services(settings, adapters={"messages": broker, "documents": store})
         # The relay functions reach their adapters through the process-wide Services, as
         # on Azure; point it at this benchmark's.
-        runtime._services = services
+        composition._services = services
         recorder = Recorder()
         host = TriggerHost(
             bench_app(recorder).get_functions(),
@@ -200,7 +200,7 @@ def main() -> int:
                 )
             )
             results.append(run("unthrottled", store, recorder, count=UNTHROTTLED_EVENTS, rate=None))
-        runtime._services = None
+        composition._services = None
         services.close()
 
     for result in results:

@@ -79,7 +79,7 @@ def count_operations() -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from cloudcart.api.app import create_app
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
     from cloudcart.core.settings import Settings
     from cloudcart.identity.dev_provider import mint_token
     from cloudcart.orders import routes

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import BatchOp
+from cloudcart.core.ports.documents import BatchOp
 
 RESULTS = Path(__file__).parent / "results" / "documents.json"
 PHASE_SECONDS = 3.0

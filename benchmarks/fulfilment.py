@@ -108,9 +108,9 @@ def paid_to_accepted(http: httpx.Client, orders: int) -> dict[str, Any]:
 def inbound_rate(data_dir: Path, counts: int) -> dict[str, Any]:
     """Put `counts` stock counts on the inventory queue at once; applied per second."""
     from cloudcart import inventory
+    from cloudcart.composition import Services
     from cloudcart.core.messages.embedded import from_settings
-    from cloudcart.core.messages.port import OutboundMessage
-    from cloudcart.core.services import Services
+    from cloudcart.core.ports.messages import OutboundMessage
     from cloudcart.core.settings import Settings
 
     settings = Settings(data_dir=data_dir)

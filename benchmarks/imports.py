@@ -42,10 +42,10 @@ from cloudcart.catalog import import_routes as product_import_routes
 from cloudcart.catalog.importer import ImportSummary, NdjsonImport, ProductImporter, import_stream
 from cloudcart.catalog.models import CategoryIn
 from cloudcart.catalog.service import CatalogService
-from cloudcart.core.documents.port import BatchOp
+from cloudcart.composition import Services
 from cloudcart.core.events import new_event
 from cloudcart.core.outbox import write_with_events
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import BatchOp
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.orders import import_routes as order_import_routes

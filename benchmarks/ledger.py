@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.checkout import CountingStore
+from cloudcart.composition import Services
 from cloudcart.core.events import Event
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.ledger import journal, posting
 

@@ -35,8 +35,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from benchmarks.checkout import CountingStore
+from cloudcart.composition import Services
 from cloudcart.core.events import Event
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.customers.models import PreferencesUpdate, ProfilePatch
 from cloudcart.customers.service import CustomerService

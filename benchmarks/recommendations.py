@@ -55,16 +55,16 @@ from typing import Any
 import azure.functions as func
 
 from benchmarks.checkout import CountingStore
+from cloudcart import composition
 from cloudcart.catalog.importer import ProductImporter
 from cloudcart.catalog.models import CategoryIn
 from cloudcart.catalog.service import CatalogService
-from cloudcart.core import runtime
+from cloudcart.composition import Services
 from cloudcart.core.documents.embedded import SqliteDocumentStore
 from cloudcart.core.messages.embedded import SqliteBroker
-from cloudcart.core.messages.port import OutboundMessage
 from cloudcart.core.messages.topology import TOPOLOGY
 from cloudcart.core.outbox import timestamp
-from cloudcart.core.services import Services
+from cloudcart.core.ports.messages import OutboundMessage
 from cloudcart.core.settings import Settings
 from cloudcart.insights import recommendation_functions, recommendations
 from cloudcart.local.trigger_host import HostConfig, TriggerHost
@@ -417,7 +417,7 @@ def main() -> int:
         broker = CountingBroker(root / "messages.sqlite3", TOPOLOGY)
         services = Services(settings, adapters={"messages": broker, "documents": store})
         # The functions reach their adapters through the process-wide Services, as on Azure.
-        runtime._services = services
+        composition._services = services
         host = TriggerHost(
             bench_app().get_functions(),
             settings,
@@ -450,7 +450,7 @@ def main() -> int:
             trips = round_trips(services, users)
             fresh = freshness(services, users, now)
             dead = broker.counts("events", SUBSCRIPTION).dead_lettered
-        runtime._services = None
+        composition._services = None
         services.close()
     timings["totalSeconds"] = time.perf_counter() - total_started
     order_again_hr = quality["orderAgain"]["hr@10"]

@@ -55,7 +55,7 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 def decisions(n: int) -> dict[str, Any]:
     """Time and count `assess_checkout` + `record_checkout`."""
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
     from cloudcart.core.settings import Settings
     from cloudcart.risk import CheckoutSignals, assess_checkout, record_checkout
 
@@ -107,7 +107,7 @@ def checkouts(n: int) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from cloudcart.api.app import create_app
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
     from cloudcart.core.settings import Settings
     from cloudcart.identity.dev_provider import mint_token
     from cloudcart.orders import routes

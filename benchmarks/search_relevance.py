@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cloudcart.catalog.search.embedded import TantivySearchIndex
 from cloudcart.catalog.search.indexer import reindex_all
-from cloudcart.catalog.search.port import SearchQuery
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.search import SearchQuery
+from cloudcart.core.search.embedded import TantivySearchIndex
 from cloudcart.core.settings import Settings
 from cloudcart.local import demo_data
 

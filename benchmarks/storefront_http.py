@@ -51,7 +51,7 @@ from fastapi.testclient import TestClient
 from benchmarks.checkout import CountingStore
 from cloudcart.api.app import create_app
 from cloudcart.catalog.search.indexer import reindex_all
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 from cloudcart.local.demo_data import seed
 from tests.e2e.serving import ServeProcess

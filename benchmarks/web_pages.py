@@ -38,7 +38,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from cloudcart.api.app import create_app
 from cloudcart.catalog.search.indexer import reindex_all
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 from cloudcart.local.demo_data import seed
 from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_ENV, DEFAULT_CHROMIUM, sign_in

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from cloudcart.analytics import journal
 from cloudcart.analytics.facts import EVENTS, Fact, Lookups, event_facts
 from cloudcart.analytics.rollups import Outcome
-from cloudcart.core.documents.port import DocumentStore
 from cloudcart.core.events import Event
+from cloudcart.core.ports.documents import DocumentStore
 
 _lookups: dict[int, Lookups] = {}
 _lookups_lock = threading.Lock()

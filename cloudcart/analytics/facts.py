@@ -36,9 +36,9 @@ from datetime import datetime
 from typing import Any
 
 from cloudcart.core.clock import parse_utc
-from cloudcart.core.documents.port import DocumentStore
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
+from cloudcart.core.ports.documents import DocumentStore
+from cloudcart.core.ports.messages import InvalidMessage
 
 STOREFRONT_EVENTS = ("storefront.events_recorded",)
 ORDER_EVENTS = (

@@ -30,12 +30,12 @@ def analytics_facts(message: func.ServiceBusMessage) -> None:
     """Write the facts one event announces to the journal."""
     # Imported here: the consumer pulls in the orders and catalog areas, which the other
     # functions of a trigger-only instance do not need.
+    from cloudcart import composition
     from cloudcart.analytics.consumer import record_events
-    from cloudcart.core import runtime
     from cloudcart.core.events import Event
 
     event = Event.from_delivery(message.get_body())
-    written = record_events(runtime.services().documents, [event])
+    written = record_events(composition.services().documents, [event])
     logger.info("analytics: %d fact(s) from %s %s", written, event.type, event.id)
 
 
@@ -54,10 +54,10 @@ def analytics_facts(message: func.ServiceBusMessage) -> None:
 )
 def analytics_fold(documents: func.DocumentList) -> None:
     """Fold a page of the facts journal into the roll-ups (each fact once)."""
+    from cloudcart import composition
     from cloudcart.analytics import journal
-    from cloudcart.core import runtime
 
-    outcome = journal.fold(runtime.services().documents, documents)
+    outcome = journal.fold(composition.services().documents, documents)
     if outcome.applied:
         logger.info(
             "analytics: %d fact(s) counted, %d already counted", outcome.applied, outcome.duplicates

@@ -26,7 +26,8 @@ from typing import Any
 
 from cloudcart.analytics.facts import Fact, parse_time
 from cloudcart.analytics.rollups import Outcome, apply_facts, day_key
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import BatchFailed, Conflict
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     Document,
@@ -35,7 +36,6 @@ from cloudcart.core.documents.port import (
     Query,
     every,
 )
-from cloudcart.core.errors import BatchFailed, Conflict
 
 JOURNAL = "analyticsfacts"
 JOURNAL_TTL_DAYS = 7

@@ -46,11 +46,11 @@ from cloudcart.analytics.rollups import (
     shard,
     stockout_key,
 )
-from cloudcart.core.documents.port import BatchOp, Document, DocumentStore, Filter, Query
-from cloudcart.core.documents.port import every as every_document
 from cloudcart.core.errors import NotFound
 from cloudcart.core.idempotency import PROCESSED_KIND, processed_marker_id
 from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import BatchOp, Document, DocumentStore, Filter, Query
+from cloudcart.core.ports.documents import every as every_document
 from cloudcart.inventory import STOCK_OUTS_KEPT, StockLevel, all_levels
 
 MAX_REPORTED = 200

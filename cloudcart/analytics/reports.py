@@ -24,9 +24,9 @@ from cloudcart.analytics.rollups import (
     empty_counters,
     read_bucket,
 )
-from cloudcart.core.documents.port import DocumentStore
 from cloudcart.core.errors import DomainError
 from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import DocumentStore
 
 Granularity = Literal["day", "hour"]
 ProductSort = Literal["revenue", "units", "views"]

@@ -49,8 +49,6 @@ from functools import lru_cache
 from typing import Any
 
 from cloudcart.analytics.facts import Fact, parse_time
-from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore, Filter, Query
-from cloudcart.core.documents.port import every as every_document
 from cloudcart.core.errors import (
     BatchFailed,
     CloudcartError,
@@ -60,6 +58,15 @@ from cloudcart.core.errors import (
 )
 from cloudcart.core.idempotency import processed_marker, processed_marker_id
 from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    Query,
+)
+from cloudcart.core.ports.documents import every as every_document
 
 logger = logging.getLogger(__name__)
 

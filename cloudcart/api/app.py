@@ -26,6 +26,7 @@ from cloudcart.api.logging import configure_logging, correlation_id
 from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
 from cloudcart.api.responses import COMMON_PROBLEM_RESPONSES, ProblemDocument, problem_responses
 from cloudcart.api.route_groups import MountRoutesMiddleware, RouteGroup, RouteGroups
+from cloudcart.composition import Services
 from cloudcart.core import throttling
 from cloudcart.core.errors import (
     BatchFailed,
@@ -36,7 +37,6 @@ from cloudcart.core.errors import (
     Throttled,
     Unavailable,
 )
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Adapter, Settings
 
 logger = logging.getLogger(__name__)
@@ -497,20 +497,24 @@ def route_groups(settings: Settings) -> list[RouteGroup]:
 
 def _dev_groups(settings: Settings) -> list[RouteGroup]:
     """The dev-only routers of the embedded adapters in use."""
+    # Each dev router lives beside what it serves, as the test gateway's does: the blob
+    # routes in `api` (core has no FastAPI), the identity provider's in `identity`, the
+    # capture mailbox's in `notifications`, the partner simulators' (with the simulators)
+    # in `integrations.partners`. None is in `cloudcart.local`, which only the CLI imports.
     groups: list[RouteGroup] = []
 
     if settings.identity_adapter == Adapter.embedded:
 
         def dev_identity() -> list[APIRouter]:
-            from cloudcart.identity import dev_provider
+            from cloudcart.identity import dev_routes
 
-            return [dev_provider.router]
+            return [dev_routes.router]
 
         groups.append(RouteGroup("dev-identity", ("/dev/idp/",), dev_identity))
     if settings.blobs_adapter == Adapter.embedded:
 
         def dev_blobs() -> list[APIRouter]:
-            from cloudcart.local import dev_blobs
+            from cloudcart.api import dev_blobs
 
             return [dev_blobs.router]
 
@@ -518,7 +522,7 @@ def _dev_groups(settings: Settings) -> list[RouteGroup]:
     if settings.messages_adapter == Adapter.embedded:
 
         def dev_partners() -> list[APIRouter]:
-            from cloudcart.local import dev_partners
+            from cloudcart.integrations.partners import dev_routes as dev_partners
 
             return [dev_partners.router]
 
@@ -526,7 +530,7 @@ def _dev_groups(settings: Settings) -> list[RouteGroup]:
     if "capture" in (settings.notifications_email_provider, settings.notifications_text_provider):
 
         def dev_notifications() -> list[APIRouter]:
-            from cloudcart.local import dev_notifications
+            from cloudcart.notifications import dev_routes as dev_notifications
 
             return [dev_notifications.router]
 
@@ -554,7 +558,7 @@ def create_app(settings: Settings | None = None, *, lazy_routes: bool = False) -
     that needs it (`cloudcart.api.route_groups`): what the Functions host runs, so a cold
     instance answers its first request without building every route first.
 
-    Without `settings` the app uses the process-wide services (`cloudcart.core.runtime`), the
+    Without `settings` the app uses the process-wide services (`cloudcart.composition`), the
     ones trigger functions use too, so HTTP and triggers share adapters and connections.
 
     Raises `StartupRefused` (cloudcart.api.startup) for an unsafe or incomplete
@@ -564,9 +568,9 @@ def create_app(settings: Settings | None = None, *, lazy_routes: bool = False) -
     from cloudcart.api.startup import check_startup
 
     if settings is None:
-        from cloudcart.core import runtime
+        from cloudcart import composition
 
-        services = runtime.services()
+        services = composition.services()
         settings = services.settings
     else:
         services = Services(settings)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 
 

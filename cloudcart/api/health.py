@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cloudcart.api.deps import ServicesDep
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 
 router = APIRouter(prefix="/api", tags=["health"])
 logger = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ from cloudcart.catalog.importer import (
     NotNdjson,
     ProductImporter,
 )
+from cloudcart.composition import Services
 from cloudcart.core.audit import record_audit
-from cloudcart.core.services import Services
 from cloudcart.identity.caller import Caller
 from cloudcart.identity.dependencies import Admin
 

@@ -49,8 +49,8 @@ from cloudcart.catalog.service import (
     public_product,
     slugify,
 )
-from cloudcart.core.documents.port import Document, DocumentStore, bulk
 from cloudcart.core.errors import Conflict, DomainError
+from cloudcart.core.ports.documents import Document, DocumentStore, bulk
 from cloudcart.inventory import SkuNotFound, StockBusy
 
 MAX_LINE_BYTES = 1024 * 1024

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Container, Document
 from cloudcart.core.errors import (
     BatchFailed,
     BlobNotFound,
@@ -47,10 +46,11 @@ from cloudcart.core.errors import (
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.ports.documents import BatchOp, Container, Document
 
 if TYPE_CHECKING:
-    from cloudcart.core.blobs.port import BlobStore
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
+    from cloudcart.core.ports.blobs import BlobStore
 
 logger = logging.getLogger(__name__)
 

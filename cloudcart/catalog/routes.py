@@ -41,7 +41,7 @@ from cloudcart.catalog.service import (
     etag_matches,
     public_product,
 )
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.identity.dependencies import Admin
 
 PRODUCT_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300"

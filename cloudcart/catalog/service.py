@@ -32,16 +32,6 @@ from cloudcart.catalog.models import (
     SortOrder,
 )
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
-    BatchOp,
-    Container,
-    Document,
-    DocumentStore,
-    Filter,
-    Order,
-    Query,
-    fill_page,
-)
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
@@ -52,6 +42,16 @@ from cloudcart.core.errors import (
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.ports.documents import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    Order,
+    Query,
+    fill_page,
+)
 from cloudcart.inventory import SkuNotFound as SkuNotFound  # re-exported: raised by this service
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,6 @@ def handle_media_uploaded(message: func.ServiceBusMessage, services: Services) -
 def media_thumbnails(message: func.ServiceBusMessage) -> None:
     """Service Bus trigger: thumbnails for a completed image upload."""
     # Imported here so that importing the blueprint never builds adapters.
-    from cloudcart.core.runtime import services
+    from cloudcart.composition import services
 
     handle_media_uploaded(message, services())

@@ -1,1 +1,2 @@
-"""Settings, errors, ids, clock, and the ports with their Azure and embedded adapters."""
+"""Settings, errors, ids, clock, events, the ports (`cloudcart.core.ports`) and their Azure
+and embedded adapters. Imports no domain package (an import-linter contract)."""

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Document, DocumentStore
 from cloudcart.core.ids import new_id
+from cloudcart.core.ports.documents import Document, DocumentStore
 
 AUDIT_CONTAINER = "audit"
 """Name of the container that holds audit records (partition key `/actorId`)."""

@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.ids import new_id
-from cloudcart.core.messages.port import InvalidMessage, OutboundMessage
+from cloudcart.core.ports.messages import InvalidMessage, OutboundMessage
 
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
 """`noun.verb`, lowercase with underscores: `order.placed`, `ops.dead_lettered`."""

@@ -43,7 +43,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore
 from cloudcart.core.errors import (
     BatchFailed,
     CloudcartError,
@@ -51,6 +50,7 @@ from cloudcart.core.errors import (
     NotFound,
     PreconditionFailed,
 )
+from cloudcart.core.ports.documents import BatchOp, Container, Document, DocumentStore
 
 PROCESSED_KIND = "processed"
 """`kind` of a processed-message marker."""

@@ -38,7 +38,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
+from cloudcart.core.documents.registry import CONTAINERS, container_spec
+from cloudcart.core.errors import NotFound, PreconditionFailed
+from cloudcart.core.events import Event
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     ContainerSpec,
@@ -49,10 +52,7 @@ from cloudcart.core.documents.port import (
     PatchOp,
     Query,
 )
-from cloudcart.core.documents.registry import CONTAINERS, container_spec
-from cloudcart.core.errors import NotFound, PreconditionFailed
-from cloudcart.core.events import Event
-from cloudcart.core.messages.port import MessagePublisher
+from cloudcart.core.ports.messages import MessagePublisher
 
 logger = logging.getLogger(__name__)
 

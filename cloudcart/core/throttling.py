@@ -11,14 +11,19 @@ holding a connection (and a Functions worker) for half a minute. Background work
 The budget is a context variable: the API's middleware (`cloudcart.api.app`) runs every
 request under `INTERACTIVE`, and everything else gets the default, `BACKGROUND`. The
 Cosmos adapter (`cloudcart.core.documents.cosmos`) reads `current()` on every call.
+`retry_after_seconds` reads the wait an HTTP service asks for (partner APIs, SendGrid,
+Twilio).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 
 
 @dataclass(frozen=True)
@@ -64,3 +69,22 @@ def throttle_budget(budget: ThrottleBudget) -> Iterator[None]:
         yield
     finally:
         leave(token)
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (delta-seconds or an HTTP-date), or None
+    when it is absent or unreadable. A date in the past means no wait."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=UTC)
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)

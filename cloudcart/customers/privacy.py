@@ -42,10 +42,17 @@ from typing import Any
 
 from cloudcart.core.audit import record_audit
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore, Filter, Query
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
 from cloudcart.core.events import new_event
 from cloudcart.core.outbox import OUTBOX_KIND, write_with_events
+from cloudcart.core.ports.documents import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    Query,
+)
 from cloudcart.core.settings import Settings
 from cloudcart.customers.service import (
     CONTAINER,

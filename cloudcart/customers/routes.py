@@ -16,7 +16,7 @@ from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
-from cloudcart.core.documents.port import Document
+from cloudcart.core.ports.documents import Document
 from cloudcart.customers.models import (
     CHANNELS,
     KINDS,

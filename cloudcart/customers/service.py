@@ -31,7 +31,11 @@ from typing import Any, Literal
 
 from cloudcart.api.problems import Problem
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.events import Event, new_event
+from cloudcart.core.ids import new_id
+from cloudcart.core.outbox import write_with_events
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     Document,
@@ -42,10 +46,6 @@ from cloudcart.core.documents.port import (
     Query,
     fill_page,
 )
-from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
-from cloudcart.core.events import Event, new_event
-from cloudcart.core.ids import new_id
-from cloudcart.core.outbox import write_with_events
 from cloudcart.customers.models import (
     CHANNELS,
     DEFAULT_ON,

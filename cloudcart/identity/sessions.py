@@ -18,8 +18,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from cloudcart.core.documents.port import DocumentStore
 from cloudcart.core.errors import NotFound
+from cloudcart.core.ports.documents import DocumentStore
 from cloudcart.core.settings import Settings
 from cloudcart.identity.caller import Caller
 from cloudcart.identity.dependencies import SESSION_COOKIE as SESSION_COOKIE
@@ -167,7 +167,7 @@ class SessionStore:
 
     def delete_for_customer(self, customer_id: str) -> int:
         """End every session of a customer (erasure, "sign out everywhere"); returns how many."""
-        from cloudcart.core.documents.port import Filter, Query
+        from cloudcart.core.ports.documents import Filter, Query
 
         ended = 0
         query = Query(

@@ -49,7 +49,16 @@ from typing import Any
 
 from cloudcart.catalog.service import CatalogService, ProductNotFound
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import (
+    BatchFailed,
+    CloudcartError,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+)
+from cloudcart.core.events import Event
+from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     Document,
@@ -60,16 +69,7 @@ from cloudcart.core.documents.port import (
     every,
     fill_page,
 )
-from cloudcart.core.errors import (
-    BatchFailed,
-    CloudcartError,
-    Conflict,
-    NotFound,
-    PreconditionFailed,
-)
-from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
-from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.messages import InvalidMessage
 from cloudcart.customers.service import CustomerService
 from cloudcart.insights.storefront import (
     EVENT_TYPE,

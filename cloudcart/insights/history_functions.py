@@ -8,7 +8,7 @@ import logging
 
 import azure.functions as func
 
-from cloudcart.core import runtime
+from cloudcart import composition
 from cloudcart.core.events import Event
 
 logger = logging.getLogger(__name__)
@@ -32,5 +32,5 @@ def insights_history(message: func.ServiceBusMessage) -> None:
     from cloudcart.insights import history
 
     event = Event.from_delivery(message.get_body())
-    outcome = history.handle_event(runtime.services().documents, event)
+    outcome = history.handle_event(composition.services().documents, event)
     logger.info("history of %s from %s: %s", event.subject, event.id, outcome)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudcart.core.documents.port import DocumentStore
+from cloudcart.core.ports.documents import DocumentStore
 from cloudcart.customers.privacy import (
     PrivacyContext,
     register_erasure_contributor,

@@ -9,7 +9,7 @@ import logging
 
 import azure.functions as func
 
-from cloudcart.core import runtime
+from cloudcart import composition
 from cloudcart.core.events import Event
 
 logger = logging.getLogger(__name__)
@@ -33,5 +33,5 @@ def insights_recommendations(message: func.ServiceBusMessage) -> None:
     from cloudcart.insights import recommendations
 
     event = Event.from_delivery(message.get_body())
-    outcome = recommendations.handle_event(runtime.services(), event)
+    outcome = recommendations.handle_event(composition.services(), event)
     logger.info("recommendations from %s %s: %s", event.type, event.id, outcome)

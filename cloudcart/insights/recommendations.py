@@ -64,7 +64,6 @@ from typing import TYPE_CHECKING, Any
 
 from cloudcart.catalog.service import CatalogService, ProductNotFound
 from cloudcart.core.clock import parse_utc, utcnow
-from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore, Query
 from cloudcart.core.errors import (
     BatchFailed,
     CloudcartError,
@@ -74,14 +73,15 @@ from cloudcart.core.errors import (
 )
 from cloudcart.core.events import Event
 from cloudcart.core.idempotency import is_duplicate, processed_marker
-from cloudcart.core.messages.port import InvalidMessage
 from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import BatchOp, Container, Document, DocumentStore, Query
+from cloudcart.core.ports.messages import InvalidMessage
 from cloudcart.customers.service import CustomerService
 from cloudcart.inventory import SkuNotFound
 from cloudcart.orders.service import OrderNotFound, get_order
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

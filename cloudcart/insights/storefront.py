@@ -25,11 +25,11 @@ from typing import Any
 
 from cloudcart.catalog.models import SKU_PATTERN
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import DocumentStore, Filter, PatchOp
 from cloudcart.core.errors import Conflict, DomainError, NotFound, PreconditionFailed, Unavailable
 from cloudcart.core.events import Event, new_event
-from cloudcart.core.messages.port import MessagePublisher
 from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import DocumentStore, Filter, PatchOp
+from cloudcart.core.ports.messages import MessagePublisher
 
 EVENT_TYPE = "storefront.events_recorded"
 """Type (and message subject) of the event that carries one accepted batch."""

@@ -38,16 +38,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cloudcart.core.clock import parse_utc, utcnow
-from cloudcart.core.documents.port import (
-    MAX_READ_MANY_KEYS,
-    BatchOp,
-    Container,
-    Document,
-    DocumentStore,
-    Filter,
-    PatchOp,
-    Query,
-)
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
@@ -57,6 +47,16 @@ from cloudcart.core.errors import (
 )
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.ports.documents import (
+    MAX_READ_MANY_KEYS,
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    PatchOp,
+    Query,
+)
 
 logger = logging.getLogger(__name__)
 

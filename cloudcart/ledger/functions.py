@@ -26,15 +26,15 @@ def ledger_posting(message: func.ServiceBusMessage) -> None:
     # functions should not load the ledger to start.
     from pydantic import ValidationError
 
-    from cloudcart.core import runtime
+    from cloudcart import composition
     from cloudcart.core.events import Event
-    from cloudcart.core.messages.port import InvalidMessage
+    from cloudcart.core.ports.messages import InvalidMessage
     from cloudcart.ledger import posting
 
     try:
         event = Event.from_message_body(message.get_body())
     except ValidationError as exc:
         raise InvalidMessage("InvalidEvent", f"not an event: {exc.error_count()} errors") from None
-    entry = posting.handle_event(runtime.services(), event)
+    entry = posting.handle_event(composition.services(), event)
     if entry is not None:
         logger.info("ledger entry %s for %s %s", entry["id"], event.type, event.subject)

@@ -31,7 +31,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import BatchFailed, Conflict, DomainError, NotFound, PreconditionFailed
+from cloudcart.core.events import new_event
+from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     Document,
@@ -41,9 +44,6 @@ from cloudcart.core.documents.port import (
     Query,
     fill_page,
 )
-from cloudcart.core.errors import BatchFailed, Conflict, DomainError, NotFound, PreconditionFailed
-from cloudcart.core.events import new_event
-from cloudcart.core.outbox import timestamp, write_with_events
 from cloudcart.ledger.rules import Line, balanced
 
 LEDGER = "ledger"

@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
+from cloudcart.core.ports.messages import InvalidMessage
 from cloudcart.ledger import accounts, journal, rules
 from cloudcart.orders.service import OrderNotFound, get_order
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 EVENTS = ("order.paid", "refund.issued")
 

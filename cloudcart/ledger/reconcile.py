@@ -7,11 +7,11 @@ from collections import defaultdict
 from collections.abc import Mapping, Set
 from typing import TYPE_CHECKING
 
-from cloudcart.integrations.partners.port import PartnerError
+from cloudcart.core.ports.partners import PartnerError
 from cloudcart.ledger import journal
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 _CAPTURE_RULES = ("capture",)
 _REFUND_RULES = ("refund", "cancellation")

@@ -8,7 +8,6 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -56,7 +55,9 @@ def _function_app() -> Any:
     """The `function_app` module: the same composition root Azure Functions loads."""
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    return import_module("function_app")
+    import function_app
+
+    return function_app
 
 
 def _run_trigger_host_with(app: Any, host: TriggerHost) -> None:
@@ -118,7 +119,7 @@ def serve(
     settings = _settings(data_dir)
     simulators = None
     if not no_partners and settings.messages_adapter == Adapter.embedded:
-        from cloudcart.local.partners import wiring
+        from cloudcart.integrations.partners.simulators import wiring
 
         # Before the app is built: it reads the partner URLs the simulators are given.
         simulators = wiring.start(settings)
@@ -184,10 +185,10 @@ def _seed_and_index(services: Any) -> None:
 @cli.command()
 def seed(data_dir: DataDirOption = None) -> None:
     """Load the demo catalog (categories, products, stock) into an empty store and index it."""
-    from cloudcart.core import runtime
+    from cloudcart import composition
 
     _settings(data_dir)
-    services = runtime.services()
+    services = composition.services()
     if services.settings.documents_adapter == Adapter.embedded:
         services.documents.ensure_containers()
     _seed_and_index(services)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 analytics_app = typer.Typer(help="Analytics roll-ups: verify and rebuild.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ DataDir = Annotated[Path | None, typer.Option(help="Data folder of the embedded 
 def _services(data_dir: Path | None) -> Services:
     import os
 
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
     from cloudcart.core.settings import get_settings
 
     if data_dir is not None:

@@ -13,12 +13,12 @@ from typing import Annotated
 
 import typer
 
-from cloudcart.core.messages.port import (
+from cloudcart.composition import Services
+from cloudcart.core.ports.messages import (
     DeadLetterAdmin,
     DeadLetterNotFound,
     UnknownEntity,
 )
-from cloudcart.core.services import Services
 from cloudcart.core.settings import get_settings
 from cloudcart.ops.dead_letters import (
     DEFAULT_LIST_LIMIT,

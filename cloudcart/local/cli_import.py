@@ -21,7 +21,7 @@ import typer
 
 if TYPE_CHECKING:
     from cloudcart.catalog.importer import ChunkHandler, ImportSummary
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 import_app = typer.Typer(
     help="Import products or historical orders from NDJSON files (one JSON object per line).",
@@ -44,7 +44,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON a
 
 
 def _services(data_dir: Path | None) -> Services:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
     from cloudcart.core.settings import Adapter, get_settings
 
     if data_dir is not None:

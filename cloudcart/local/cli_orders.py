@@ -20,7 +20,7 @@ def reconcile_command(
     """Check stock and payments against the orders: a JSON report; exit 1 when off."""
     import os
 
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
     from cloudcart.core.settings import Adapter, get_settings
     from cloudcart.orders.reconcile import reconcile
 
@@ -29,7 +29,7 @@ def reconcile_command(
     get_settings.cache_clear()
     if get_settings().messages_adapter == Adapter.embedded:
         # A running `cloudcart serve` on this folder has partner simulators to compare with.
-        from cloudcart.local.partners.wiring import use_running_simulators
+        from cloudcart.integrations.partners.simulators.wiring import use_running_simulators
 
         if use_running_simulators(get_settings()):
             get_settings.cache_clear()

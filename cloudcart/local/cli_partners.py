@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from cloudcart.core.messages.port import OutboundMessage, UnknownEntity
+from cloudcart.composition import Services
 from cloudcart.core.messages.topology import TOPOLOGY, Queue
-from cloudcart.core.services import Services
+from cloudcart.core.ports.messages import OutboundMessage, UnknownEntity
 from cloudcart.core.settings import get_settings
 
 partners_app = typer.Typer(

@@ -37,8 +37,8 @@ from pydantic.alias_generators import to_camel
 
 from cloudcart.catalog.models import CategoryIn, ProductIn
 from cloudcart.catalog.service import CATEGORIES_PARTITION, CatalogService
-from cloudcart.core.documents.port import Query, first
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.documents import Query, first
 
 log = logging.getLogger(__name__)
 

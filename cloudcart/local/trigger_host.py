@@ -75,7 +75,7 @@ from cloudcart.local.triggers.timers import (
 if TYPE_CHECKING:
     from azure.functions.decorators.function_app import Function
 
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 __all__ = [
     "COSMOS_DB_TRIGGER",

@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Container, Document, DocumentStore
 from cloudcart.core.errors import Conflict, PreconditionFailed
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage, OutboundMessage
 from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import Container, Document, DocumentStore
+from cloudcart.core.ports.messages import InvalidMessage, OutboundMessage
 from cloudcart.marketing.store import (
     container,
     customer_key,
@@ -45,7 +45,7 @@ from cloudcart.notifications.service import NotificationsPending, send_bulk
 from cloudcart.orders.cart import Carts
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from cloudcart.catalog.service import CatalogService, ProductNotFound
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import Conflict, DomainError, NotFound, PreconditionFailed
+from cloudcart.core.events import Event
+from cloudcart.core.ids import new_id
+from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import (
     Container,
     Document,
     DocumentStore,
@@ -39,15 +43,11 @@ from cloudcart.core.documents.port import (
     every,
     fill_page,
 )
-from cloudcart.core.errors import Conflict, DomainError, NotFound, PreconditionFailed
-from cloudcart.core.events import Event
-from cloudcart.core.ids import new_id
-from cloudcart.core.outbox import timestamp
 from cloudcart.marketing.store import container, customer_key, read_or_none, sku_key
 from cloudcart.notifications.service import NotificationsPending, send_bulk
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

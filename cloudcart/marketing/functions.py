@@ -9,7 +9,7 @@ import logging
 
 import azure.functions as func
 
-from cloudcart.core import runtime
+from cloudcart import composition
 from cloudcart.core.events import Event
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def marketing_events(message: func.ServiceBusMessage) -> None:
     from cloudcart.marketing import triggers
 
     event = Event.from_delivery(message.get_body())
-    outcome = triggers.handle_event(runtime.services(), event)
+    outcome = triggers.handle_event(composition.services(), event)
     logger.info("marketing from %s %s: %s", event.type, event.id, outcome)
 
 
@@ -45,5 +45,5 @@ def marketing_reminders(message: func.ServiceBusMessage) -> None:
     """Send an abandoned-cart reminder that came due, if the cart still calls for it."""
     from cloudcart.marketing import abandoned_cart
 
-    outcome = abandoned_cart.handle_due(runtime.services(), message.get_body())
+    outcome = abandoned_cart.handle_due(composition.services(), message.get_body())
     logger.info("abandoned-cart reminder %s: %s", message.message_id, outcome)

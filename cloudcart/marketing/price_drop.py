@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Container, Document, DocumentStore, Filter, Query
 from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
 from cloudcart.core.events import Event
 from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import Container, Document, DocumentStore, Filter, Query
 from cloudcart.customers.service import CustomerService
 from cloudcart.insights import history
 from cloudcart.marketing.store import (
@@ -39,7 +39,7 @@ from cloudcart.marketing.store import (
 from cloudcart.notifications.service import NotificationsPending, send_bulk
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

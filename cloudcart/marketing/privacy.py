@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from cloudcart.core.documents.port import DocumentStore, Filter, Query, every
 from cloudcart.core.errors import NotFound
+from cloudcart.core.ports.documents import DocumentStore, Filter, Query, every
 from cloudcart.customers.privacy import (
     PrivacyContext,
     register_erasure_contributor,

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from cloudcart.core.documents.port import Container, Document, DocumentStore
 from cloudcart.core.errors import NotFound
+from cloudcart.core.ports.documents import Container, Document, DocumentStore
 from cloudcart.customers.service import CustomerService
 from cloudcart.notifications import templates
 

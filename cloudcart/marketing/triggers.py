@@ -21,7 +21,7 @@ from cloudcart.core.events import Event
 from cloudcart.marketing import abandoned_cart, back_in_stock, price_drop
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 SUBSCRIBED_EVENTS: tuple[str, ...] = (
     "cart.updated",

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Document, DocumentStore, Filter, Order, Query
 from cloudcart.core.ids import new_id
-from cloudcart.notifications.channels import (
+from cloudcart.core.ports.channels import (
     EmailMessage,
     EmailOutcome,
     ProviderBusy,
@@ -25,9 +24,9 @@ from cloudcart.notifications.channels import (
     ProviderRejected,
     TextMessage,
 )
+from cloudcart.core.ports.documents import Document, DocumentStore, Filter, Order, Query
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
     from cloudcart.core.settings import Settings
 
 CONTAINER = "sentmessages"
@@ -142,11 +141,11 @@ def recent(documents: DocumentStore, limit: int = 100) -> list[Document]:
     return documents.container(CONTAINER).query(query).items
 
 
-def email_from_settings(settings: Settings, services: Services) -> CaptureEmail:
+def email_from_settings(settings: Settings, documents: DocumentStore) -> CaptureEmail:
     """The capture email channel on the app's documents store."""
-    return CaptureEmail(services.documents)
+    return CaptureEmail(documents)
 
 
-def text_from_settings(settings: Settings, services: Services) -> CaptureText:
+def text_from_settings(settings: Settings, documents: DocumentStore) -> CaptureText:
     """The capture SMS/WhatsApp channel on the app's documents store."""
-    return CaptureText(services.documents)
+    return CaptureText(documents)

@@ -8,7 +8,7 @@ import logging
 
 import azure.functions as func
 
-from cloudcart.core import runtime
+from cloudcart import composition
 from cloudcart.core.events import Event
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def _handle(message: func.ServiceBusMessage) -> None:
     from cloudcart.notifications import service
 
     event = Event.from_delivery(message.get_body())
-    outcome = service.handle_event(runtime.services(), event)
+    outcome = service.handle_event(composition.services(), event)
     logger.info("notifications for %s %s: %s", event.type, event.id, outcome)
 
 
@@ -59,6 +59,6 @@ def notifications_due(timer: func.TimerRequest) -> None:
     event dead-lettered or whose every redelivery was interrupted."""
     from cloudcart.notifications import service
 
-    outcome = service.resume_due(runtime.services())
+    outcome = service.resume_due(composition.services())
     if outcome.records:
         logger.info("due notifications: %s", outcome)

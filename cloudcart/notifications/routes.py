@@ -30,7 +30,7 @@ from cloudcart.api.responses import (
     problem_responses,
 )
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Document
+from cloudcart.core.ports.documents import Document
 from cloudcart.identity.dependencies import Admin, CurrentCustomer
 from cloudcart.notifications import signatures, templates, webhooks
 from cloudcart.notifications.store import STATUSES, NotificationStore

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Any, Final
 
-from cloudcart.notifications.channels import (
+from cloudcart.core.ports.channels import (
     EmailMessage,
     EmailOutcome,
     ProviderBusy,
@@ -366,7 +366,7 @@ def _retry_after(headers: Mapping[str, str] | None, clock: Callable[[], float]) 
     `X-RateLimit-Reset` (epoch seconds of the next window)."""
     if headers is None:
         return None
-    from cloudcart.integrations.partners.http import retry_after_seconds
+    from cloudcart.core.throttling import retry_after_seconds
 
     now = clock()
     seconds = retry_after_seconds(headers, now=now)

@@ -35,12 +35,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_base
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Document
 from cloudcart.core.errors import CloudcartError, PreconditionFailed
 from cloudcart.core.events import Event
-from cloudcart.customers.service import CustomerService
-from cloudcart.notifications import rules, templates
-from cloudcart.notifications.channels import (
+from cloudcart.core.ports.channels import (
     EmailChannel,
     EmailMessage,
     EmailOutcome,
@@ -50,6 +47,9 @@ from cloudcart.notifications.channels import (
     TextChannel,
     TextMessage,
 )
+from cloudcart.core.ports.documents import Document
+from cloudcart.customers.service import CustomerService
+from cloudcart.notifications import rules, templates
 from cloudcart.notifications.store import (
     DUE_AFTER,
     OPS_PARTITION,
@@ -61,7 +61,7 @@ from cloudcart.notifications.store import (
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
     from cloudcart.core.settings import Settings
 
 logger = logging.getLogger(__name__)

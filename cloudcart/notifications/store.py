@@ -21,7 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.events import Event, new_event
+from cloudcart.core.outbox import outbox_ops
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     Document,
@@ -32,9 +35,6 @@ from cloudcart.core.documents.port import (
     every,
     fill_page,
 )
-from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
-from cloudcart.core.events import Event, new_event
-from cloudcart.core.outbox import outbox_ops
 
 CONTAINER = "notifications"
 OPS_PARTITION = "~ops"

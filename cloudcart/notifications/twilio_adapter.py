@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from cloudcart.notifications.channels import (
+from cloudcart.core.ports.channels import (
     ProviderBusy,
     ProviderError,
     ProviderRejected,
@@ -203,6 +203,6 @@ def _http_client(api_base: str | None, timeout: float) -> Any:
 def _retry_after(headers: Mapping[str, str] | None, clock: Callable[[], float]) -> float | None:
     if headers is None:
         return None
-    from cloudcart.integrations.partners.http import retry_after_seconds
+    from cloudcart.core.throttling import retry_after_seconds
 
     return retry_after_seconds(headers, now=clock())

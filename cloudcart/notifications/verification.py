@@ -45,7 +45,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
@@ -54,11 +53,12 @@ from cloudcart.core.errors import (
     PreconditionFailed,
 )
 from cloudcart.core.ids import new_id
+from cloudcart.core.ports.channels import ProviderBusy, ProviderRejected
+from cloudcart.core.ports.documents import BatchOp, Container, Document, DocumentStore
 from cloudcart.customers.service import VERIFIED_FLAGS, CustomerService
-from cloudcart.notifications.channels import ProviderBusy, ProviderRejected
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Document
 from cloudcart.core.errors import PreconditionFailed
+from cloudcart.core.ports.documents import Document
 from cloudcart.notifications.store import RANK, STATUS_EVENTS_KEPT, NotificationStore
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

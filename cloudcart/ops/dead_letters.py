@@ -24,16 +24,16 @@ from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
+from cloudcart.composition import Services
 from cloudcart.core.audit import record_audit
-from cloudcart.core.messages.port import (
+from cloudcart.core.messages.topology import TOPOLOGY, Topic, Topology
+from cloudcart.core.ports.messages import (
     DeadLetter,
     DeadLetterAdmin,
     DeadLetterNotFound,
     PropertyValue,
     UnknownEntity,
 )
-from cloudcart.core.messages.topology import TOPOLOGY, Topic, Topology
-from cloudcart.core.services import Services
 from cloudcart.identity.dependencies import Admin
 
 MAX_LIST_LIMIT = 500

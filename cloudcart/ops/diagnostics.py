@@ -27,14 +27,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic.alias_generators import to_camel
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Document, DocumentStore, PatchOp
 from cloudcart.core.errors import BatchFailed, NotFound
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.fields import json_integer
 from cloudcart.core.idempotency import is_duplicate, processed_marker
 from cloudcart.core.ids import new_id
-from cloudcart.core.messages.port import InvalidMessage
 from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.ports.documents import BatchOp, Document, DocumentStore, PatchOp
+from cloudcart.core.ports.messages import InvalidMessage
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ def on_diagnostics_ping(message: func.ServiceBusMessage) -> None:
     """Apply a ping's effect exactly once (see `diagnostics.handle_ping`)."""
     # Imported here: function_app imports every blueprint, and an instance that runs other
     # functions should not build the canary's models to start.
-    from cloudcart.core import runtime
+    from cloudcart import composition
     from cloudcart.ops import diagnostics
 
-    diagnostics.handle_ping(message.get_body(), runtime.services().documents)
+    diagnostics.handle_ping(message.get_body(), composition.services().documents)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from cloudcart.core import runtime
+from cloudcart import composition
 from cloudcart.core.outbox import OUTBOX_CONTAINERS, relay, sweep
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def _make_relay(container: str) -> Callable[[func.DocumentList], None]:
     # A fresh function object per container: the decorators key each FunctionBuilder on
     # the function they wrap, and the worker reports errors by the Python name too.
     def relay_outbox(documents: func.DocumentList) -> None:
-        services = runtime.services()
+        services = composition.services()
         count = relay(
             documents,
             publisher=services.messages,
@@ -71,7 +71,7 @@ for _container in OUTBOX_CONTAINERS:
 @bp.timer_trigger(schedule="%OUTBOX_SWEEP_SCHEDULE%", arg_name="timer", run_on_startup=False)
 def outbox_sweep(timer: func.TimerRequest) -> None:
     """Relay outbox events older than a minute that the change feed has not relayed."""
-    services = runtime.services()
+    services = composition.services()
     count = sweep(
         services.documents,
         services.messages,

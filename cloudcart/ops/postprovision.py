@@ -1,7 +1,7 @@
 """`python -m cloudcart.ops.postprovision`: what azd's postprovision hook runs.
 
-It makes the Azure AI Search index match the code's spec (`init_index` of the Azure search
-adapter), the same as `cloudcart search init`, but needs only what requirements.txt
+It makes the Azure AI Search index match the code's spec (`init_index` of the search
+indexer), the same as `cloudcart search init`, but needs only what requirements.txt
 installs: the hook
 runs in whatever Python the deploying machine or CI has, and the local runtime (typer,
 uvicorn, tantivy ...) is not part of the deployment's requirements. Standard library
@@ -19,7 +19,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 
 
@@ -27,7 +27,7 @@ def init_search_index(settings: Settings, *, reindex: bool = False) -> str:
     """Make the search index of `settings` match the spec (`reindex` refills it even when
     it is live already); what was done, in a sentence."""
     # Imported here: only the Azure adapter's module needs the Azure SDKs.
-    from cloudcart.catalog.search.azure import init_index
+    from cloudcart.catalog.search.indexer import init_index
 
     services = Services(settings)
     try:

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudcart import inventory
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import DomainError, NotFound
+from cloudcart.core.events import Event, new_event
+from cloudcart.core.outbox import write_with_events
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     Document,
@@ -28,9 +31,6 @@ from cloudcart.core.documents.port import (
     Query,
     every,
 )
-from cloudcart.core.errors import DomainError, NotFound
-from cloudcart.core.events import Event, new_event
-from cloudcart.core.outbox import write_with_events
 from cloudcart.orders.models import MAX_QUANTITY
 from cloudcart.orders.service import now_stamp
 

@@ -44,7 +44,11 @@ from typing import TYPE_CHECKING, Any
 
 from cloudcart import risk
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
+from cloudcart.core.events import new_event
+from cloudcart.core.ids import new_id
+from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.ports.documents import (
     BatchOp,
     Document,
     Filter,
@@ -53,12 +57,8 @@ from cloudcart.core.documents.port import (
     fill_page,
     first,
 )
-from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
-from cloudcart.core.events import new_event
-from cloudcart.core.ids import new_id
-from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.ports.payments import DisabledGateway, PaymentsDisabled
 from cloudcart.core.problems import problem_type_uri
-from cloudcart.integrations.payments.port import DisabledGateway, PaymentsDisabled
 from cloudcart.inventory import OutOfStock, release_reservation, reserve_stock
 from cloudcart.orders.cart import CartError, Carts, offer
 from cloudcart.orders.lifecycle import gateway
@@ -74,7 +74,7 @@ from cloudcart.orders.service import (
 )
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

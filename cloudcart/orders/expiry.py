@@ -22,14 +22,14 @@ import logging
 from typing import TYPE_CHECKING
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Filter, Query, fill_page
 from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import Filter, Query, fill_page
 from cloudcart.orders.lifecycle import cancel_order, gateway, mark_paid
 from cloudcart.orders.service import ORDER_TYPE, orders_container
 from cloudcart.orders.state import InvalidTransition
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

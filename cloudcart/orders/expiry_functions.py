@@ -20,11 +20,11 @@ def order_expiry(timer: func.TimerRequest) -> None:
     the stock of crashed checkouts."""
     # Imported here: function_app imports every blueprint, and an instance that runs other
     # functions should not load checkout and the order lifecycle to start.
-    from cloudcart.core import runtime
+    from cloudcart import composition
     from cloudcart.orders.checkout import recover_abandoned_checkouts
     from cloudcart.orders.expiry import expire_orders
 
-    services = runtime.services()
+    services = composition.services()
     count = expire_orders(services)
     if count:
         logger.info("expired %d unpaid order(s)", count)

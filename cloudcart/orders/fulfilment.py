@@ -26,10 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from cloudcart.core.documents.port import BatchOp, Document
 from cloudcart.core.errors import DomainError, NotFound
 from cloudcart.core.events import Event
 from cloudcart.core.idempotency import processed_marker
+from cloudcart.core.ports.documents import BatchOp, Document
 from cloudcart.orders.lifecycle import (
     issue_refund,
     order_event,
@@ -50,7 +50,7 @@ from cloudcart.orders.service import (
 from cloudcart.orders.state import InvalidTransition, next_status
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

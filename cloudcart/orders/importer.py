@@ -62,7 +62,10 @@ from cloudcart.catalog.importer import BULK_LINES, LineRejected, LineResult, Out
 from cloudcart.catalog.models import SKU_PATTERN
 from cloudcart.catalog.service import CatalogService, ProductNotFound
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.events import Event, new_event
+from cloudcart.core.outbox import MAX_BATCH_OPERATIONS, timestamp, write_with_events
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     Document,
@@ -72,9 +75,6 @@ from cloudcart.core.documents.port import (
     bulk,
     every,
 )
-from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
-from cloudcart.core.events import Event, new_event
-from cloudcart.core.outbox import MAX_BATCH_OPERATIONS, timestamp, write_with_events
 from cloudcart.inventory import SkuNotFound
 from cloudcart.orders.service import ORDER_TYPE, orders_container
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from cloudcart.core.documents.port import Document
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.idempotency import SideEffectGuard
+from cloudcart.core.ports.documents import Document
 from cloudcart.inventory import move_order_stock
 from cloudcart.orders.pricing import line_refund_amount
 from cloudcart.orders.service import (
@@ -32,8 +32,8 @@ from cloudcart.orders.service import (
 from cloudcart.orders.state import CANCELLABLE, PAID_STATES, InvalidTransition, next_status
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
-    from cloudcart.integrations.payments.port import PaymentGateway
+    from cloudcart.composition import Services
+    from cloudcart.core.ports.payments import PaymentGateway
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from cloudcart.integrations.payments.port import RefundStatus
+from cloudcart.core.ports.payments import RefundStatus
 from cloudcart.orders.state import OrderStatus
 from cloudcart.risk.config import Decision
 

@@ -28,14 +28,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cloudcart import risk
-from cloudcart.core.documents.port import Document
 from cloudcart.core.events import Event
+from cloudcart.core.ports.documents import Document
 from cloudcart.orders.lifecycle import mark_paid, mark_payment_failed
 from cloudcart.orders.service import find_order, update_order
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
-    from cloudcart.integrations.payments.port import PaymentEvent
+    from cloudcart.composition import Services
+    from cloudcart.core.ports.payments import PaymentEvent
 
 logger = logging.getLogger(__name__)
 

@@ -48,11 +48,11 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cloudcart.core.documents.port import Container, Document, Filter, Query
 from cloudcart.core.errors import NotFound, PreconditionFailed
 from cloudcart.core.events import Event
 from cloudcart.core.idempotency import PROCESSED_CONTAINER, SIDE_EFFECT_KIND
 from cloudcart.core.outbox import OUTBOX_KIND
+from cloudcart.core.ports.documents import Container, Document, Filter, Query
 from cloudcart.customers.privacy import (
     PrivacyContext,
     register_erasure_contributor,

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from cloudcart import inventory
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import Container, Document, Filter, Query
 from cloudcart.core.outbox import timestamp
+from cloudcart.core.ports.documents import Container, Document, Filter, Query
 from cloudcart.ledger.reconcile import ledger_problems
 from cloudcart.orders.lifecycle import gateway
 from cloudcart.orders.service import ORDER_TYPE, orders_container
 from cloudcart.orders.state import PAID_STATES
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 
 @dataclass

@@ -26,16 +26,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
-    BatchOp,
-    Container,
-    Document,
-    DocumentStore,
-    Filter,
-    Order,
-    Query,
-    fill_page,
-)
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
@@ -45,6 +35,16 @@ from cloudcart.core.errors import (
 )
 from cloudcart.core.events import Event
 from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.ports.documents import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Filter,
+    Order,
+    Query,
+    fill_page,
+)
 
 ORDERS = "orders"
 ORDER_TYPE = "order"

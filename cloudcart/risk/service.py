@@ -23,19 +23,18 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import BatchOp, Container, Document
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.ports.documents import BatchOp, Container, Document
 from cloudcart.risk import rules
 from cloudcart.risk.client_ip import ip_bucket
 from cloudcart.risk.config import RiskConfig, risk_config
 from cloudcart.risk.rules import Assessment, Hit
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +51,9 @@ def disposable_domains() -> frozenset[str]:
     package, the list PyPI itself uses), loaded on first use."""
     global _disposable
     if _disposable is None:
-        module = import_module("disposable_email_domains")
-        _disposable = frozenset(cast(Iterable[str], module.blocklist))
+        from disposable_email_domains import blocklist
+
+        _disposable = frozenset(cast(Iterable[str], blocklist))
     return _disposable
 
 

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from cloudcart.core.settings import Settings
-from cloudcart.notifications.channels import (
+from cloudcart.core.ports.channels import (
     EmailMessage,
     ProviderBusy,
     ProviderRejected,
     TextMessage,
 )
+from cloudcart.core.settings import Settings
 from cloudcart.notifications.sendgrid_adapter import SendGridEmail
 from cloudcart.notifications.twilio_adapter import TwilioText
 from tests.fakes import sendgrid_server, twilio_server

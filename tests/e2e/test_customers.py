@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import Filter, Query
+from cloudcart.core.ports.documents import Filter, Query
 from cloudcart.core.settings import Settings
 from cloudcart.identity.caller import Caller
 from cloudcart.identity.sessions import session_store

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cloudcart.notifications.channels import (
+from cloudcart.core.ports.channels import (
     EmailMessage,
     EmailOutcome,
     ProviderError,

@@ -7,7 +7,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 
-from cloudcart.integrations.partners.port import (
+from cloudcart.core.ports.partners import (
     CancelOutcome,
     Contact,
     FulfilmentAccepted,

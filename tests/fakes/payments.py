@@ -9,7 +9,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import replace
 
-from cloudcart.integrations.payments.port import (
+from cloudcart.core.ports.payments import (
     InvalidWebhook,
     Payment,
     PaymentError,

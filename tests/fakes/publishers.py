@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cloudcart.core.errors import Unavailable
-from cloudcart.core.messages.port import MessagePublisher, OutboundMessage
+from cloudcart.core.ports.messages import MessagePublisher, OutboundMessage
 
 
 class FlakyPublisher:

@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from cloudcart.catalog.search.ranking import edit_distance
+from cloudcart.core.search.ranking import edit_distance
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from cloudcart.core.documents.port import Container, Document, DocumentStore, Page, Query
+from cloudcart.core.ports.documents import Container, Document, DocumentStore, Page, Query
 
 
 def _token(inner: str | None, *, empty_next: bool) -> str:

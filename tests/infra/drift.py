@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from cloudcart.core.documents.port import ContainerSpec
+from cloudcart.core.ports.documents import ContainerSpec
 from tests.infra.bicep_model import BicepProject, Expr, Value
 
 COSMOS_CONTAINER = "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"

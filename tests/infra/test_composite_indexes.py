@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from cloudcart.core.documents.cosmos import indexing_policy
-from cloudcart.core.documents.port import CompositeOrder, ContainerSpec
 from cloudcart.core.documents.registry import CONTAINERS
+from cloudcart.core.ports.documents import CompositeOrder, ContainerSpec
 from tests.infra import drift
 from tests.infra.bicep_model import BICEP_ROOT, load_project
 
@@ -32,7 +32,7 @@ def test_sort_scan_finds_multi_field_sorts_and_accepts_reversed_indexes(tmp_path
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "listing.py").write_text(
-        "from cloudcart.core.documents.port import Order, Query\n"
+        "from cloudcart.core.ports.documents import Order, Query\n"
         "Q = Query(order_by=(Order('createdAt', descending=True), Order('id')))\n"
         "SINGLE = [Order('title')]\n",
         "utf-8",

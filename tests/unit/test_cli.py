@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 from cloudcart.local.cli import cli
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cloudcart.composition import Services
 from cloudcart.core.messages import embedded
 from cloudcart.core.messages.embedded import SqliteBroker
-from cloudcart.core.messages.port import DeadLetter, DeadLetterNotFound
-from cloudcart.core.services import Services
+from cloudcart.core.ports.messages import DeadLetter, DeadLetterNotFound
 from cloudcart.core.settings import Settings
 from cloudcart.local.cli_dlq import cli_actor, dlq_app
 from tests.unit.test_dead_letters_api import (

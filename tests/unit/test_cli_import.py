@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from cloudcart.catalog.models import CategoryIn
 from cloudcart.catalog.service import CatalogService
-from cloudcart.core.documents.port import Filter, Query
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.documents import Filter, Query
 from cloudcart.core.settings import Settings
 from cloudcart.local.cli import cli
 

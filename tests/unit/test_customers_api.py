@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
-from cloudcart.core.documents.port import Filter, Query
+from cloudcart.core.ports.documents import Filter, Query
 from cloudcart.core.settings import Settings
 from cloudcart.identity.caller import Caller
 from cloudcart.identity.dev_provider import mint_token

@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from cloudcart.core.documents.port import DocumentStore, Filter, Query
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.documents import DocumentStore, Filter, Query
 from cloudcart.core.settings import Settings
 from cloudcart.customers import privacy
 from cloudcart.customers.models import AddressInput, PreferencesUpdate, Profile, ProfilePatch

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
+from cloudcart.composition import Services
 from cloudcart.core import audit
-from cloudcart.core.documents.port import DocumentStore, Filter, Query
 from cloudcart.core.messages import embedded
 from cloudcart.core.messages.embedded import SqliteBroker
-from cloudcart.core.messages.port import OutboundMessage
 from cloudcart.core.messages.topology import Queue, SubjectPrefix, Subscription, Topic, Topology
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import DocumentStore, Filter, Query
+from cloudcart.core.ports.messages import OutboundMessage
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.ops.dead_letters import decode_body, router

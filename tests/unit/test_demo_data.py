@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cloudcart.catalog.service import CatalogService
-from cloudcart.core.documents.port import Filter, Query
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.documents import Filter, Query
 from cloudcart.core.settings import Settings
 from cloudcart.local.demo_data import CATEGORIES, DATA_FILE, demo_products, demo_stock, seed
 

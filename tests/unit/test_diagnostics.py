@@ -9,7 +9,7 @@ import pytest
 
 from cloudcart.core.documents.embedded import SqliteDocumentStore
 from cloudcart.core.events import new_event
-from cloudcart.core.messages.port import InvalidMessage
+from cloudcart.core.ports.messages import InvalidMessage
 from cloudcart.ops import diagnostics
 from cloudcart.ops.diagnostics import SimulatedFailure, create_ping, handle_ping, read_ping
 

@@ -15,8 +15,8 @@ import pytest
 from cloudcart.catalog.models import CategoryIn, ProductIn
 from cloudcart.catalog.service import CatalogService
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import Filter, Query
 from cloudcart.core.events import Event, new_event
+from cloudcart.core.ports.documents import Filter, Query
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = ROOT / "cloudcart"

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
+from cloudcart.composition import Services
 from cloudcart.core.errors import Unavailable
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 
 

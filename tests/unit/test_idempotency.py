@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import BatchOp, Container, PatchOp, Query
 from cloudcart.core.errors import BatchFailed, NotFound
 from cloudcart.core.idempotency import (
     SideEffectGuard,
@@ -19,6 +18,7 @@ from cloudcart.core.idempotency import (
     processed_marker,
     processed_marker_id,
 )
+from cloudcart.core.ports.documents import BatchOp, Container, PatchOp, Query
 from tests.fakes.clock import ManualClock
 
 

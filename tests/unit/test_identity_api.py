@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
 from cloudcart.api.problems import Problem
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import Adapter, Settings
-from cloudcart.identity import dev_provider, routes
+from cloudcart.identity import dev_routes, routes
 from tests.fakes.oidc_issuer import (
     FakeOidcIssuer,
     forge_alg_none,
@@ -32,7 +32,7 @@ def build_app(settings: Settings) -> FastAPI:
     app = FastAPI()
     app.state.services = Services(settings)
     app.include_router(routes.router)
-    app.include_router(dev_provider.router)
+    app.include_router(dev_routes.router)
 
     @app.exception_handler(Problem)
     async def problem_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -27,7 +27,8 @@ from cloudcart.catalog.importer import (
 )
 from cloudcart.catalog.models import CategoryIn
 from cloudcart.catalog.service import CatalogService
-from cloudcart.core.documents.port import (
+from cloudcart.composition import Services
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     Document,
@@ -35,7 +36,6 @@ from cloudcart.core.documents.port import (
     Filter,
     Query,
 )
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.orders.importer import IMPORT_CLAIMS_PARTITION, OrderImporter

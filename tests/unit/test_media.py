@@ -13,9 +13,9 @@ from PIL import Image
 
 from cloudcart.api.app import create_app
 from cloudcart.catalog import media, media_routes
-from cloudcart.core.documents.port import Container, Document, Filter, Query
+from cloudcart.composition import Services
 from cloudcart.core.errors import BlobNotFound
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import Container, Document, Filter, Query
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 

@@ -26,8 +26,8 @@ from cloudcart.api.problems import PROBLEM_MEDIA_TYPE
 from cloudcart.catalog import service as catalog_service
 from cloudcart.catalog.media_routes import MediaUploadIn
 from cloudcart.catalog.models import CategoryIn, InventoryIn, ProductIn
-from cloudcart.catalog.search import cursors as search_cursors
-from cloudcart.catalog.search.port import InvalidCursor
+from cloudcart.core.ports.search import InvalidCursor
+from cloudcart.core.search import cursors as search_cursors
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.insights import storefront

@@ -11,14 +11,13 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from cloudcart.core import runtime
+from cloudcart import composition
+from cloudcart.composition import Services
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import BatchOp, Container, Document, PatchOp
 from cloudcart.core.documents.registry import CONTAINERS, container_spec
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, Unavailable
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.messages.embedded import SqliteBroker
-from cloudcart.core.messages.port import ReceivedMessage
 from cloudcart.core.messages.topology import Subscription, Topic, Topology
 from cloudcart.core.outbox import (
     OUTBOX_CONTAINERS,
@@ -28,7 +27,8 @@ from cloudcart.core.outbox import (
     sweep,
     write_with_events,
 )
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import BatchOp, Container, Document, PatchOp
+from cloudcart.core.ports.messages import ReceivedMessage
 from tests.fakes.clock import ManualClock
 from tests.fakes.publishers import FlakyPublisher
 
@@ -364,9 +364,9 @@ def test_settings_default_the_topics_and_a_six_field_schedule() -> None:
 
 @pytest.fixture
 def process_services() -> Iterator[Services]:
-    runtime.reset()
-    yield runtime.services()
-    runtime.reset()
+    composition.reset()
+    yield composition.services()
+    composition.reset()
 
 
 def test_relay_function_relays_with_the_process_services(
@@ -379,15 +379,15 @@ def test_relay_function_relays_with_the_process_services(
     relay_orders(func.DocumentList(func.Document.from_dict(d) for d in _feed(orders)))
 
     assert all("relayedAt" in orders.read(e.id, "cus_1") for e in events)
-    assert runtime.services() is process_services
+    assert composition.services() is process_services
 
 
 def test_runtime_builds_one_services_and_reset_replaces_it(
     process_services: Services,
 ) -> None:
-    assert runtime.services() is process_services
-    runtime.reset()
-    assert runtime.services() is not process_services
+    assert composition.services() is process_services
+    composition.reset()
+    assert composition.services() is not process_services
 
 
 def test_body_of_a_relayed_event_is_the_envelope_json(

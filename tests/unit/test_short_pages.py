@@ -10,10 +10,10 @@ import pytest
 
 from cloudcart.catalog.search import indexer
 from cloudcart.catalog.service import CatalogService
+from cloudcart.composition import Services
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import ContainerSpec, DocumentStore
 from cloudcart.core.documents.registry import CONTAINERS
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import ContainerSpec, DocumentStore
 from cloudcart.core.settings import Settings
 from cloudcart.ledger import journal
 from cloudcart.local import demo_data

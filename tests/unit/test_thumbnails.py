@@ -13,10 +13,10 @@ from PIL import Image
 from pydantic import ValidationError
 
 from cloudcart.catalog import media, thumbnails
-from cloudcart.core.documents.port import Container, Document, DocumentStore
+from cloudcart.composition import Services
 from cloudcart.core.events import new_event
 from cloudcart.core.messages.topology import TOPOLOGY, SubjectIn
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import Container, Document, DocumentStore
 from cloudcart.core.settings import Settings
 from tests.unit.test_media import PRODUCT_ID, product_document
 

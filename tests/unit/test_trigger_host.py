@@ -20,15 +20,15 @@ from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
 from cloudcart.api.logging import correlation_id
+from cloudcart.composition import Services
 from cloudcart.core.documents.embedded import SqliteDocumentStore
 from cloudcart.core.messages.embedded import SqliteBroker
-from cloudcart.core.messages.port import (
+from cloudcart.core.messages.topology import Queue, Subscription, Topic, Topology
+from cloudcart.core.ports.messages import (
     MAX_DELIVERY_COUNT_EXCEEDED,
     InvalidMessage,
     OutboundMessage,
 )
-from cloudcart.core.messages.topology import Queue, Subscription, Topic, Topology
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.local import trigger_host
 from cloudcart.local.trigger_host import (

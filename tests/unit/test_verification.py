@@ -16,8 +16,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
-from cloudcart.core.documents.port import Document, Filter, Query
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.channels import ProviderBusy, ProviderError, ProviderRejected
+from cloudcart.core.ports.documents import Document, Filter, Query
 from cloudcart.core.settings import Settings
 from cloudcart.customers import privacy
 from cloudcart.customers.models import ProfilePatch
@@ -26,7 +27,6 @@ from cloudcart.identity.caller import Caller
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.notifications import privacy as notification_privacy
 from cloudcart.notifications import verification, verification_routes
-from cloudcart.notifications.channels import ProviderBusy, ProviderError, ProviderRejected
 from cloudcart.notifications.verification import (
     AlreadyVerified,
     AttemptsExhausted,

@@ -1,3 +1,3 @@
-"""Product search: the index specification, the search port and its embedded engine, the
-intent-aware ranking, the indexer that keeps the index in step with the catalog, and the
-public search routes."""
+"""Product search: the indexer that keeps the index in step with the catalog, and the public
+search routes. The port is `cloudcart.core.ports.search`; the engines, with the index spec
+and ranking they share, are in `cloudcart.core.search`."""

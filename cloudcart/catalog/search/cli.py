@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import get_settings
 
 search_app = typer.Typer(help="Product search index (Azure AI Search).", no_args_is_help=True)
@@ -30,8 +30,8 @@ def init(
         typer.Option(help="Refill the index from the catalog even when it is already live."),
     ] = False,
 ) -> None:
-    """Build (when new), fill and serve the index of `catalog/search/spec.py`."""
-    from cloudcart.catalog.search.azure import init_index
+    """Build (when new), fill and serve the index of `core/search/spec.py`."""
+    from cloudcart.catalog.search.indexer import init_index
 
     services = Services(get_settings())
     try:

@@ -15,12 +15,12 @@ import logging
 from collections.abc import Iterator
 
 from cloudcart import inventory
-from cloudcart.catalog.search.documents import to_search_document
-from cloudcart.catalog.search.port import SearchIndex
-from cloudcart.core.documents.port import Container, Document, Filter, Query, first
+from cloudcart.composition import Services
 from cloudcart.core.errors import NotFound
 from cloudcart.core.events import Event
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import Container, Document, Filter, Query, first
+from cloudcart.core.ports.search import SearchIndex
+from cloudcart.core.search.documents import to_search_document
 
 log = logging.getLogger(__name__)
 
@@ -147,3 +147,29 @@ def reindex_all(services: Services, index: SearchIndex | None = None) -> int:
     count = (index or services.search).replace_all(documents)
     log.info("search index rebuilt with %d products", count)
     return count
+
+
+def init_index(
+    services: Services, *, reindex: bool = False, allow_index_downtime: bool = False
+) -> str:
+    """Make the search alias of these services serve this spec's index, built and filled
+    from the catalog (`services.documents`) when it is new (`cloudcart search init`, the
+    deploy hook); returns what was done, in a sentence. `reindex` refills it even when the
+    alias serves it already.
+
+    `allow_index_downtime` is accepted for callers written before indexes were versioned
+    and has no effect: a new shape is a new index, so no update takes an index offline.
+    """
+    del allow_index_downtime
+    # Imported here: only the CLI and the deploy hook initialise an index, and the module
+    # is the Azure engine's.
+    from cloudcart.core.search.azure import AzureSearchIndex
+
+    index = services.search
+    if not isinstance(index, AzureSearchIndex):
+        return "embedded search index: nothing to initialise (built on first use)"
+
+    def fill(target: SearchIndex) -> int:
+        return reindex_all(services, target)
+
+    return index.deploy(fill, force_reindex=reindex).describe()

@@ -23,8 +23,8 @@ def index_catalog_event(message: func.ServiceBusMessage) -> None:
     catalog or the index cannot be reached)."""
     # Imported here: function_app imports every blueprint, and an instance that runs other
     # functions should not load the catalog and search areas to start.
+    from cloudcart import composition
     from cloudcart.catalog.search import indexer
-    from cloudcart.core import runtime
     from cloudcart.core.events import Event
 
-    indexer.handle_event(runtime.services(), Event.from_message_body(message.get_body()))
+    indexer.handle_event(composition.services(), Event.from_message_body(message.get_body()))

@@ -15,8 +15,8 @@ from pydantic.alias_generators import to_camel
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import documented_string, problem_responses
-from cloudcart.catalog.search.cursors import CURSOR_PATTERN
-from cloudcart.catalog.search.port import InvalidCursor, SearchQuery, Sort
+from cloudcart.core.ports.search import InvalidCursor, SearchQuery, Sort
+from cloudcart.core.search.cursors import CURSOR_PATTERN
 
 router = APIRouter(prefix="/api/search", tags=["search"])
 

@@ -16,8 +16,8 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cloudcart.core.blobs.port import Blob, BlobProperties, BlobStore, SignedUrl
 from cloudcart.core.errors import BlobError, BlobNotFound
+from cloudcart.core.ports.blobs import Blob, BlobProperties, BlobStore, SignedUrl
 from cloudcart.core.settings import Settings
 
 if TYPE_CHECKING:

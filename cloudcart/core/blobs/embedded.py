@@ -11,7 +11,7 @@ Container names follow Azure's rules (lowercase letters, digits, hyphens) so the
 can never clash with a container, and code that works here works on Blob Storage.
 
 Signed URLs look like `{base_url}/dev/blobs/{container}/{name}?sp=w&se=...&rsct=...&sig=...`;
-`cloudcart.local.dev_blobs` serves them and calls `verify_signature`.
+`cloudcart.api.dev_blobs` serves them and calls `verify_signature`.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 from urllib.parse import quote, urlencode
 
-from cloudcart.core.blobs.port import Blob, BlobProperties, BlobStore, SignedUrl
 from cloudcart.core.errors import BlobError, BlobNotFound
 from cloudcart.core.files import create_private_file_once
+from cloudcart.core.ports.blobs import Blob, BlobProperties, BlobStore, SignedUrl
 from cloudcart.core.settings import Settings
 
 Permission = Literal["r", "w"]

@@ -23,18 +23,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cloudcart.core.documents.port import (
-    BatchOp,
-    ChangeFeedPage,
-    Container,
-    ContainerSpec,
-    Document,
-    DocumentStore,
-    Filter,
-    Page,
-    PatchOp,
-    Query,
-)
 from cloudcart.core.documents.registry import CONTAINERS
 from cloudcart.core.documents.rules import (
     SYSTEM_PROPERTIES,
@@ -56,6 +44,18 @@ from cloudcart.core.errors import (
     PreconditionFailed,
     Throttled,
     Unavailable,
+)
+from cloudcart.core.ports.documents import (
+    BatchOp,
+    ChangeFeedPage,
+    Container,
+    ContainerSpec,
+    Document,
+    DocumentStore,
+    Filter,
+    Page,
+    PatchOp,
+    Query,
 )
 from cloudcart.core.throttling import BACKGROUND, current
 
@@ -274,7 +274,7 @@ def with_throttle_retries(
 
 
 class CosmosContainer:
-    """One Cosmos container; see `cloudcart.core.documents.port.Container`."""
+    """One Cosmos container; see `cloudcart.core.ports.documents.Container`."""
 
     def __init__(
         self, client: Any, spec: ContainerSpec, errors: tuple[type[Exception], ...]

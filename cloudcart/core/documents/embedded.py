@@ -29,18 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from cloudcart.core.documents.port import (
-    BatchOp,
-    ChangeFeedPage,
-    Container,
-    ContainerSpec,
-    Document,
-    DocumentStore,
-    Filter,
-    Page,
-    PatchOp,
-    Query,
-)
 from cloudcart.core.documents.registry import CONTAINERS
 from cloudcart.core.documents.rules import (
     IDENTIFIER,
@@ -64,6 +52,18 @@ from cloudcart.core.errors import (
     NotFound,
     PreconditionFailed,
     Unavailable,
+)
+from cloudcart.core.ports.documents import (
+    BatchOp,
+    ChangeFeedPage,
+    Container,
+    ContainerSpec,
+    Document,
+    DocumentStore,
+    Filter,
+    Page,
+    PatchOp,
+    Query,
 )
 
 if TYPE_CHECKING:
@@ -287,7 +287,7 @@ def conditions_sql(filters: Sequence[Filter], params: list[Any]) -> str:
 
 
 class SqliteContainer:
-    """One container in the SQLite file; see `cloudcart.core.documents.port.Container`."""
+    """One container in the SQLite file; see `cloudcart.core.ports.documents.Container`."""
 
     def __init__(self, store: SqliteDocumentStore, spec: ContainerSpec) -> None:
         self.spec = spec
@@ -585,7 +585,7 @@ class SqliteContainer:
 
 
 class SqliteDocumentStore:
-    """The documents port on one SQLite file; see `cloudcart.core.documents.port.DocumentStore`.
+    """The documents port on one SQLite file; see `cloudcart.core.ports.documents.DocumentStore`.
 
     Connections are per thread (SQLite connections must not be shared while in use) and
     re-opened after a fork, so one store object is safe in threads and in child processes.
@@ -722,7 +722,7 @@ class SqliteDocumentStore:
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
-        """Commit every write of the block at once (see `cloudcart.core.documents.port.bulk`):
+        """Commit every write of the block at once (see `cloudcart.core.ports.documents.bulk`):
         each batch inside stays all or nothing, and the block costs one SQLite transaction
         instead of one per batch. Other writers wait for the block, so keep it short."""
         with self.writing():

@@ -6,7 +6,7 @@ infra/bicep so code and infrastructure cannot drift apart.
 
 from __future__ import annotations
 
-from cloudcart.core.documents.port import ContainerSpec
+from cloudcart.core.ports.documents import ContainerSpec
 
 DAY = 86_400
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from cloudcart.core.documents.port import (
+from cloudcart.core.ports.documents import (
     MAX_READ_MANY_KEYS,
     BatchOp,
     ContainerSpec,

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.ids import new_id
-from cloudcart.core.messages.port import (
+from cloudcart.core.messages.topology import TOPOLOGY, Queue, Topic, Topology
+from cloudcart.core.ports.messages import (
     MAX_DELIVERY_COUNT_EXCEEDED,
     RESUBMITTED_FROM_PROPERTY,
     DeadLetter,
@@ -40,7 +41,6 @@ from cloudcart.core.messages.port import (
     UnknownEntity,
     resubmitted_message_id,
 )
-from cloudcart.core.messages.topology import TOPOLOGY, Queue, Topic, Topology
 
 if TYPE_CHECKING:
     from cloudcart.core.settings import Settings

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import Unavailable
-from cloudcart.core.messages.port import (
+from cloudcart.core.messages.topology import RESUBMIT_PROPERTY, TOPOLOGY, Topic, Topology
+from cloudcart.core.ports.messages import (
     RESUBMITTED_FROM_PROPERTY,
     DeadLetter,
     DeadLetterNotFound,
@@ -30,7 +31,6 @@ from cloudcart.core.messages.port import (
     UnknownEntity,
     resubmitted_message_id,
 )
-from cloudcart.core.messages.topology import RESUBMIT_PROPERTY, TOPOLOGY, Topic, Topology
 
 if TYPE_CHECKING:
     from azure.servicebus import (

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from cloudcart.core.messages.port import PropertyValue, UnknownEntity
+from cloudcart.core.ports.messages import PropertyValue, UnknownEntity
 
 RESUBMIT_PROPERTY = "cloudcart_resubmit_to"
 """Application property that routes a resubmitted dead letter back to one subscription.

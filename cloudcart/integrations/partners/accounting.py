@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
+from cloudcart.core.ports.messages import InvalidMessage
+from cloudcart.core.ports.partners import JournalEntry, JournalLine
 from cloudcart.integrations.partners.connectors import Outcome, partner_call
-from cloudcart.integrations.partners.port import JournalEntry, JournalLine
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 LEDGER_POSTED = "ledger.posted"
 

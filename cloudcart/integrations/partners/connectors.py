@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING, Literal
 
 from cloudcart import inventory
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
-from cloudcart.integrations.partners import links
-from cloudcart.integrations.partners.port import (
+from cloudcart.core.ports.messages import InvalidMessage
+from cloudcart.core.ports.partners import (
     FulfilmentPartner,
     FulfilmentRequest,
     InventoryPartner,
@@ -41,11 +40,12 @@ from cloudcart.integrations.partners.port import (
     StockMove,
     StockMoveKind,
 )
+from cloudcart.integrations.partners import links
 from cloudcart.orders import fulfilment
 from cloudcart.orders.service import OrderNotFound, get_order
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

@@ -19,21 +19,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
-from cloudcart.customers.service import CustomerService
-from cloudcart.integrations.partners import links
-from cloudcart.integrations.partners.connectors import Outcome, partner_call
-from cloudcart.integrations.partners.port import (
+from cloudcart.core.ports.messages import InvalidMessage
+from cloudcart.core.ports.partners import (
     Contact,
     CrmPartner,
     OrderStats,
     PartnerRejected,
 )
+from cloudcart.customers.service import CustomerService
+from cloudcart.integrations.partners import links
+from cloudcart.integrations.partners.connectors import Outcome, partner_call
 from cloudcart.orders.service import list_orders
 from cloudcart.orders.state import PAID_STATES
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 MARKETING_CHANNELS = ("email", "sms", "whatsapp")
 _ORDER_STATUS_EVENTS = ("delivered", "refunded")

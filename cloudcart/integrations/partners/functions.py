@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 if TYPE_CHECKING:
+    from cloudcart.composition import Services
     from cloudcart.core.events import Event
-    from cloudcart.core.services import Services
 
 # The connectors (HTTP clients, message models) are imported in each function: function_app
 # imports every blueprint, and an instance that runs other functions should not load them.
@@ -28,9 +28,9 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # the library leaves __i
 
 
 def _services() -> Services:
-    from cloudcart.core import runtime
+    from cloudcart import composition
 
-    return runtime.services()
+    return composition.services()
 
 
 def _last_delivery(message: func.ServiceBusMessage, subscription: str) -> bool:
@@ -46,8 +46,8 @@ def _last_delivery(message: func.ServiceBusMessage, subscription: str) -> bool:
 def _call(message: func.ServiceBusMessage, subscription: str, call: Callable[[], str]) -> str:
     """Run a connector; on the last delivery, a partner still down dead-letters the message
     with the partner's answer as the reason (instead of a bare MaxDeliveryCountExceeded)."""
-    from cloudcart.core.messages.port import InvalidMessage
-    from cloudcart.integrations.partners.port import PartnerUnavailable
+    from cloudcart.core.ports.messages import InvalidMessage
+    from cloudcart.core.ports.partners import PartnerUnavailable
 
     try:
         return call()
@@ -61,7 +61,7 @@ def _event(message: func.ServiceBusMessage) -> Event:
     from pydantic import ValidationError
 
     from cloudcart.core.events import Event
-    from cloudcart.core.messages.port import InvalidMessage
+    from cloudcart.core.ports.messages import InvalidMessage
     from cloudcart.integrations.partners import inbound
 
     try:

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn, Protocol
 from urllib.parse import quote
 
@@ -36,8 +35,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from cloudcart.core.settings import Settings
-from cloudcart.integrations.partners.port import (
+from cloudcart.core.ports.partners import (
     CancelOutcome,
     Contact,
     FulfilmentAccepted,
@@ -51,6 +49,8 @@ from cloudcart.integrations.partners.port import (
     StockFigure,
     StockMove,
 )
+from cloudcart.core.settings import Settings
+from cloudcart.core.throttling import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -228,25 +228,6 @@ def _detail(response: httpx.Response) -> str:
                 return value[:_MAX_DETAIL]
     text = response.text.strip()
     return text[:_MAX_DETAIL] if text else (response.reason_phrase or "no detail")
-
-
-def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds a `Retry-After` header asks to wait (delta-seconds or an HTTP-date), or None
-    when it is absent or unreadable. A date in the past means no wait."""
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT
-        when = when.replace(tzinfo=UTC)
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 class PartnerHttpClient:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from cloudcart import inventory
 from cloudcart.core.errors import DomainError
-from cloudcart.core.messages.port import InvalidMessage
+from cloudcart.core.ports.messages import InvalidMessage
 from cloudcart.integrations.partners import links
 from cloudcart.integrations.partners.messages import (
     FULFILMENT_MESSAGES,
@@ -24,7 +24,7 @@ from cloudcart.integrations.partners.messages import (
 from cloudcart.orders import fulfilment
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 MAX_REASON_ERRORS = 5
 

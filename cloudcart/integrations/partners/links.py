@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import DocumentStore, PatchOp
 from cloudcart.core.errors import Conflict, NotFound
-from cloudcart.core.messages.port import MessageCounts
 from cloudcart.core.outbox import timestamp
-from cloudcart.integrations.partners.port import PARTNERS, PartnerName
+from cloudcart.core.ports.documents import DocumentStore, PatchOp
+from cloudcart.core.ports.messages import MessageCounts
+from cloudcart.core.ports.partners import PARTNERS, PartnerName
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
-from cloudcart.core.services import Services
-from cloudcart.integrations.payments.port import PaymentNotFound
+from cloudcart.composition import Services
+from cloudcart.core.ports.payments import PaymentNotFound
 from cloudcart.integrations.payments.test_gateway import (
     TEST_CARDS,
     EmbeddedTestGateway,

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cloudcart.integrations.payments.port import DISABLED_PROVIDER, DisabledGateway
+from cloudcart.core.ports.payments import DISABLED_PROVIDER, DisabledGateway
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
     from cloudcart.core.settings import Settings
 
 
-def from_settings(settings: Settings, services: Services) -> DisabledGateway:
+def from_settings(settings: Settings) -> DisabledGateway:
     """The gateway that refuses every call."""
-    del settings, services  # nothing to configure
+    del settings  # nothing to configure
     return DisabledGateway(DISABLED_PROVIDER, "CLOUDCART_PAYMENTS_PROVIDER is disabled")

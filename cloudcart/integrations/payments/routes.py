@@ -19,7 +19,7 @@ from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
 from cloudcart.core.clock import utcnow
-from cloudcart.integrations.payments.port import DISABLED_PROVIDER, IgnoredWebhook, InvalidWebhook
+from cloudcart.core.ports.payments import DISABLED_PROVIDER, IgnoredWebhook, InvalidWebhook
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from cloudcart.core.errors import Unavailable
-from cloudcart.integrations.payments.port import (
+from cloudcart.core.ports.payments import (
     DisabledGateway,
     IdempotencyMismatch,
     IgnoredWebhook,
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     import stripe
     from pydantic import SecretStr
 
-    from cloudcart.core.services import Services
     from cloudcart.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -331,11 +330,10 @@ def usable_secret(value: SecretStr | None) -> str | None:
     return text
 
 
-def from_settings(settings: Settings, services: Services) -> StripeGateway | DisabledGateway:
+def from_settings(settings: Settings) -> StripeGateway | DisabledGateway:
     """The Stripe gateway of these settings, or a `DisabledGateway` naming the Stripe
     secrets that are not usable (both are needed: without the webhook secret no payment
     would ever be confirmed)."""
-    del services  # Stripe keeps the payments; nothing local is needed
     secret_key = usable_secret(settings.stripe_secret_key)
     webhook_secret = usable_secret(settings.stripe_webhook_secret)
     if secret_key is None or webhook_secret is None:

@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast, get_args
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.documents.port import (
+from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.files import create_private_file_once
+from cloudcart.core.ports.documents import (
     BatchOp,
     Document,
     DocumentStore,
@@ -46,9 +48,7 @@ from cloudcart.core.documents.port import (
     PatchOp,
     Query,
 )
-from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
-from cloudcart.core.files import create_private_file_once
-from cloudcart.integrations.payments.port import (
+from cloudcart.core.ports.payments import (
     IdempotencyMismatch,
     InvalidWebhook,
     Payment,
@@ -62,7 +62,6 @@ from cloudcart.integrations.payments.port import (
 )
 
 if TYPE_CHECKING:
-    from cloudcart.core.services import Services
     from cloudcart.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -635,7 +634,7 @@ def _event_type(value: object) -> PaymentEventType:
     return cast(PaymentEventType, value)
 
 
-def from_settings(settings: Settings, services: Services) -> EmbeddedTestGateway:
+def from_settings(settings: Settings, documents: DocumentStore) -> EmbeddedTestGateway:
     """The test gateway of these settings, storing payments in the app's documents port."""
     configured = settings.test_gateway_webhook_secret
     secret = (
@@ -644,7 +643,7 @@ def from_settings(settings: Settings, services: Services) -> EmbeddedTestGateway
         else load_or_create_secret(Path(settings.data_dir))
     )
     return EmbeddedTestGateway(
-        services.documents,
+        documents,
         secret=secret,
         public_base_url=settings.public_base_url,
         duplicate_probability=settings.test_gateway_duplicate_webhooks,

@@ -24,7 +24,7 @@ import azure.functions as func
 from azure.functions import meta
 from azure.functions.servicebus import ServiceBusMessage
 
-from cloudcart.core.messages.port import ReceivedMessage
+from cloudcart.core.ports.messages import ReceivedMessage
 from cloudcart.core.settings import Settings
 from cloudcart.local.triggers import logger
 from cloudcart.local.triggers.config import TriggerHostError, resolve_binding_expressions

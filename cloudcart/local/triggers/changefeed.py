@@ -18,8 +18,8 @@ from cloudcart.local.triggers.config import TriggerHostError
 from cloudcart.local.triggers.runtime import Invoker, Runner
 
 if TYPE_CHECKING:
-    from cloudcart.core.documents.port import Container
-    from cloudcart.core.services import Services
+    from cloudcart.composition import Services
+    from cloudcart.core.ports.documents import Container
 
 DEFAULT_LEASE_CONTAINER = "leases"
 DEFAULT_MAX_ITEMS_PER_INVOCATION = 100

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cloudcart.core.clock import utcnow
-from cloudcart.core.messages.port import DeadLetter, OutboundMessage, UnknownEntity
+from cloudcart.core.ports.messages import DeadLetter, OutboundMessage, UnknownEntity
 from cloudcart.local.triggers import logger
 
 if TYPE_CHECKING:

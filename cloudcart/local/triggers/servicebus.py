@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from cloudcart.core.messages.port import InvalidMessage, LockLost, ReceivedMessage, UnknownEntity
 from cloudcart.core.messages.topology import Topic
+from cloudcart.core.ports.messages import InvalidMessage, LockLost, ReceivedMessage, UnknownEntity
 from cloudcart.core.settings import Adapter, Settings
 from cloudcart.local.triggers import logger
 from cloudcart.local.triggers.bindings import (
@@ -25,8 +25,8 @@ from cloudcart.local.triggers.dead_letters import DeadLetterAlert
 from cloudcart.local.triggers.runtime import Invoker, Runner, daemon_thread
 
 if TYPE_CHECKING:
+    from cloudcart.composition import Services
     from cloudcart.core.messages.embedded import SqliteBroker
-    from cloudcart.core.services import Services
 
 
 @dataclass

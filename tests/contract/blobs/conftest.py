@@ -22,11 +22,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
+from cloudcart.api.dev_blobs import router as dev_blobs_router
 from cloudcart.api.problems import PROBLEM_MEDIA_TYPE, Problem
-from cloudcart.core.blobs.port import BlobStore
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.blobs import BlobStore
 from cloudcart.core.settings import Adapter, Settings
-from cloudcart.local.dev_blobs import router as dev_blobs_router
 from tests.fakes.azurite import azurite_connection_string  # noqa: F401  (session fixture)
 
 

@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from cloudcart.core.blobs.port import BlobStore
 from cloudcart.core.errors import BlobError, BlobNotFound
+from cloudcart.core.ports.blobs import BlobStore
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
 

@@ -14,13 +14,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from cloudcart.api import dev_blobs
+from cloudcart.composition import Services
 from cloudcart.core.blobs import embedded
 from cloudcart.core.blobs.embedded import InvalidSignature, LocalBlobStore
-from cloudcart.core.blobs.port import BlobStore
 from cloudcart.core.errors import BlobError, BlobNotFound
-from cloudcart.core.services import Services
+from cloudcart.core.ports.blobs import BlobStore
 from cloudcart.core.settings import Settings
-from cloudcart.local import dev_blobs
 
 from .conftest import DevServer, embedded_settings
 

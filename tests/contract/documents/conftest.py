@@ -15,8 +15,8 @@ import pytest
 
 from cloudcart.core.documents.cosmos import CosmosDocumentStore
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import ContainerSpec, DocumentStore
 from cloudcart.core.documents.registry import CONTAINERS
+from cloudcart.core.ports.documents import ContainerSpec, DocumentStore
 from tests.fakes.cosmos_server import CosmosFakeServer
 
 # Test-only containers, so the suite does not depend on how the registry's containers are

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from cloudcart.core.documents.port import Container, DocumentStore, Filter, Query
 from cloudcart.core.errors import NotFound
+from cloudcart.core.ports.documents import Container, DocumentStore, Filter, Query
 
 
 def _drain(container: Container, checkpoint: str | None) -> tuple[list[str], str]:

@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from cloudcart.api.app import create_app
 from cloudcart.catalog.service import CatalogService
 from cloudcart.core.documents.cosmos import THROTTLE_RETRIES, CosmosDocumentStore
-from cloudcart.core.documents.port import Filter, PatchOp, Query
 from cloudcart.core.errors import Unavailable
+from cloudcart.core.ports.documents import Filter, PatchOp, Query
 from cloudcart.core.settings import Adapter, Settings
 from cloudcart.core.throttling import INTERACTIVE
 from tests.fakes.cosmos_server import CosmosFakeServer

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cloudcart.core.documents.port import DocumentStore
 from cloudcart.core.documents.registry import CONTAINERS
 from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
+from cloudcart.core.ports.documents import DocumentStore
 
 
 def test_create_read_replace_delete(store: DocumentStore) -> None:

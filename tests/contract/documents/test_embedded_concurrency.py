@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import BatchOp, Filter, PatchOp
 from cloudcart.core.errors import NotFound, PreconditionFailed
+from cloudcart.core.ports.documents import BatchOp, Filter, PatchOp
 
 SKU = "sku-1"
 

@@ -1,4 +1,4 @@
-"""Both adapters build from `Settings` the way `cloudcart.core.services` calls them."""
+"""Both adapters build from `Settings` the way `cloudcart.composition` calls them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from cloudcart.core.documents import cosmos, embedded
-from cloudcart.core.documents.port import DocumentStore
+from cloudcart.core.ports.documents import DocumentStore
 from cloudcart.core.settings import Adapter, Settings
 from tests.fakes.cosmos_server import CosmosFakeServer
 

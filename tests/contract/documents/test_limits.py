@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cloudcart.core.documents.port import BatchOp, DocumentStore, Order, PatchOp, Query
 from cloudcart.core.errors import NotFound
+from cloudcart.core.ports.documents import BatchOp, DocumentStore, Order, PatchOp, Query
 
 MB = 1024 * 1024
 

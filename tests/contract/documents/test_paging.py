@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudcart.core.documents.port import (
+from cloudcart.core.ports.documents import (
     Container,
     Document,
     DocumentStore,

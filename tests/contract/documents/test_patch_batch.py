@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloudcart.core.documents.port import BatchOp, DocumentStore, Filter, PatchOp, bulk
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.ports.documents import BatchOp, DocumentStore, Filter, PatchOp, bulk
 
 
 def _reserve(qty: int) -> tuple[list[PatchOp], list[Filter]]:

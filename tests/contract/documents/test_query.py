@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cloudcart.core.documents.port import Container, DocumentStore, Filter, Order, Query
+from cloudcart.core.ports.documents import Container, DocumentStore, Filter, Order, Query
 
 PRODUCTS: list[dict[str, Any]] = [
     {

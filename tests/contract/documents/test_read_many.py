@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cloudcart.core.documents.port import MAX_READ_MANY_KEYS, DocumentStore
 from cloudcart.core.errors import NotFound
+from cloudcart.core.ports.documents import MAX_READ_MANY_KEYS, DocumentStore
 from tests.fakes.cosmos_server import CosmosFakeServer, parse_query
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from cloudcart.core.errors import NotFound, Unavailable
 from cloudcart.core.messages.embedded import SqliteBroker, from_settings
-from cloudcart.core.messages.port import (
+from cloudcart.core.ports.messages import (
     MAX_DELIVERY_COUNT_EXCEEDED,
     RESUBMITTED_FROM_PROPERTY,
     DeadLetter,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudcart.core.messages.embedded import SqliteBroker
-from cloudcart.core.messages.port import LockLost, OutboundMessage
+from cloudcart.core.ports.messages import LockLost, OutboundMessage
 
 from .conftest import TEST_TOPOLOGY
 

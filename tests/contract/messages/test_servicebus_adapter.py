@@ -11,7 +11,9 @@ from azure.servicebus.exceptions import MessagingEntityNotFoundError, ServiceBus
 from pydantic import SecretStr
 
 from cloudcart.core.errors import Unavailable
-from cloudcart.core.messages.port import (
+from cloudcart.core.messages.servicebus import ServiceBusPublisher, from_settings
+from cloudcart.core.messages.topology import RESUBMIT_PROPERTY, TOPOLOGY
+from cloudcart.core.ports.messages import (
     RESUBMITTED_FROM_PROPERTY,
     DeadLetterAdmin,
     DeadLetterNotFound,
@@ -20,8 +22,6 @@ from cloudcart.core.messages.port import (
     OutboundMessage,
     UnknownEntity,
 )
-from cloudcart.core.messages.servicebus import ServiceBusPublisher, from_settings
-from cloudcart.core.messages.topology import RESUBMIT_PROPERTY, TOPOLOGY
 from cloudcart.core.settings import Adapter, Settings
 from tests.fakes.servicebus import FakeServiceBusClient, encoded_size
 

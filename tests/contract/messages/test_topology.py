@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from cloudcart.core.messages.port import UnknownEntity
 from cloudcart.core.messages.topology import (
     RESUBMIT_PROPERTY,
     TOPOLOGY,
@@ -20,6 +19,7 @@ from cloudcart.core.messages.topology import (
     Topology,
     iso_duration,
 )
+from cloudcart.core.ports.messages import UnknownEntity
 
 
 def test_shipped_topology_declares_events_and_ops_topics_with_explicit_windows() -> None:

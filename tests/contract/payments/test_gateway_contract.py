@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 
 from cloudcart.core.documents.embedded import from_settings as embedded_documents
-from cloudcart.core.settings import Settings
-from cloudcart.integrations.payments import test_gateway
-from cloudcart.integrations.payments.port import (
+from cloudcart.core.ports.payments import (
     IdempotencyMismatch,
     InvalidWebhook,
     Payment,
@@ -22,6 +20,8 @@ from cloudcart.integrations.payments.port import (
     PaymentGateway,
     PaymentNotFound,
 )
+from cloudcart.core.settings import Settings
+from cloudcart.integrations.payments import test_gateway
 from cloudcart.integrations.payments.stripe_gateway import StripeGateway
 from tests.fakes import stripe_server
 

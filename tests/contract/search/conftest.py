@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from azure.core.credentials import AzureKeyCredential
 
-from cloudcart.catalog.search.azure import AzureSearchIndex
-from cloudcart.catalog.search.embedded import TantivySearchIndex
-from cloudcart.catalog.search.port import SearchIndex
+from cloudcart.core.ports.search import SearchIndex
+from cloudcart.core.search.azure import AzureSearchIndex
+from cloudcart.core.search.embedded import TantivySearchIndex
 from tests.fakes.search_server import FakeSearchService
 from tests.unit.search.catalog_fixture import search_documents
 

@@ -18,8 +18,8 @@ from azure.core.credentials import AzureKeyCredential
 from azure.search.documents.indexes import SearchIndexClient
 from azure.search.documents.indexes.models import AnalyzeTextOptions
 
-from cloudcart.catalog.search.port import SearchIndex, SearchQuery
-from cloudcart.catalog.search.spec import ANALYZER, index_tokens
+from cloudcart.core.ports.search import SearchIndex, SearchQuery
+from cloudcart.core.search.spec import ANALYZER, index_tokens
 from tests.contract.search.conftest import azure_index, loaded_engine
 from tests.fakes.search_server import FakeSearchService
 from tests.unit.search.analysis_cases import ANALYSIS_CASES

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 from azure.core.credentials import AzureKeyCredential
 
-from cloudcart.catalog.search import azure as az
-from cloudcart.catalog.search.azure import AzureSearchIndex, SearchError, SearchIndexMissing
-from cloudcart.catalog.search.port import SearchQuery
-from cloudcart.catalog.search.spec import (
+from cloudcart.catalog.search.indexer import init_index
+from cloudcart.composition import Services
+from cloudcart.core.errors import Unavailable
+from cloudcart.core.ports.search import SearchQuery
+from cloudcart.core.search import azure as az
+from cloudcart.core.search.azure import AzureSearchIndex, SearchError, SearchIndexMissing
+from cloudcart.core.search.spec import (
     ANALYZER,
     FIELDS,
     PRICE_BANDS,
@@ -23,8 +26,6 @@ from cloudcart.catalog.search.spec import (
     field_weights,
     suggester_fields,
 )
-from cloudcart.core.errors import Unavailable
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Adapter, Settings
 from tests.contract.search.conftest import azure_index
 from tests.fakes.search_server import FakeSearchService
@@ -235,10 +236,10 @@ def test_from_settings_and_init_index(fake: FakeSearchService, tmp_path: Path) -
     assert built.index_name == "catalog" and built.endpoint.startswith("https://")
     built.close()
     services = Services(settings, adapters={"search": azure_index(fake)})
-    assert "up to date" in az.init_index(services)
+    assert "up to date" in init_index(services)
     assert "products" in fake.state.aliases and fake.state.synonym_maps
     embedded = Services(Settings(data_dir=tmp_path))
-    assert "nothing to initialise" in az.init_index(embedded)
+    assert "nothing to initialise" in init_index(embedded)
 
 
 def test_cli_init_creates_the_index(

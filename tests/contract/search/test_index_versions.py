@@ -16,10 +16,11 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.search.documents.indexes import SearchIndexClient
 from azure.search.documents.indexes.models import AnalyzeTextOptions, SearchAlias
 
-from cloudcart.catalog.search import azure as az
-from cloudcart.catalog.search.port import SearchQuery
+from cloudcart.catalog.search.indexer import init_index
+from cloudcart.composition import Services
 from cloudcart.core.errors import CloudcartError
-from cloudcart.core.services import Services
+from cloudcart.core.ports.search import SearchQuery
+from cloudcart.core.search import azure as az
 from cloudcart.core.settings import Settings
 from tests.contract.search.conftest import azure_index
 from tests.fakes.search_server import FakeSearchService
@@ -150,7 +151,7 @@ def test_the_fake_keeps_the_alias_rules(fake: FakeSearchService) -> None:
 def test_the_first_init_builds_a_versioned_index_behind_the_alias(
     services: Services, fake: FakeSearchService
 ) -> None:
-    sentence = az.init_index(services)
+    sentence = init_index(services)
     (alias_target,) = fake.state.aliases["products"]
     assert VERSIONED.match(alias_target) and alias_target == az.versioned_index_name("products")
     assert list(fake.state.indexes) == [alias_target]
@@ -161,10 +162,10 @@ def test_the_first_init_builds_a_versioned_index_behind_the_alias(
 
 
 def test_init_again_changes_nothing(services: Services, fake: FakeSearchService) -> None:
-    az.init_index(services)
+    init_index(services)
     target = fake.state.aliases["products"][0]
     fake.state.requests.clear()
-    sentence = az.init_index(services)
+    sentence = init_index(services)
     assert fake.state.aliases == {"products": [target]}
     assert list(fake.state.indexes) == [target]
     assert not fake.requests_to("/docs/search.index"), "nothing is reindexed"
@@ -179,7 +180,7 @@ def test_a_spec_change_is_built_beside_the_live_index_then_switched(
     _put_old_index(fake, "products-v0000000000", ["stale-1", "oppo-a92"])
     fake.state.aliases["products"] = ["products-v0000000000"]
 
-    sentence = az.init_index(services)
+    sentence = init_index(services)
 
     target = az.versioned_index_name("products")
     assert target != "products-v0000000000"
@@ -203,7 +204,7 @@ def test_a_legacy_index_named_like_the_alias_is_replaced(
     fake.state.synonym_maps[az.SYNONYM_MAP] = {"name": az.SYNONYM_MAP, "synonyms": ""}
     _put_old_index(fake, "products", ["stale-1"])
 
-    az.init_index(services)
+    init_index(services)
 
     target = az.versioned_index_name("products")
     assert fake.state.aliases == {"products": [target]}
@@ -222,7 +223,7 @@ def test_versions_older_than_the_previous_one_are_deleted(
     _put_old_index(fake, "orders-v3333333333", ["c"])  # another alias's index stays
     fake.state.aliases["products"] = ["products-v2222222222"]
 
-    az.init_index(services)
+    init_index(services)
 
     target = az.versioned_index_name("products")
     assert sorted(fake.state.indexes) == sorted(
@@ -241,7 +242,7 @@ def test_an_interrupted_init_is_finished_by_the_next(
     fake.state.indexes[target] = {**_definition(target)}
     fake.state.documents[target] = {"oppo-a92": dict(search_documents()[0])}
 
-    az.init_index(services)
+    init_index(services)
 
     assert fake.state.aliases == {"products": [target]}
     assert len(fake.state.documents[target]) == ACTIVE_PRODUCTS
@@ -257,7 +258,7 @@ def test_init_refuses_to_switch_to_an_emptier_index(
     _put_old_index(fake, "products-v0000000000", ["a", "b", "c"])
     fake.state.aliases["products"] = ["products-v0000000000"]
     with pytest.raises(CloudcartError, match="0 products"):
-        az.init_index(empty_catalog)
+        init_index(empty_catalog)
     assert fake.state.aliases == {"products": ["products-v0000000000"]}
     empty_catalog.close()
 

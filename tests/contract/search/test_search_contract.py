@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudcart.catalog.search.port import InvalidCursor, SearchIndex, SearchQuery
+from cloudcart.core.ports.search import InvalidCursor, SearchIndex, SearchQuery
 
 
 def ids(engine: SearchIndex, text: str = "", **kw: object) -> list[str]:

@@ -14,9 +14,9 @@ import pytest
 from cloudcart.analytics import reports
 from cloudcart.analytics.consumer import handle_events
 from cloudcart.analytics.rebuild import verify
-from cloudcart.core.documents.port import Document
+from cloudcart.composition import Services
 from cloudcart.core.events import Event
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import Document
 from cloudcart.core.settings import Settings
 from cloudcart.notifications.store import NotificationStore
 

@@ -22,10 +22,10 @@ from cloudcart.analytics.consumer import handle_events, record_events
 from cloudcart.analytics.facts import EVENTS
 from cloudcart.analytics.rebuild import rebuild, verify
 from cloudcart.api.app import create_app
-from cloudcart.core.documents.port import PatchOp
+from cloudcart.composition import Services
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.outbox import timestamp
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import PatchOp
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.insights import history

@@ -13,7 +13,7 @@ from cloudcart.api.app import create_app
 from cloudcart.catalog.models import CategoryIn, ProductIn
 from cloudcart.catalog.routes import admin_router, public_router
 from cloudcart.catalog.service import CatalogService
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cloudcart.core.documents.port import Filter, Query
+from cloudcart.core.ports.documents import Filter, Query
 from tests.unit.catalog.conftest import product_body
 
 Headers = dict[str, str]

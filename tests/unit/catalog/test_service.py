@@ -17,8 +17,8 @@ from cloudcart.catalog.service import (
     StaleProduct,
     UnknownCategory,
 )
-from cloudcart.core.documents.port import Filter, Query
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.documents import Filter, Query
 from tests.unit.catalog.conftest import product_body, product_in
 
 

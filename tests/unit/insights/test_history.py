@@ -20,16 +20,16 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 from fastapi.testclient import TestClient
 
+from cloudcart import composition
 from cloudcart.api.app import create_app
-from cloudcart.core import runtime
+from cloudcart.composition import Services
 from cloudcart.core.documents import embedded as embedded_documents
-from cloudcart.core.documents.port import Container, DocumentStore, Filter, Query
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.events import Event
 from cloudcart.core.messages import embedded as embedded_messages
 from cloudcart.core.messages.embedded import SqliteBroker
-from cloudcart.core.messages.port import InvalidMessage
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import Container, DocumentStore, Filter, Query
+from cloudcart.core.ports.messages import InvalidMessage
 from cloudcart.core.settings import Settings
 from cloudcart.customers.privacy import unregister_contributors
 from cloudcart.customers.service import unregister_personalization_withdrawn
@@ -208,7 +208,7 @@ def _build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, flaky: bool) -> I
         app.include_router(history_routes.router)
         app.openapi_schema = None
     privacy.register()
-    monkeypatch.setattr(runtime, "services", lambda: services)
+    monkeypatch.setattr(composition, "services", lambda: services)
     services.documents.ensure_containers()
     try:
         with TestClient(app) as client:

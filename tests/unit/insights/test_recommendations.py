@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from cloudcart.api.app import create_app
 from cloudcart.catalog.models import CategoryIn, ProductIn
 from cloudcart.catalog.service import CatalogService
-from cloudcart.core.documents.port import BatchOp, Container, Document, DocumentStore
+from cloudcart.composition import Services
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.events import Event
 from cloudcart.core.outbox import timestamp
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import BatchOp, Container, Document, DocumentStore
 from cloudcart.core.settings import Settings
 from cloudcart.customers.models import PreferencesUpdate
 from cloudcart.customers.service import CustomerService

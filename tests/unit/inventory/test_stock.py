@@ -14,7 +14,7 @@ import jsonschema_rs
 import pytest
 
 from cloudcart.core.documents.embedded import SqliteDocumentStore
-from cloudcart.core.documents.port import Container, Document, Filter, Query
+from cloudcart.core.ports.documents import Container, Document, Filter, Query
 from cloudcart.inventory import (
     INVENTORY,
     INVENTORY_CHANGED,

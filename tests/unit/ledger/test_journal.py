@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
-from cloudcart.core.documents.port import Filter, Query
+from cloudcart.composition import Services
 from cloudcart.core.events import Event
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import Filter, Query
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.ledger import accounts, journal, posting, rules

@@ -13,16 +13,16 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from cloudcart import composition
 from cloudcart.api.app import create_app
 from cloudcart.catalog.models import CategoryIn, ProductIn
 from cloudcart.catalog.service import CatalogService
-from cloudcart.core import runtime
-from cloudcart.core.documents.port import Document, Query, every
+from cloudcart.composition import Services
 from cloudcart.core.events import Event
 from cloudcart.core.messages import embedded as embedded_messages
 from cloudcart.core.messages.embedded import SqliteBroker
 from cloudcart.core.outbox import sweep
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import Document, Query, every
 from cloudcart.core.settings import Settings
 from cloudcart.identity.dev_provider import mint_token
 from cloudcart.local.trigger_host import to_service_bus_message
@@ -201,7 +201,7 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> I
         },
     )
     app.state.services = services
-    monkeypatch.setattr(runtime, "services", lambda: services)
+    monkeypatch.setattr(composition, "services", lambda: services)
     services.documents.ensure_containers()
     CatalogService(services.documents).create_category(
         CategoryIn.model_validate({"id": "kurtas", "name": "Kurtas"})

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cloudcart.core.ports.channels import ProviderBusy
 from cloudcart.marketing import abandoned_cart
-from cloudcart.notifications.channels import ProviderBusy
 from cloudcart.notifications.service import NotificationsPending
 from tests.unit.marketing.conftest import Shop, build
 
@@ -174,7 +174,7 @@ def test_anonymous_carts_schedule_nothing(shop: Shop) -> None:
 
 
 def test_a_malformed_reminder_is_refused_at_once(shop: Shop) -> None:
-    from cloudcart.core.messages.port import InvalidMessage
+    from cloudcart.core.ports.messages import InvalidMessage
 
     with pytest.raises(InvalidMessage):
         abandoned_cart.handle_due(shop.services, b'{"customerId": 1}')

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from cloudcart.core.events import Event
+from cloudcart.core.ports.channels import ProviderBusy
 from cloudcart.marketing import back_in_stock
-from cloudcart.notifications.channels import ProviderBusy
 from cloudcart.notifications.service import NotificationsPending
 from tests.unit.marketing.conftest import Shop, assert_problem
 

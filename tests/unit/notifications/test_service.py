@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from cloudcart.composition import Services
 from cloudcart.core.events import Event
-from cloudcart.core.services import Services
+from cloudcart.core.ports.channels import ProviderBusy, ProviderRejected
 from cloudcart.core.settings import Settings
 from cloudcart.customers.models import PreferencesUpdate, ProfilePatch
 from cloudcart.customers.service import CustomerService
 from cloudcart.identity.caller import Caller
 from cloudcart.notifications import service
-from cloudcart.notifications.channels import ProviderBusy, ProviderRejected
 from cloudcart.notifications.store import NotificationStore, notification_id
 from cloudcart.notifications.webhooks import StatusUpdate, apply_status
 from tests.fakes.notifications import FakeEmail, FakeText

@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
+from cloudcart.composition import Services
 from cloudcart.core.events import Event
-from cloudcart.core.services import Services
 from cloudcart.core.settings import Settings
 from cloudcart.customers.models import PreferencesUpdate, ProfilePatch
 from cloudcart.customers.service import CustomerService

@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
-from cloudcart.core.documents.port import Filter, Query
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.documents import Filter, Query
+from cloudcart.core.ports.payments import DisabledGateway, PaymentsDisabled
 from cloudcart.core.settings import Settings
-from cloudcart.integrations.payments.port import DisabledGateway, PaymentsDisabled
 from cloudcart.orders import routes
 from tests.fakes import stripe_server
 from tests.fakes.payments import FakeGateway

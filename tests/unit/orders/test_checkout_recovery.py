@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from cloudcart.composition import Services
 from cloudcart.core.clock import utcnow
-from cloudcart.core.services import Services
 from cloudcart.inventory import ReservationWithdrawn, release_reservation, reserve_stock
 from cloudcart.orders import checkout as checkout_module
 from cloudcart.orders.checkout import checkout, record_id, recover_abandoned_checkouts

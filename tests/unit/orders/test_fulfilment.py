@@ -12,13 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
-from cloudcart.core.documents.port import Filter, Query
+from cloudcart.composition import Services
 from cloudcart.core.events import Event
-from cloudcart.core.messages.port import InvalidMessage
-from cloudcart.core.services import Services
+from cloudcart.core.ports.documents import Filter, Query
+from cloudcart.core.ports.messages import InvalidMessage
+from cloudcart.core.ports.partners import PartnerUnavailable
 from cloudcart.core.settings import Settings
 from cloudcart.integrations.partners import connectors, inbound
-from cloudcart.integrations.partners.port import PartnerUnavailable
 from cloudcart.orders import lifecycle, routes
 from cloudcart.orders.payments import apply_payment_event
 from tests.fakes.partners import FakeFulfilmentPartner, FakeInventoryPartner

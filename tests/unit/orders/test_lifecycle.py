@@ -155,7 +155,7 @@ def test_expiry_cancels_unpaid_orders_and_late_payment_is_refunded(shop: Shop) -
 def test_reconcile_reports_drift(shop: Shop) -> None:
     _placed(shop)
     inv = shop.services.documents.container("inventory")
-    from cloudcart.core.documents.port import PatchOp
+    from cloudcart.core.ports.documents import PatchOp
 
     inv.patch("SKU-1", "SKU-1", [PatchOp("incr", "onHand", 1)])
     report = reconcile(shop.services)
@@ -205,7 +205,7 @@ def test_every_outbox_event_matches_its_documented_schema(shop: Shop) -> None:
 
     import jsonschema_rs
 
-    from cloudcart.core.documents.port import Filter, Query
+    from cloudcart.core.ports.documents import Filter, Query
 
     docs = Path(__file__).resolve().parents[3] / "docs" / "events"
     envelope = json.loads((docs / "event.schema.json").read_text())

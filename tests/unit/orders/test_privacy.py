@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cloudcart.core.documents.port import (
+from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
     Document,

@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 from cloudcart.orders.fulfilment import PartnerUpdate, apply_update
 from cloudcart.orders.payments import apply_payment_event

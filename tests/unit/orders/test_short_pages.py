@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.orders import checkout as checkout_module
 from cloudcart.orders.checkout import record_id, recover_abandoned_checkouts
 from cloudcart.orders.expiry import expire_orders

@@ -10,6 +10,15 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from cloudcart.core.ports.partners import (
+    Contact,
+    JournalEntry,
+    JournalLine,
+    OrderStats,
+    PartnerRejected,
+    PartnerTrialBalance,
+    PartnerUnavailable,
+)
 from cloudcart.core.settings import Settings
 from cloudcart.integrations.partners.http import (
     ApiKeyAuth,
@@ -20,16 +29,11 @@ from cloudcart.integrations.partners.http import (
     accounting_partner_from_settings,
     crm_partner_from_settings,
 )
-from cloudcart.integrations.partners.port import (
-    Contact,
-    JournalEntry,
-    JournalLine,
-    OrderStats,
-    PartnerRejected,
-    PartnerTrialBalance,
-    PartnerUnavailable,
+from cloudcart.integrations.partners.simulators import (
+    AccountingSimulator,
+    CrmSimulator,
+    PartnerSimulator,
 )
-from cloudcart.local.partners import AccountingSimulator, CrmSimulator, PartnerSimulator
 from tests.fakes.partner_api import Scripted, running_partner_api
 
 

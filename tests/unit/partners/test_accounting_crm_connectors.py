@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from cloudcart.composition import Services
 from cloudcart.core.events import Event
-from cloudcart.core.services import Services
+from cloudcart.core.ports.partners import PartnerUnavailable
 from cloudcart.core.settings import Settings
 from cloudcart.customers.models import PreferencesUpdate
 from cloudcart.customers.service import CustomerService
 from cloudcart.identity.caller import Caller
 from cloudcart.integrations.partners import accounting, crm, links
-from cloudcart.integrations.partners.port import PartnerUnavailable
 from cloudcart.ledger import accounts, journal, rules
 from tests.fakes.partners import FakeAccountingPartner, FakeCrmPartner
 

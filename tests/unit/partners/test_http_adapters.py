@@ -11,7 +11,18 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from cloudcart.core.ports.partners import (
+    CancelOutcome,
+    FulfilmentAccepted,
+    FulfilmentRequest,
+    PartnerLine,
+    PartnerRejected,
+    PartnerUnavailable,
+    StockFigure,
+    StockMove,
+)
 from cloudcart.core.settings import Settings
+from cloudcart.core.throttling import retry_after_seconds
 from cloudcart.integrations.partners.http import (
     ApiKeyAuth,
     ClientCredentialsAuth,
@@ -21,17 +32,6 @@ from cloudcart.integrations.partners.http import (
     PartnerHttpClient,
     fulfilment_partner_from_settings,
     inventory_partner_from_settings,
-    retry_after_seconds,
-)
-from cloudcart.integrations.partners.port import (
-    CancelOutcome,
-    FulfilmentAccepted,
-    FulfilmentRequest,
-    PartnerLine,
-    PartnerRejected,
-    PartnerUnavailable,
-    StockFigure,
-    StockMove,
 )
 from tests.fakes.partner_api import FakePartnerApi, Scripted, running_partner_api
 

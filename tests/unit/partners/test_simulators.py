@@ -15,7 +15,17 @@ from typing import Any
 import httpx
 import pytest
 
-from cloudcart.core.messages.port import OutboundMessage
+from cloudcart.core.ports.messages import OutboundMessage
+from cloudcart.core.ports.partners import (
+    CancelOutcome,
+    FulfilmentRequest,
+    PartnerLine,
+    PartnerRejected,
+    PartnerUnavailable,
+    StockFigure,
+    StockMove,
+    StockMoveKind,
+)
 from cloudcart.integrations.partners.http import (
     ApiKeyAuth,
     HttpFulfilmentPartner,
@@ -30,17 +40,11 @@ from cloudcart.integrations.partners.messages import (
     ShipmentDelivered,
     ShipmentShipped,
 )
-from cloudcart.integrations.partners.port import (
-    CancelOutcome,
-    FulfilmentRequest,
-    PartnerLine,
-    PartnerRejected,
-    PartnerUnavailable,
-    StockFigure,
-    StockMove,
-    StockMoveKind,
+from cloudcart.integrations.partners.simulators import (
+    FulfilmentSimulator,
+    WarehouseSimulator,
+    publisher_sender,
 )
-from cloudcart.local.partners import FulfilmentSimulator, WarehouseSimulator, publisher_sender
 
 REPO = Path(__file__).resolve().parents[3]
 WAIT_SECONDS = 5.0
@@ -370,7 +374,7 @@ def test_a_killed_simulator_still_knows_its_keys(tmp_path: Path, outbox: Outbox)
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from cloudcart.local.partners import FulfilmentSimulator\n"
+        "from cloudcart.integrations.partners.simulators import FulfilmentSimulator\n"
         "sim = FulfilmentSimulator(Path(sys.argv[1]), lambda q, b, m: None,\n"
         "                          ship_seconds=3600, deliver_seconds=3600).start()\n"
         "print(sim.base_url, flush=True)\n"

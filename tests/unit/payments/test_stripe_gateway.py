@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from cloudcart.core.services import Services
-from cloudcart.core.settings import Settings
-from cloudcart.integrations.payments.port import (
+from cloudcart.composition import Services
+from cloudcart.core.ports.payments import (
     DisabledGateway,
     IgnoredWebhook,
     PaymentError,
     PaymentsDisabled,
 )
+from cloudcart.core.settings import Settings
 from cloudcart.integrations.payments.stripe_gateway import StripeGateway, from_settings
 from tests.fakes import stripe_server
 
@@ -134,7 +134,7 @@ def test_unused_event_types_are_ignored_not_invalid(gateway: StripeGateway) -> N
 
 def test_from_settings_without_secrets_disables_payments(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, payments_provider="stripe")
-    gateway = from_settings(settings, Services(settings))
+    gateway = from_settings(settings)
     assert isinstance(gateway, DisabledGateway) and gateway.provider == "stripe"
     with pytest.raises(PaymentsDisabled, match="STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET"):
         gateway.create_payment(

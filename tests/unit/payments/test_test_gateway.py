@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from cloudcart.core.documents.embedded import from_settings as embedded_documents
-from cloudcart.core.documents.port import DocumentStore
+from cloudcart.core.ports.documents import DocumentStore
+from cloudcart.core.ports.payments import InvalidWebhook, PaymentError
 from cloudcart.core.settings import Settings
 from cloudcart.integrations.payments import test_gateway as tg
-from cloudcart.integrations.payments.port import InvalidWebhook, PaymentError
 
 SECRET = b"unit-test-secret"
 

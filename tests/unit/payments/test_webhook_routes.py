@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
+from cloudcart.core.ports.payments import DisabledGateway, PaymentEvent
 from cloudcart.core.settings import Settings
 from cloudcart.integrations.payments import test_gateway as tg
-from cloudcart.integrations.payments.port import DisabledGateway, PaymentEvent
 
 SECRET = b"route-secret"
 

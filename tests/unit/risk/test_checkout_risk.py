@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cloudcart.core.documents.port import Filter, Query
+from cloudcart.core.ports.documents import Filter, Query
 from cloudcart.integrations.partners import connectors
 from cloudcart.orders.payments import apply_payment_event
 from cloudcart.risk import service as risk_service

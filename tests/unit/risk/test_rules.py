@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudcart.core.services import Services
+from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 from cloudcart.risk import client_ip, rules
 from cloudcart.risk.client_ip import ip_bucket

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudcart.catalog.search.documents import to_search_document
+from cloudcart.core.search.documents import to_search_document
 
 CATEGORIES = [
     {"id": "phones", "pk": "categories", "type": "category", "name": "Phones"},

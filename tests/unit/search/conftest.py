@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudcart.catalog.search.embedded import TantivySearchIndex
+from cloudcart.core.search.embedded import TantivySearchIndex
 from tests.unit.search.catalog_fixture import search_documents
 
 

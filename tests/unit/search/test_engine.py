@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cloudcart.catalog.search.embedded import TantivySearchIndex
-from cloudcart.catalog.search.port import InvalidCursor, SearchQuery
+from cloudcart.core.ports.search import InvalidCursor, SearchQuery
+from cloudcart.core.search.embedded import TantivySearchIndex
 from tests.unit.search.catalog_fixture import search_documents
 
 

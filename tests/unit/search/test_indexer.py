@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from cloudcart import composition
 from cloudcart.catalog.search import indexer, indexer_functions
-from cloudcart.catalog.search.port import SearchQuery
-from cloudcart.core import runtime
+from cloudcart.composition import Services
 from cloudcart.core.events import new_event
 from cloudcart.core.messages.embedded import SqliteBroker
 from cloudcart.core.messages.topology import TOPOLOGY
-from cloudcart.core.services import Services
+from cloudcart.core.ports.search import SearchQuery
 from cloudcart.core.settings import Settings
 from cloudcart.local.trigger_host import to_service_bus_message
 from tests.unit.search.catalog_fixture import catalog
@@ -31,9 +31,9 @@ def services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for doc in inventory:
         built.documents.container("inventory").upsert(doc)
     # The trigger function reaches the adapters through the process-wide Services.
-    monkeypatch.setattr(runtime, "_services", built)
+    monkeypatch.setattr(composition, "_services", built)
     yield built
-    monkeypatch.setattr(runtime, "_services", None)
+    monkeypatch.setattr(composition, "_services", None)
     built.close()
 
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cloudcart.catalog.search import spec
+from cloudcart.core.search import spec
 from tests.unit.search.analysis_cases import ANALYSIS_CASES
 
 

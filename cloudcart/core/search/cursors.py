@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 
-from cloudcart.catalog.search.port import InvalidCursor, SearchQuery
+from cloudcart.core.ports.search import InvalidCursor, SearchQuery
 
 CURSOR_PATTERN = r"^(?:[A-Za-z0-9_-]{40,}={0,2})?$"
 """Every cursor `encode_cursor` makes (unpadded base64url of at least 30 bytes), or empty

@@ -13,14 +13,14 @@ from starlette.concurrency import run_in_threadpool
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
-from cloudcart.core.messages.port import OutboundMessage, UnknownEntity
 from cloudcart.core.messages.topology import TOPOLOGY, Queue, Topic
+from cloudcart.core.ports.messages import OutboundMessage, UnknownEntity
 from cloudcart.identity.dependencies import Admin
-from cloudcart.local.partners import wiring
-from cloudcart.local.partners.accounting import AccountingSimulator
-from cloudcart.local.partners.crm import CrmSimulator
-from cloudcart.local.partners.fulfilment import FulfilmentSimulator
-from cloudcart.local.partners.server import PartnerSimulator
+from cloudcart.integrations.partners.simulators import wiring
+from cloudcart.integrations.partners.simulators.accounting import AccountingSimulator
+from cloudcart.integrations.partners.simulators.crm import CrmSimulator
+from cloudcart.integrations.partners.simulators.fulfilment import FulfilmentSimulator
+from cloudcart.integrations.partners.simulators.server import PartnerSimulator
 
 router = APIRouter(prefix="/dev/partners", include_in_schema=False)
 

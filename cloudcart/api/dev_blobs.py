@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
+from cloudcart.composition import Services
 from cloudcart.core.blobs.embedded import (
     ContainerNotFound,
     InvalidSignature,
@@ -25,7 +26,6 @@ from cloudcart.core.blobs.embedded import (
     Permission,
 )
 from cloudcart.core.errors import BlobError, BlobNotFound
-from cloudcart.core.services import Services
 
 # Blob Storage takes up to ~5 GiB in one Put Blob; product media needs far less, and a dev
 # host should not fill the disk because of one runaway client.

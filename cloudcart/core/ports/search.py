@@ -1,9 +1,9 @@
 """The search port: what business code may ask of a product search engine.
 
-Adapters: `cloudcart.catalog.search.embedded` (tantivy on disk, local and tests) and
-`cloudcart.catalog.search.azure` (Azure AI Search). Both build their index from
-`cloudcart.catalog.search.spec` and index the documents made by
-`cloudcart.catalog.search.documents.to_search_document`.
+Adapters: `cloudcart.core.search.embedded` (tantivy on disk, local and tests) and
+`cloudcart.core.search.azure` (Azure AI Search). Both build their index from
+`cloudcart.core.search.spec` and index the documents made by
+`cloudcart.core.search.documents.to_search_document`.
 """
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ from pydantic import BaseModel, Field
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.problems import Problem
-from cloudcart.core.documents.port import Document
 from cloudcart.core.errors import NotFound
+from cloudcart.core.ports.channels import ProviderError
+from cloudcart.core.ports.documents import Document
 from cloudcart.identity.dependencies import Admin
 from cloudcart.notifications import capture
-from cloudcart.notifications.channels import ProviderError
 from cloudcart.notifications.store import NotificationStore
 
 router = APIRouter(include_in_schema=False)

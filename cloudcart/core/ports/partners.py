@@ -1,8 +1,9 @@
 """The ports the partner connectors call: one per partner, each with an HTTP adapter.
 
 Business code (the connectors) knows only these protocols and errors. The HTTP adapters
-(`http.py`) add timeouts, retries with backoff and jitter, an `Idempotency-Key` header
-and authentication; the local simulators (`cloudcart.local.partners`) speak the same API.
+(`cloudcart.integrations.partners.http`) add timeouts, retries with backoff and jitter, an
+`Idempotency-Key` header and authentication; the local simulators
+(`cloudcart.integrations.partners.simulators`) speak the same API.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloudcart.core.messages.port import MessagePublisher, OutboundMessage
+from cloudcart.core.ports.messages import MessagePublisher, OutboundMessage
 
 if TYPE_CHECKING:
     import uvicorn

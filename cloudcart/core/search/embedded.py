@@ -24,15 +24,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudcart.catalog.search.cursors import decode_cursor, encode_cursor, query_fingerprint
-from cloudcart.catalog.search.documents import brand_key, public_item
-from cloudcart.catalog.search.port import (
+from cloudcart.core.errors import Unavailable
+from cloudcart.core.ports.search import (
     FacetValue,
     SearchDocument,
     SearchQuery,
     SearchResult,
 )
-from cloudcart.catalog.search.ranking import (
+from cloudcart.core.search.cursors import decode_cursor, encode_cursor, query_fingerprint
+from cloudcart.core.search.documents import brand_key, public_item
+from cloudcart.core.search.ranking import (
     Intent,
     Ranked,
     Vocabulary,
@@ -40,7 +41,7 @@ from cloudcart.catalog.search.ranking import (
     max_typos,
     rerank,
 )
-from cloudcart.catalog.search.spec import (
+from cloudcart.core.search.spec import (
     FACETS,
     FIELDS,
     PRICE_BANDS,
@@ -51,7 +52,6 @@ from cloudcart.catalog.search.spec import (
     field_weights,
     price_band,
 )
-from cloudcart.core.errors import Unavailable
 
 if TYPE_CHECKING:
     import tantivy

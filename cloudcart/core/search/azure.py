@@ -38,22 +38,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from cloudcart.catalog.search.cursors import decode_cursor, encode_cursor, query_fingerprint
-from cloudcart.catalog.search.documents import brand_key, public_item
-from cloudcart.catalog.search.port import (
+from cloudcart.core.errors import CloudcartError, Unavailable
+from cloudcart.core.ports.search import (
     FacetValue,
     SearchDocument,
     SearchQuery,
     SearchResult,
 )
-from cloudcart.catalog.search.ranking import (
+from cloudcart.core.search.cursors import decode_cursor, encode_cursor, query_fingerprint
+from cloudcart.core.search.documents import brand_key, public_item
+from cloudcart.core.search.ranking import (
     Ranked,
     Vocabulary,
     detect_intent,
     max_typos,
     rerank,
 )
-from cloudcart.catalog.search.spec import (
+from cloudcart.core.search.spec import (
     ANALYZER_SPEC,
     FACETS,
     FIELDS,
@@ -75,7 +76,6 @@ from cloudcart.catalog.search.spec import (
     solr_synonyms,
     suggester_fields,
 )
-from cloudcart.core.errors import CloudcartError, Unavailable
 
 if TYPE_CHECKING:
     from azure.core.credentials import AzureKeyCredential, TokenCredential
@@ -83,8 +83,7 @@ if TYPE_CHECKING:
     from azure.search.documents.indexes import SearchIndexClient
     from azure.search.documents.indexes.models import SearchIndex as AzureIndexDefinition
 
-    from cloudcart.catalog.search.port import SearchIndex
-    from cloudcart.core.services import Services
+    from cloudcart.core.ports.search import SearchIndex
     from cloudcart.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -805,26 +804,3 @@ def from_settings(settings: Settings) -> AzureSearchIndex:
     return AzureSearchIndex(
         settings.search_endpoint, settings.search_index_name, DefaultAzureCredential()
     )
-
-
-def init_index(
-    services: Services, *, reindex: bool = False, allow_index_downtime: bool = False
-) -> str:
-    """Make the search alias of these services serve this spec's index, built and filled
-    from the catalog (`services.documents`) when it is new (`cloudcart search init`, the
-    deploy hook); returns what was done, in a sentence. `reindex` refills it even when the
-    alias serves it already.
-
-    `allow_index_downtime` is accepted for callers written before indexes were versioned
-    and has no effect: a new shape is a new index, so no update takes an index offline.
-    """
-    del allow_index_downtime
-    index = services.search
-    if not isinstance(index, AzureSearchIndex):
-        return "embedded search index: nothing to initialise (built on first use)"
-    from cloudcart.catalog.search.indexer import reindex_all
-
-    def fill(target: SearchIndex) -> int:
-        return reindex_all(services, target)
-
-    return index.deploy(fill, force_reindex=reindex).describe()

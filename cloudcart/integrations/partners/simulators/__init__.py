@@ -1,5 +1,5 @@
-"""Local simulators of the partners: a fulfilment centre, a warehouse management system,
-an accounting system and a CRM.
+"""Local simulators of the partners (dev only, started by `cloudcart serve`): a fulfilment
+centre, a warehouse management system, an accounting system and a CRM.
 
 Each speaks the partner API of docs/partners/api.md on its own loopback port and keeps its
 state in SQLite under `<data_dir>/partners/`. The fulfilment centre and the WMS send the
@@ -17,11 +17,15 @@ Cloudcart's messages port. The accounting system and the CRM send nothing::
         simulator.stop()
 """
 
-from cloudcart.local.partners.accounting import AccountingSimulator
-from cloudcart.local.partners.crm import CrmSimulator
-from cloudcart.local.partners.fulfilment import FulfilmentSimulator
-from cloudcart.local.partners.server import PartnerSimulator, Sender, publisher_sender
-from cloudcart.local.partners.warehouse import WarehouseSimulator
+from cloudcart.integrations.partners.simulators.accounting import AccountingSimulator
+from cloudcart.integrations.partners.simulators.crm import CrmSimulator
+from cloudcart.integrations.partners.simulators.fulfilment import FulfilmentSimulator
+from cloudcart.integrations.partners.simulators.server import (
+    PartnerSimulator,
+    Sender,
+    publisher_sender,
+)
+from cloudcart.integrations.partners.simulators.warehouse import WarehouseSimulator
 
 __all__ = [
     "AccountingSimulator",

@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cloudcart.catalog.search.port import SearchDocument
-from cloudcart.catalog.search.spec import ACCESSORY_WORDS, analyze, normalise_unit_value
+from cloudcart.core.ports.search import SearchDocument
+from cloudcart.core.search.spec import ACCESSORY_WORDS, analyze, normalise_unit_value
 
 _TEXT_ATTRIBUTES_SKIPPED = frozenset({"model"})
 

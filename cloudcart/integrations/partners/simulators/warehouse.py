@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from cloudcart.local.partners.server import (
+from cloudcart.integrations.partners.simulators.server import (
     PartnerSimulator,
     Problem,
     Sender,

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudcart.catalog.search.spec import (
+from cloudcart.core.search.spec import (
     ACCESSORY_WORDS,
     DEVICE_WORDS,
     STOPWORDS,

@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from cloudcart.local.partners.server import (
+from cloudcart.integrations.partners.simulators.server import (
     PartnerSimulator,
     Problem,
     Stored,

@@ -21,11 +21,11 @@ from typing import Any
 
 from cloudcart.core.files import create_private_file_once
 from cloudcart.core.settings import Settings
-from cloudcart.local.partners.accounting import AccountingSimulator
-from cloudcart.local.partners.crm import CrmSimulator
-from cloudcart.local.partners.fulfilment import FulfilmentSimulator
-from cloudcart.local.partners.server import PartnerSimulator, publisher_sender
-from cloudcart.local.partners.warehouse import WarehouseSimulator
+from cloudcart.integrations.partners.simulators.accounting import AccountingSimulator
+from cloudcart.integrations.partners.simulators.crm import CrmSimulator
+from cloudcart.integrations.partners.simulators.fulfilment import FulfilmentSimulator
+from cloudcart.integrations.partners.simulators.server import PartnerSimulator, publisher_sender
+from cloudcart.integrations.partners.simulators.warehouse import WarehouseSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ _ready = threading.Event()
 def _send(queue: str, body: dict[str, Any], message_id: str) -> None:
     if not _ready.wait(READY_TIMEOUT_SECONDS):
         raise RuntimeError("the messages port is not ready yet")
-    from cloudcart.core import runtime
+    from cloudcart import composition
 
-    publisher_sender(runtime.services().messages)(queue, body, message_id)
+    publisher_sender(composition.services().messages)(queue, body, message_id)
 
 
 def _api_key(settings: Settings) -> str:
