@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import HTTPException, Path, Query
+from fastapi import Path, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cloudcart.web.client import ApiClient, ApiError
-from cloudcart.web.pages import Page, open_form, open_page, web_router
+from cloudcart.web.forms import ADDRESS_FIELDS, PRODUCT_ID, SKU, field_errors, segment
+from cloudcart.web.pages import Page, notices, open_form, open_page, web_router
 from cloudcart.web.security import (
     CART_COOKIE,
     SESSION_COOKIE,
@@ -38,15 +39,12 @@ RECENT_LIMIT = 24
 CONSENT_HISTORY_SHOWN = 10
 
 PROFILE_FIELDS = ("name", "email", "phone", "locale", "timeZone")
-ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postalCode", "country", "phone")
 # Optional on the API: a blank input means "none" there, not an empty string.
 _ADDRESS_OPTIONAL = frozenset({"line2", "region", "postalCode", "phone"})
 _API_TRIMS = frozenset({"name", "line1", "city"})
 
-# Ids go into API paths: anything else (a `..` segment above all) is not an id of ours.
+# The shape of the ids the API gives addresses and notifications: any other is a 404.
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_PRODUCT = re.compile(r"(?!\.+$)[A-Za-z0-9_.-]{1,128}")
 
 ACCOUNT_DONE: Mapping[str, str] = {
     "profile": "Your profile is saved.",
@@ -94,30 +92,10 @@ class Refusal:
     values: dict[str, str] = field(default_factory=dict)
 
 
-def _segment(value: str, pattern: re.Pattern[str]) -> str:
-    """`value` as one path segment of an API URL; a value that cannot be one is a 404."""
-    if not pattern.fullmatch(value):
-        raise HTTPException(404)
-    return urllib.parse.quote(value, safe="")
-
-
-def _readable(message: str) -> str:
-    """A validation message without pydantic's "Value error, " prefix, capitalised."""
-    text = message.removeprefix("Value error, ").strip()
-    return text[:1].upper() + text[1:]
-
-
 def refusal_of(form: str, exc: ApiError, values: Mapping[str, str]) -> Refusal:
     """The API's refusal of `form`: its `errors` by field name (`body.line1` -> `line1`),
     else its detail as the form's message."""
-    errors: dict[str, str] = {}
-    for item in exc.problem.get("errors") or []:
-        if not isinstance(item, dict):
-            continue
-        parts = str(item.get("location") or "").split(".")
-        name = ".".join(parts[1:]) if parts[0] == "body" else ""
-        if name and name not in errors:
-            errors[name] = _readable(str(item.get("message") or "is not valid"))
+    errors = field_errors(exc)
     if errors:
         message = "Please correct the marked field" + ("s." if len(errors) > 1 else ".")
     elif exc.status == 412:
@@ -130,26 +108,21 @@ def refusal_of(form: str, exc: ApiError, values: Mapping[str, str]) -> Refusal:
     return Refusal(form, message, errors, dict(values))
 
 
-def _refused_status(exc: ApiError) -> int:
-    # A stale If-Match is a conflict to the shopper, whatever the API calls it.
-    return 409 if exc.status == 412 else exc.status
-
-
-def _refusable(exc: ApiError) -> bool:
-    """Whether a refusal is about what was entered (shown at the form) rather than a
-    failure (shown as an error page)."""
-    return exc.status in (400, 409, 412, 422)
-
-
-def _login(page: Page, back: str) -> Response:
-    """Send a visitor who is not signed in to sign in, coming back to `back`."""
-    return page.redirect(page.login_url(back))
-
-
-def _notices(done: str | None, messages: Mapping[str, str]) -> list[str]:
-    """The fixed message of an outcome code; unknown codes show nothing."""
-    message = messages.get(done or "")
-    return [message] if message else []
+async def _save(
+    page: Page, form: str, values: Mapping[str, str], call: Awaitable[Any], after: str
+) -> Response:
+    """Make the API call a form of the account page asks for, then go to `after`. A refusal
+    of what was entered shows the account page again, with the API's message by field and
+    the values as entered; any other failure is an error page."""
+    try:
+        await call
+    except ApiError as exc:
+        if exc.status not in (400, 409, 412, 422):
+            raise
+        # A stale If-Match is a conflict to the shopper, whatever the API calls it.
+        status = 409 if exc.status == 412 else exc.status
+        return await account_page(page, status=status, refusal=refusal_of(form, exc, values))
+    return page.redirect(after)
 
 
 def _local_link(link: Any) -> str | None:
@@ -173,18 +146,28 @@ def _link_label(link: str) -> str:
 
 async def _products(api: ApiClient, ids: list[str]) -> dict[str, dict[str, Any]]:
     """Products by id, fetched concurrently; ones no longer on sale are missing."""
-    unique = list(dict.fromkeys(pid for pid in ids if _PRODUCT.fullmatch(pid)))
-    found = await api.gather(
-        *(
-            api.optional(f"/api/catalog/products/{urllib.parse.quote(pid, safe='')}")
-            for pid in unique
-        )
-    )
+    found = await api.each("/api/catalog/products/{}", filter(PRODUCT_ID.fullmatch, ids))
     return {
         pid: product
-        for pid, product in zip(unique, found, strict=True)
+        for pid, product in found.items()
         if isinstance(product, dict) and product.get("status", "active") == "active"
     }
+
+
+async def _alerts(api: ApiClient) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """The open back-in-stock alerts, each with its product (None once it is off sale)."""
+    answer = await api.optional("/api/me/notify-me", {"items": []})
+    subscriptions = answer.get("items", []) if isinstance(answer, dict) else []
+    products = await _products(api, [str(s.get("productId") or "") for s in subscriptions])
+    return [(s, products.get(str(s.get("productId")))) for s in subscriptions]
+
+
+async def _viewed(api: ApiClient) -> list[dict[str, Any]]:
+    """The products of the browsing history, newest first, without those off sale."""
+    history = await api.get("/api/me/history", limit=RECENT_LIMIT)
+    ids = [str(item.get("productId") or "") for item in history.get("items", [])]
+    found = await _products(api, ids)
+    return [found[pid] for pid in ids if pid in found]
 
 
 # --- the account page ---------------------------------------------------------------------
@@ -203,10 +186,8 @@ async def account_page(
         api.send("GET", "/api/me/profile"),
         api.get("/api/me/addresses"),
         api.get("/api/me/preferences"),
-        api.optional("/api/me/notify-me", {"items": []}),
+        _alerts(api),
     )
-    subscriptions = alerts.get("items", []) if isinstance(alerts, dict) else []
-    products = await _products(api, [str(s.get("productId") or "") for s in subscriptions])
     channels = [
         (key, CHANNEL_LABELS.get(key, key), kinds)
         for key, kinds in preferences.get("channels", {}).items()
@@ -229,7 +210,7 @@ async def account_page(
         channel_labels=CHANNEL_LABELS,
         kind_labels=KIND_LABELS,
         source_labels=SOURCE_LABELS,
-        subscriptions=[(s, products.get(str(s.get("productId")))) for s in subscriptions],
+        subscriptions=alerts,
     )
 
 
@@ -239,9 +220,8 @@ async def account(
 ) -> Response:
     """The signed-in customer's account; anyone else is sent to sign in."""
     page = await open_page(request)
-    if not page.signed_in:
-        return page.redirect(page.login_url())
-    return await account_page(page, notices=_notices(done, ACCOUNT_DONE))
+    page.require_sign_in()
+    return await account_page(page, notices=notices(ACCOUNT_DONE, done))
 
 
 @router.post("/account/profile")
@@ -249,8 +229,7 @@ async def save_profile(request: Request) -> Response:
     """PATCH the fields that differ from the stored profile (a blank one clears it),
     conditional on the profile the page showed."""
     page, fields = await open_form(request)
-    if not page.signed_in:
-        return _login(page, ACCOUNT)
+    page.require_sign_in(ACCOUNT)
     values = {name: fields[name].strip() for name in PROFILE_FIELDS if name in fields}
     current = await page.api.send("GET", "/api/me/profile")
     changes = {
@@ -261,14 +240,8 @@ async def save_profile(request: Request) -> Response:
     if not changes:
         return page.redirect(f"{ACCOUNT}?done=profile-unchanged#profile")
     shown = fields.get("etag") or current.headers.get("etag") or "*"
-    try:
-        await page.api.send("PATCH", "/api/me/profile", json=changes, headers={"if-match": shown})
-    except ApiError as exc:
-        if not _refusable(exc):
-            raise
-        refusal = refusal_of("profile", exc, values)
-        return await account_page(page, status=_refused_status(exc), refusal=refusal)
-    return page.redirect(f"{ACCOUNT}?done=profile#profile")
+    patch = page.api.send("PATCH", "/api/me/profile", json=changes, headers={"if-match": shown})
+    return await _save(page, "profile", values, patch, f"{ACCOUNT}?done=profile#profile")
 
 
 def _address_body(fields: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -289,17 +262,10 @@ def _address_body(fields: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, 
 async def add_address(request: Request) -> Response:
     """Add an address."""
     page, fields = await open_form(request)
-    if not page.signed_in:
-        return _login(page, ACCOUNT)
+    page.require_sign_in(ACCOUNT)
     body, values = _address_body(fields)
-    try:
-        await page.api.send("POST", "/api/me/addresses", json=body)
-    except ApiError as exc:
-        if not _refusable(exc):
-            raise
-        refusal = refusal_of("address-new", exc, values)
-        return await account_page(page, status=_refused_status(exc), refusal=refusal)
-    return page.redirect(f"{ACCOUNT}?done=address-added#addresses")
+    add = page.api.send("POST", "/api/me/addresses", json=body)
+    return await _save(page, "address-new", values, add, f"{ACCOUNT}?done=address-added#addresses")
 
 
 @router.post("/account/addresses/{addressId}")
@@ -308,18 +274,11 @@ async def save_address(
 ) -> Response:
     """Replace an address with what the form holds."""
     page, fields = await open_form(request)
-    if not page.signed_in:
-        return _login(page, ACCOUNT)
-    segment = _segment(address_id, _ID)
+    page.require_sign_in(ACCOUNT)
     body, values = _address_body(fields)
-    try:
-        await page.api.send("PUT", f"/api/me/addresses/{segment}", json=body)
-    except ApiError as exc:
-        if not _refusable(exc):
-            raise
-        refusal = refusal_of(f"address-{address_id}", exc, values)
-        return await account_page(page, status=_refused_status(exc), refusal=refusal)
-    return page.redirect(f"{ACCOUNT}?done=address-saved#addresses")
+    put = page.api.send("PUT", f"/api/me/addresses/{segment(address_id, _ID)}", json=body)
+    after = f"{ACCOUNT}?done=address-saved#addresses"
+    return await _save(page, f"address-{address_id}", values, put, after)
 
 
 @router.post("/account/addresses/{addressId}/delete")
@@ -328,9 +287,8 @@ async def delete_address(
 ) -> Response:
     """Delete an address (the oldest remaining one becomes the default if it was)."""
     page, _ = await open_form(request)
-    if not page.signed_in:
-        return _login(page, ACCOUNT)
-    await page.api.send("DELETE", f"/api/me/addresses/{_segment(address_id, _ID)}")
+    page.require_sign_in(ACCOUNT)
+    await page.api.send("DELETE", f"/api/me/addresses/{segment(address_id, _ID)}")
     return page.redirect(f"{ACCOUNT}?done=address-deleted#addresses")
 
 
@@ -339,8 +297,7 @@ async def save_preferences(request: Request) -> Response:
     """PUT every channel and kind the API has (an unticked box is off) and
     personalisation, as given on the web."""
     page, fields = await open_form(request)
-    if not page.signed_in:
-        return _login(page, ACCOUNT)
+    page.require_sign_in(ACCOUNT)
     current = await page.api.get("/api/me/preferences")
     channels = {
         channel: {kind: fields.get(f"{channel}.{kind}") == "on" for kind in kinds}
@@ -351,14 +308,8 @@ async def save_preferences(request: Request) -> Response:
         "personalization": fields.get("personalization") == "on",
         "source": "web",
     }
-    try:
-        await page.api.send("PUT", "/api/me/preferences", json=body)
-    except ApiError as exc:
-        if not _refusable(exc):
-            raise
-        refusal = refusal_of("preferences", exc, fields)
-        return await account_page(page, status=_refused_status(exc), refusal=refusal)
-    return page.redirect(f"{ACCOUNT}?done=preferences#preferences")
+    put = page.api.send("PUT", "/api/me/preferences", json=body)
+    return await _save(page, "preferences", fields, put, f"{ACCOUNT}?done=preferences#preferences")
 
 
 @router.post("/account/notify-me/{sku}/delete")
@@ -366,10 +317,9 @@ async def end_alert(request: Request, sku: str) -> Response:
     """End a back-in-stock alert. One already ended (sent, or ended elsewhere) counts as
     ended: the outcome the customer asked for."""
     page, _ = await open_form(request)
-    if not page.signed_in:
-        return _login(page, ACCOUNT)
+    page.require_sign_in(ACCOUNT)
     try:
-        await page.api.send("DELETE", f"/api/me/notify-me/{_segment(sku, _SKU)}")
+        await page.api.send("DELETE", f"/api/me/notify-me/{segment(sku, SKU)}")
     except ApiError as exc:
         if exc.status != 404:
             raise
@@ -380,8 +330,7 @@ async def end_alert(request: Request, sku: str) -> Response:
 async def export(request: Request) -> Response:
     """Everything the shop holds about the customer, as the API's JSON, to download."""
     page = await open_page(request)
-    if not page.signed_in:
-        return page.redirect(page.login_url())
+    page.require_sign_in()
     exported = await page.api.get("/api/me/export")
     response = Response(
         json.dumps(exported, ensure_ascii=False, indent=2),
@@ -396,8 +345,7 @@ async def delete_account(request: Request) -> Response:
     """Erase the customer (only with the confirmation box ticked), then end the web
     session in this browser: the API has already deleted it server-side."""
     page, fields = await open_form(request)
-    if not page.signed_in:
-        return _login(page, ACCOUNT)
+    page.require_sign_in(ACCOUNT)
     if fields.get("confirm") != "yes":
         refusal = Refusal(
             "delete",
@@ -425,8 +373,7 @@ async def notifications(
 ) -> Response:
     """The in-app notifications, newest first, a page at a time."""
     page = await open_page(request)
-    if not page.signed_in:
-        return page.redirect(page.login_url())
+    page.require_sign_in()
     feed = await page.api.get("/api/me/notifications", cursor=cursor, limit=FEED_PAGE_SIZE)
     items = []
     for item in feed.get("items", []):
@@ -434,7 +381,7 @@ async def notifications(
         items.append({**item, "link": link, "linkLabel": _link_label(link) if link else None})
     return page.render(
         "notifications.html",
-        notices=_notices(done, NOTIFICATIONS_DONE),
+        notices=notices(NOTIFICATIONS_DONE, done),
         items=items,
         unread=int(feed.get("unread") or 0),
         next_cursor=feed.get("cursor"),
@@ -452,8 +399,7 @@ def _back_to_feed(fields: Mapping[str, str], done: str) -> str:
 async def read_all(request: Request) -> Response:
     """Mark every notification read."""
     page, fields = await open_form(request)
-    if not page.signed_in:
-        return _login(page, "/notifications")
+    page.require_sign_in("/notifications")
     await page.api.post("/api/me/notifications/read-all")
     return page.redirect(_back_to_feed(fields, "read-all"))
 
@@ -464,10 +410,8 @@ async def read_one(
 ) -> Response:
     """Mark one notification read."""
     page, fields = await open_form(request)
-    if not page.signed_in:
-        return _login(page, "/notifications")
-    segment = _segment(notification_id, _ID)
-    await page.api.post(f"/api/me/notifications/{segment}/read")
+    page.require_sign_in("/notifications")
+    await page.api.post(f"/api/me/notifications/{segment(notification_id, _ID)}/read")
     return page.redirect(_back_to_feed(fields, "read"))
 
 
@@ -484,16 +428,11 @@ async def recent(
     if not page.signed_in:
         return page.render("recent.html", products=[], personalization=True)
     api = page.api
-    history, preferences = await api.gather(
-        api.get("/api/me/history", limit=RECENT_LIMIT),
-        api.optional("/api/me/preferences", {}),
-    )
-    ids = [str(item.get("productId") or "") for item in history.get("items", [])]
-    found = await _products(api, ids)
+    products, preferences = await api.gather(_viewed(api), api.optional("/api/me/preferences", {}))
     return page.render(
         "recent.html",
-        notices=_notices(done, RECENT_DONE),
-        products=[found[pid] for pid in ids if pid in found],
+        notices=notices(RECENT_DONE, done),
+        products=products,
         personalization=bool(preferences.get("personalization", True)),
     )
 
@@ -502,7 +441,6 @@ async def recent(
 async def clear_recent(request: Request) -> Response:
     """Clear the browsing history (this browser's anonymous views too)."""
     page, _ = await open_form(request)
-    if not page.signed_in:
-        return _login(page, "/recent")
+    page.require_sign_in("/recent")
     await page.api.send("DELETE", "/api/me/history")
     return page.redirect("/recent?done=cleared")

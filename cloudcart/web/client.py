@@ -10,8 +10,9 @@ instead, for a front end deployed apart from the API.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -67,7 +68,6 @@ class ApiClient:
 
     request: Request
     csrf_token: str | None = None
-    calls: list[str] = field(default_factory=list)
 
     @property
     def signed_in_cookie(self) -> str | None:
@@ -102,7 +102,6 @@ class ApiClient:
     ) -> ApiResponse:
         """Call the API; raise `ApiError` for a 4xx/5xx answer."""
         query = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
-        self.calls.append(f"{method} {path}")
         response = await _http(self.request).request(
             method,
             path,
@@ -139,6 +138,25 @@ class ApiClient:
     async def gather(self, *calls: Any) -> list[Any]:
         """Run several calls concurrently (a page's independent reads)."""
         return list(await asyncio.gather(*calls))
+
+    async def each(self, path: str, keys: Iterable[str]) -> dict[str, Any]:
+        """GET `path` once for each distinct key (put in its `{}` as one path segment),
+        concurrently, like `optional`: the answers by key, without the ones the API refused
+        and the keys that cannot be a path segment."""
+        unique = [key for key in dict.fromkeys(keys) if key not in _DOT_SEGMENTS]
+        found = await self.gather(*(self.optional(path.format(segment(key))) for key in unique))
+        return {key: answer for key, answer in zip(unique, found, strict=True) if answer}
+
+
+_DOT_SEGMENTS = ("", ".", "..")
+
+
+def segment(value: str) -> str:
+    """`value` quoted as one segment of an API path. ValueError for an empty value or a dot
+    segment: URL normalisation would make it another path (`/api/orders/..` is `/api`)."""
+    if value in _DOT_SEGMENTS:
+        raise ValueError(f"not a path segment: {value!r}")
+    return urllib.parse.quote(value, safe="")
 
 
 def _http(request: Request) -> httpx.AsyncClient:

@@ -47,6 +47,9 @@ def api_docs(request: Request) -> Response:
 @router.get(OAUTH2_REDIRECT_PATH)
 def oauth2_redirect(request: Request) -> Response:
     """Where the identity provider returns "Authorize" in the reference page."""
-    script = asset_url(f"{SWAGGER_UI}/oauth2-redirect.js")
-    html = f'<!doctype html><html lang="en"><body><script src="{script}"></script></body></html>'
+    html = (
+        environment()
+        .get_template("api_docs_oauth2.html")
+        .render(script=asset_url(f"{SWAGGER_UI}/oauth2-redirect.js"))
+    )
     return _answer(request, html)

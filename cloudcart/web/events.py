@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from cloudcart.web.client import ApiClient, ApiError
-from cloudcart.web.security import VISITOR_COOKIE, visitor_id
+from cloudcart.web.security import visitor_id
 
 _log = logging.getLogger(__name__)
 
@@ -38,6 +38,5 @@ async def _send(api: ApiClient, events: list[dict[str, Any]], visitor: str) -> N
 def record(api: ApiClient, response: Response, *events: dict[str, Any]) -> Response:
     """Send `events` once `response` has gone out."""
     if events:
-        visitor = api.request.cookies.get(VISITOR_COOKIE) or visitor_id(api.request)
-        response.background = BackgroundTask(_send, api, list(events), visitor)
+        response.background = BackgroundTask(_send, api, list(events), visitor_id(api.request))
     return response

@@ -2,9 +2,9 @@
 
 A route handler opens a `Page` (which asks the API who is signed in), makes its API calls
 through `page.api`, and answers `page.render(template, **context)`. `WebRoute` turns what
-can go wrong into pages: a refused CSRF token is a 403 page, an API 401 sends the browser
-to sign in, an API 404 is the not-found page, anything else the API refused shows its
-problem's detail.
+can go wrong into pages: a refused CSRF token is a 403 page, an API 401 (or a page's
+`require_sign_in`) sends the browser to sign in, an API 404 is the not-found page, anything
+else the API refused shows its problem's detail.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import datetime
 import functools
 import hashlib
 import urllib.parse
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from cloudcart.core.settings import Settings
+from cloudcart.identity.sessions import cookie_secure
+from cloudcart.identity.web_login import end_session_url
 from cloudcart.web.client import ApiClient, ApiError
 from cloudcart.web.security import (
     CSRF_FIELD,
@@ -97,6 +99,13 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def notices(messages: Mapping[str, str], done: str | None) -> list[str]:
+    """The fixed message an outcome code (`?done=`) names; an unknown code shows nothing,
+    so no text of the query string ever reaches the page."""
+    message = messages.get(done or "")
+    return [message] if message else []
+
+
 def settings_of(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.services.settings
@@ -120,6 +129,12 @@ class Page:
     def signed_in(self) -> bool:
         """Whether a customer is signed in."""
         return self.session is not None
+
+    def require_sign_in(self, return_to: str | None = None) -> None:
+        """Send a visitor who is not signed in to sign in (raises `SignInRequired`), coming
+        back to `return_to`: this page, unless it is a form's target."""
+        if self.session is None:
+            raise SignInRequired(self, return_to)
 
     def login_url(self, return_to: str | None = None) -> str:
         """Where to send the browser to sign in, coming back to `return_to` (this page)."""
@@ -155,12 +170,19 @@ class Page:
         return finish(self.request, response, self.settings, csp=page_csp(self.settings))
 
 
+class SignInRequired(Exception):
+    """The page is for signed-in customers only; `WebRoute` answers with the sign-in
+    redirect of `page`, coming back to `return_to`."""
+
+    def __init__(self, page: Page, return_to: str | None) -> None:
+        super().__init__(return_to)
+        self.page = page
+        self.return_to = return_to
+
+
 def page_csp(settings: Settings) -> str:
     """The shop's CSP: forms may also go to the identity provider's sign-out, and with
     Stripe configured its script, frames and API are allowed for the payment element."""
-    from cloudcart.identity.sessions import cookie_secure
-    from cloudcart.identity.web_login import end_session_url
-
     stripe = settings.payments_provider == "stripe"
     return content_security_policy(
         loopback_media=not cookie_secure(settings),
@@ -196,21 +218,12 @@ async def open_form(request: Request) -> tuple[Page, dict[str, str]]:
 
 
 def _problem_page(request: Request, status: int, title: str, message: str) -> Response:
-    env = environment()
-    html = env.get_template("error.html").render(
-        request=request,
-        session=None,
-        csrf_field=CSRF_FIELD,
-        csrf_token=csrf_token(request),
-        login_url="/auth/login",
-        path=request.url.path,
-        query=functools.partial(_query, request),
-        status=status,
-        title=title,
-        message=message,
+    # No API call: the page is answered as if nobody were signed in, and its sign-in link
+    # does not come back to an address that failed.
+    page = Page(request, ApiClient(request), None)
+    return page.render(
+        "error.html", status=status, title=title, message=message, login_url="/auth/login"
     )
-    settings = settings_of(request)
-    return finish(request, HTMLResponse(html, status_code=status), settings, csp=page_csp(settings))
 
 
 class WebRoute(APIRoute):
@@ -223,6 +236,8 @@ class WebRoute(APIRoute):
         async def page_handler(request: Request) -> Response:
             try:
                 return await handler(request)
+            except SignInRequired as exc:
+                return exc.page.redirect(exc.page.login_url(exc.return_to))
             except CsrfFailed:
                 return _problem_page(
                     request,

@@ -39,16 +39,22 @@ class CsrfFailed(Exception):
     """A form or fetch came without the page's CSRF token."""
 
 
+def _kept_or_new(request: Request, cookie: str, kept_as: str, lengths: range, size: int) -> str:
+    """The value of `cookie` when its length is plausible, else a new random value, the same
+    for the whole request: kept on `request.state.<kept_as>` until `finish` sets the cookie."""
+    value = request.cookies.get(cookie)
+    if value and len(value) in lengths:
+        return value
+    created: str | None = getattr(request.state, kept_as, None)
+    if created is None:
+        created = secrets.token_urlsafe(size)
+        setattr(request.state, kept_as, created)
+    return created
+
+
 def csrf_token(request: Request) -> str:
     """The browser's CSRF token: its cookie, or a new one (set by `finish`)."""
-    token = request.cookies.get(CSRF_COOKIE)
-    if token and 32 <= len(token) <= 64:
-        return token
-    existing: str | None = getattr(request.state, "new_csrf", None)
-    if existing is None:
-        existing = secrets.token_urlsafe(32)
-        request.state.new_csrf = existing
-    return existing
+    return _kept_or_new(request, CSRF_COOKIE, "new_csrf", range(32, 65), 32)
 
 
 async def check_csrf(request: Request) -> dict[str, str]:
@@ -70,14 +76,7 @@ async def check_csrf(request: Request) -> dict[str, str]:
 
 def visitor_id(request: Request) -> str:
     """The anonymous visitor id this browser keeps for storefront events."""
-    value = request.cookies.get(VISITOR_COOKIE)
-    if value and 16 <= len(value) <= 64:
-        return value
-    existing: str | None = getattr(request.state, "new_visitor", None)
-    if existing is None:
-        existing = secrets.token_urlsafe(18)
-        request.state.new_visitor = existing
-    return existing
+    return _kept_or_new(request, VISITOR_COOKIE, "new_visitor", range(16, 65), 18)
 
 
 def set_cookie(

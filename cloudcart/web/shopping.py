@@ -24,7 +24,15 @@ from starlette.responses import Response
 from cloudcart.core.settings import Settings
 from cloudcart.web import events
 from cloudcart.web.client import ApiError
-from cloudcart.web.pages import Page, open_form, open_page, web_router
+from cloudcart.web.forms import (
+    ADDRESS_FIELDS,
+    PRODUCT_ID,
+    SKU,
+    field_errors,
+    segment,
+    whole_number,
+)
+from cloudcart.web.pages import Page, notices, open_form, open_page, web_router
 from cloudcart.web.security import CART_COOKIE, remember_cart
 
 router = web_router()
@@ -34,9 +42,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 ORDERS_PAGE_SIZE = 10
 MAX_QUANTITY = 99
 
-# What goes into API paths and headers: anything else is not one of ours (a `..` above all).
-_SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_PRODUCT = re.compile(r"(?!\.+$)[A-Za-z0-9_.-]{1,128}")
+# The shapes the API gives what goes into its paths and headers: anything else is not ours.
 _ORDER = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _CART_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{16,255}")
@@ -44,7 +50,6 @@ _ADDRESS_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _CONFIRM_PATH = re.compile(r"/dev/payments/[A-Za-z0-9_-]{1,200}/confirm")
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 
-ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postalCode", "country", "phone")
 _ADDRESS_REQUIRED = frozenset({"name", "line1", "city", "postalCode", "country"})
 _ADDRESS_LIMITS: Mapping[str, int] = {
     "name": 200,
@@ -109,20 +114,9 @@ TEST_CARDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _segment(value: str, pattern: re.Pattern[str]) -> str:
-    """`value` as one path segment of an API URL; a value that cannot be one is a 404."""
-    if not pattern.fullmatch(value):
-        raise HTTPException(404)
-    return urllib.parse.quote(value, safe="")
-
-
 def _quantity(text: str | None) -> int | None:
     """A posted quantity 0..99, or None when it is not one."""
-    try:
-        value = int((text or "").strip())
-    except ValueError:
-        return None
-    return value if 0 <= value <= MAX_QUANTITY else None
+    return whole_number(text, 0, MAX_QUANTITY)
 
 
 def _new_key() -> str:
@@ -130,10 +124,9 @@ def _new_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-def _done(request: Request, messages: Mapping[str, str]) -> list[str]:
+def _done(page: Page, messages: Mapping[str, str]) -> list[str]:
     """The fixed message of the page's `?done=` code (unknown codes show nothing)."""
-    message = messages.get(request.query_params.get("done", ""))
-    return [message] if message else []
+    return notices(messages, page.request.query_params.get("done"))
 
 
 # --- the cart ------------------------------------------------------------------------------
@@ -193,14 +186,8 @@ class CartSession:
 async def _cart_lines(page: Page, cart: dict[str, Any]) -> list[dict[str, Any]]:
     """The cart's lines with their variant's options and picture from the catalog."""
     items: list[dict[str, Any]] = list(cart.get("items") or [])
-    ids = sorted({str(i["productId"]) for i in items if i.get("productId")})
-    found = await page.api.gather(
-        *(
-            page.api.optional(f"/api/catalog/products/{urllib.parse.quote(pid, safe='')}")
-            for pid in ids
-        )
-    )
-    products = {pid: product for pid, product in zip(ids, found, strict=True) if product}
+    ids = (str(i["productId"]) for i in items if i.get("productId"))
+    products = await page.api.each("/api/catalog/products/{}", ids)
     lines = []
     for item in items:
         product = products.get(str(item.get("productId")))
@@ -214,6 +201,14 @@ async def _cart_lines(page: Page, cart: dict[str, Any]) -> list[dict[str, Any]]:
     return lines
 
 
+async def _read_cart(
+    page: Page, session: CartSession
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The cart and its lines with their catalog details."""
+    cart = await session.send("GET", "/api/cart")
+    return cart, await _cart_lines(page, cart)
+
+
 async def _render_cart(
     page: Page,
     session: CartSession,
@@ -222,8 +217,7 @@ async def _render_cart(
     error: str | None = None,
     back_to: str | None = None,
 ) -> Response:
-    cart = await session.send("GET", "/api/cart")
-    lines = await _cart_lines(page, cart)
+    cart, lines = await _read_cart(page, session)
     response = page.render(
         "cart.html",
         status=status,
@@ -231,7 +225,7 @@ async def _render_cart(
         lines=lines,
         error=error,
         back_to=back_to,
-        notices=_done(page.request, CART_DONE) if not error else [],
+        notices=_done(page, CART_DONE) if not error else [],
     )
     return session.keep(response)
 
@@ -250,13 +244,9 @@ async def add_to_cart(request: Request) -> Response:
     session = CartSession.of(page)
     sku = fields.get("sku", "").strip()
     product_id = fields.get("productId", "").strip()
-    back_to = (
-        f"/products/{urllib.parse.quote(product_id, safe='')}"
-        if _PRODUCT.fullmatch(product_id)
-        else None
-    )
+    back_to = f"/products/{segment(product_id)}" if PRODUCT_ID.fullmatch(product_id) else None
     quantity = _quantity(fields.get("qty", "1"))
-    if not _SKU.fullmatch(sku):
+    if not SKU.fullmatch(sku):
         return await _render_cart(
             page, session, status=400, error="Choose an option to add.", back_to=back_to
         )
@@ -286,7 +276,7 @@ async def change_cart_line(request: Request, sku: str) -> Response:
     """Set a line's quantity; 0 (the remove button) removes it."""
     page, fields = await open_form(request)
     session = CartSession.of(page)
-    path = f"/api/cart/items/{_segment(sku, _SKU)}"
+    path = f"/api/cart/items/{segment(sku, SKU)}"
     quantity = _quantity(fields.get("qty"))
     if quantity is None:
         return await _render_cart(
@@ -308,7 +298,7 @@ async def change_cart_line(request: Request, sku: str) -> Response:
     product_id = fields.get("productId", "")
     removed = events.event(
         "remove_from_cart",
-        productId=product_id if _PRODUCT.fullmatch(product_id) else None,
+        productId=product_id if PRODUCT_ID.fullmatch(product_id) else None,
         sku=sku,
     )
     return events.record(page.api, response, removed)
@@ -366,21 +356,10 @@ class CheckoutForm:
         }
 
 
-def _field_errors(exc: ApiError) -> dict[str, str]:
+def _address_errors(exc: ApiError) -> dict[str, str]:
     """The API's validation errors by address field (`body.shippingAddress.city` -> city)."""
-    errors: dict[str, str] = {}
-    for item in exc.problem.get("errors") or []:
-        if not isinstance(item, dict):
-            continue
-        parts = str(item.get("location") or "").split(".")
-        if (
-            len(parts) == 3
-            and parts[:2] == ["body", "shippingAddress"]
-            and parts[2] in ADDRESS_FIELDS
-        ):
-            message = str(item.get("message") or "is not valid").removeprefix("Value error, ")
-            errors.setdefault(parts[2], message[:1].upper() + message[1:])
-    return errors
+    errors = field_errors(exc, under="body.shippingAddress")
+    return {name: message for name, message in errors.items() if name in ADDRESS_FIELDS}
 
 
 async def _render_checkout(
@@ -392,8 +371,8 @@ async def _render_checkout(
     started: bool = False,
 ) -> Response:
     session = CartSession.of(page)
-    cart, addresses = await page.api.gather(
-        session.send("GET", "/api/cart"), page.api.get("/api/me/addresses")
+    (cart, lines), addresses = await page.api.gather(
+        _read_cart(page, session), page.api.get("/api/me/addresses")
     )
     saved = list(addresses.get("items") or [])
     methods = shipping_methods(page.settings)
@@ -405,7 +384,7 @@ async def _render_checkout(
         "checkout.html",
         status=status,
         cart=cart,
-        lines=await _cart_lines(page, cart),
+        lines=lines,
         addresses=saved,
         methods=methods,
         form=form,
@@ -422,8 +401,7 @@ async def _render_checkout(
 async def checkout_page(request: Request) -> Response:
     """The cart summary, where to ship and how: the form that places the order."""
     page = await open_page(request)
-    if not page.signed_in:
-        return page.redirect(page.login_url())
+    page.require_sign_in()
     return await _render_checkout(page, CheckoutForm(), started=True)
 
 
@@ -431,8 +409,7 @@ async def checkout_page(request: Request) -> Response:
 async def place_order(request: Request) -> Response:
     """Place the cart as an order (once per the form's Idempotency-Key), then pay."""
     page, fields = await open_form(request)
-    if not page.signed_in:
-        return page.redirect(page.login_url("/checkout"))
+    page.require_sign_in("/checkout")
     form = CheckoutForm.posted(fields)
     if not _IDEMPOTENCY_KEY.fullmatch(form.key):
         form.key = _new_key()
@@ -468,13 +445,13 @@ async def place_order(request: Request) -> Response:
             # The API keeps answering this refusal for this key: the next try needs a new
             # one. A checkout still running, or one to resume (503), keeps its key.
             form.key = _new_key()
-        form.errors = _field_errors(exc)
+        form.errors = _address_errors(exc)
         return await _render_checkout(page, form, status=exc.status, error=exc.message)
     order = answer.body or {}
     order_id = str(order.get("orderId") or "")
     if not _ORDER.fullmatch(order_id):
         raise HTTPException(404)
-    target = f"/orders/{urllib.parse.quote(order_id, safe='')}"
+    target = _order_url(order_id)
     return page.redirect(target + "/pay" if order.get("payment") else target)
 
 
@@ -509,14 +486,24 @@ def pay_view(settings: Settings, order: Mapping[str, Any]) -> dict[str, Any]:
                 "stripe": {
                     "publishable_key": key,
                     "client_secret": secret,
-                    "return_url": f"/orders/{urllib.parse.quote(order_id, safe='')}?done=paid",
+                    "return_url": f"{_order_url(order_id)}?done=paid",
                 },
             }
     return {"mode": "unavailable"}
 
 
+def _order_url(order_id: str) -> str:
+    """The order's page."""
+    return f"/orders/{urllib.parse.quote(order_id, safe='')}"
+
+
+def _order_api(order_id: str) -> str:
+    """The order's API path (an id of another shape is a 404)."""
+    return f"/api/orders/{segment(order_id, _ORDER)}"
+
+
 async def _read_order(page: Page, order_id: str) -> dict[str, Any]:
-    order: dict[str, Any] = await page.api.get(f"/api/orders/{_segment(order_id, _ORDER)}")
+    order: dict[str, Any] = await page.api.get(_order_api(order_id))
     return order
 
 
@@ -542,11 +529,10 @@ def _render_pay(
 async def pay_page(request: Request, order_id: str) -> Response:
     """How to pay an order that is waiting for its payment."""
     page = await open_page(request)
-    if not page.signed_in:
-        return page.redirect(page.login_url())
+    page.require_sign_in()
     order = await _read_order(page, order_id)
     if not awaiting_payment(order):
-        return page.redirect(f"/orders/{urllib.parse.quote(order_id, safe='')}")
+        return page.redirect(_order_url(order_id))
     return _render_pay(page, order)
 
 
@@ -554,10 +540,9 @@ async def pay_page(request: Request, order_id: str) -> Response:
 async def pay(request: Request, order_id: str) -> Response:
     """Pay with a card at the embedded test gateway (its confirm URL), then show the order."""
     page, fields = await open_form(request)
-    if not page.signed_in:
-        return page.redirect(page.login_url(f"/orders/{order_id}/pay"))
+    order_url = _order_url(order_id)
+    page.require_sign_in(f"{order_url}/pay")
     order = await _read_order(page, order_id)
-    order_url = f"/orders/{urllib.parse.quote(order_id, safe='')}"
     if not awaiting_payment(order):
         return page.redirect(order_url)
     if page.settings.payments_provider != "test":
@@ -597,8 +582,7 @@ async def orders_page(
 ) -> Response:
     """The customer's orders, newest first, a page at a time."""
     page = await open_page(request)
-    if not page.signed_in:
-        return page.redirect(page.login_url())
+    page.require_sign_in()
     answer = await page.api.get("/api/orders", cursor=cursor, limit=ORDERS_PAGE_SIZE)
     orders = [{**o, "badge": _badge(str(o.get("status")))} for o in answer.get("items") or []]
     return page.render(
@@ -644,7 +628,7 @@ def _render_order(
     error: str | None = None,
     form: Mapping[str, str] | None = None,
 ) -> Response:
-    notices = [] if error else _done(page.request, ORDER_DONE)
+    notices = [] if error else _done(page, ORDER_DONE)
     if notices and page.request.query_params.get("redirect_status") not in (None, "succeeded"):
         # Back from a payment provider's redirect (Stripe adds `redirect_status`) that
         # did not succeed: "Payment received" would be wrong.
@@ -666,8 +650,7 @@ def _render_order(
 async def order_page(request: Request, order_id: str) -> Response:
     """One of the customer's orders: lines, totals, payment, timeline and tracking."""
     page = await open_page(request)
-    if not page.signed_in:
-        return page.redirect(page.login_url())
+    page.require_sign_in()
     return _render_order(page, await _read_order(page, order_id))
 
 
@@ -675,21 +658,21 @@ async def order_page(request: Request, order_id: str) -> Response:
 async def cancel_order(request: Request, order_id: str) -> Response:
     """Cancel the order before it ships."""
     page, _ = await open_form(request)
-    path = f"/api/orders/{_segment(order_id, _ORDER)}"
+    path = _order_api(order_id)
     try:
         await page.api.post(path + "/cancel")
     except ApiError as exc:
         if exc.status not in (409, 422):
             raise
         return _render_order(page, await page.api.get(path), status=exc.status, error=exc.message)
-    return page.redirect(f"/orders/{urllib.parse.quote(order_id, safe='')}?done=cancelled")
+    return page.redirect(f"{_order_url(order_id)}?done=cancelled")
 
 
 @router.post("/orders/{order_id}/returns")
 async def return_lines(request: Request, order_id: str) -> Response:
     """Ask to return chosen lines of a delivered order, with a reason."""
     page, fields = await open_form(request)
-    path = f"/api/orders/{_segment(order_id, _ORDER)}"
+    path = _order_api(order_id)
     order = await page.api.get(path)
     lines = []
     for i, line in enumerate(order.get("lines") or []):
@@ -716,4 +699,4 @@ async def return_lines(request: Request, order_id: str) -> Response:
         if exc.status not in (400, 409, 422):
             raise
         return _render_order(page, order, status=exc.status, error=exc.message, form=fields)
-    return page.redirect(f"/orders/{urllib.parse.quote(order_id, safe='')}?done=returned")
+    return page.redirect(f"{_order_url(order_id)}?done=returned")

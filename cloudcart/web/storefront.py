@@ -10,9 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cloudcart.web import events
-from cloudcart.web.client import ApiClient, ApiError
-from cloudcart.web.pages import open_form, open_page, web_router
-from cloudcart.web.security import CART_COOKIE, clear_cookie
+from cloudcart.web.client import ApiClient
+from cloudcart.web.forms import segment
+from cloudcart.web.pages import notices, open_form, open_page, web_router
+from cloudcart.web.search import search_catalog
+from cloudcart.web.security import CART_COOKIE, SESSION_COOKIE, clear_cookie
 
 router = web_router()
 
@@ -32,8 +34,14 @@ def _flatten(categories: list[dict[str, Any]], depth: int = 0) -> list[dict[str,
 
 async def _products(api: ApiClient, ids: list[str]) -> list[dict[str, Any]]:
     """Products by id, in that order, leaving out any no longer on sale."""
-    found = await api.gather(*(api.optional(f"/api/catalog/products/{pid}") for pid in ids))
-    return [product for product in found if product]
+    found = await api.each("/api/catalog/products/{}", ids)
+    return [found[pid] for pid in ids if pid in found]
+
+
+async def _also_bought(api: ApiClient, product_path: str) -> list[dict[str, Any]]:
+    """What is bought with the product, as products on sale."""
+    also = await api.optional(f"{product_path}/also-bought", {}, limit=SHELF_SIZE)
+    return await _products(api, [item["productId"] for item in also.get("items", [])])
 
 
 async def recommendation_shelf(api: ApiClient, kind: str) -> list[dict[str, Any]]:
@@ -74,7 +82,7 @@ async def home(
         "home.html",
         categories=categories,
         shelves=[s for s in shelves if s[1]],
-        notices=[_HOME_DONE[done]] if done in _HOME_DONE else [],
+        notices=notices(_HOME_DONE, done),
     )
 
 
@@ -90,52 +98,39 @@ async def search(
 ) -> Response:
     """Search results with facets; an empty query lists the catalog (or a category)."""
     page = await open_page(request)
-    params = {
-        "q": q.strip(),
-        "category": category,
-        "brand": brand,
-        "sort": sort,
-        "inStock": "true" if in_stock == "true" else None,
-        "cursor": cursor,
-        "limit": PAGE_SIZE,
-    }
-    try:
-        result, tree = await page.api.gather(
-            page.api.get("/api/search", **params), page.api.get("/api/catalog/categories")
-        )
-    except ApiError as exc:
-        if exc.status != 400:
-            raise
-        return page.render(
-            "search.html",
-            status=400,
-            q=q,
-            error=exc.message,
-            result={"items": [], "total": 0, "facets": {}},
-            facets=[],
-            names={},
-            selected={},
+    api = page.api
+    (result, error), tree = await api.gather(
+        search_catalog(
+            api,
+            q,
+            category=category,
+            brand=brand,
             sort=sort,
-        )
-    names = {c["id"]: c["name"] for c in _flatten(tree["items"])}
+            inStock="true" if in_stock == "true" else None,
+            cursor=cursor,
+            limit=PAGE_SIZE,
+        ),
+        api.get("/api/catalog/categories"),
+    )
     facets = [(key, label, result["facets"].get(key, [])) for key, label in _FACETS]
     response = page.render(
         "search.html",
+        status=400 if error else 200,
         q=q,
-        error=None,
+        error=error,
         result=result,
         facets=[f for f in facets if f[2]],
-        names=names,
+        names={c["id"]: c["name"] for c in _flatten(tree["items"])},
         selected={"category": category, "brand": brand, "inStock": in_stock},
         sort=sort,
     )
-    if q.strip() and not cursor:
+    if q.strip() and not cursor and not error:
         search_event = events.event("search", query=q.strip()[:200], resultsCount=result["total"])
-        return events.record(page.api, response, search_event)
+        return events.record(api, response, search_event)
     return response
 
 
-_DONE = {"notify": "We will tell you when it is back in stock."}
+_PRODUCT_DONE = {"notify": "We will tell you when it is back in stock."}
 
 
 @router.get("/products/{product_id}")
@@ -148,23 +143,20 @@ async def product(
 ) -> Response:
     """A product: media, variants with stock, and what is bought with it. `from` names the
     shelf a recommendation was clicked on (recorded as `recommendation_clicked`)."""
+    path = f"/api/catalog/products/{segment(product_id)}"
     page = await open_page(request)
     api = page.api
-    item, also = await api.gather(
-        api.get(f"/api/catalog/products/{product_id}"),
-        api.optional(f"/api/catalog/products/{product_id}/also-bought", {}, limit=SHELF_SIZE),
-    )
+    item, also_bought = await api.gather(api.get(path), _also_bought(api, path))
     variants = item.get("variants") or []
     chosen = next((v for v in variants if v["sku"] == sku), None) or next(
         (v for v in variants if v.get("inStock")), variants[0] if variants else None
     )
-    also_bought = await _products(api, [i["productId"] for i in also.get("items", [])])
     response = page.render(
         "product.html",
         product=item,
         chosen=chosen,
         also_bought=also_bought,
-        notices=[_DONE[done]] if done in _DONE else [],
+        notices=notices(_PRODUCT_DONE, done),
     )
     chosen_sku = chosen["sku"] if chosen else None
     recorded = [events.event("product_viewed", productId=item["productId"], sku=chosen_sku)]
@@ -179,11 +171,11 @@ async def product(
 async def notify_me(request: Request, product_id: str) -> Response:
     """Subscribe the signed-in customer to a SKU's return to stock."""
     page, fields = await open_form(request)
+    pid = segment(product_id)
+    page.require_sign_in(f"/products/{pid}")
     sku = fields.get("sku", "")
-    if not page.signed_in:
-        return page.redirect(page.login_url(f"/products/{product_id}"))
-    await page.api.post(f"/api/catalog/products/{product_id}/notify-me", {"sku": sku})
-    return page.redirect(f"/products/{product_id}?{urlencode({'sku': sku, 'done': 'notify'})}")
+    await page.api.post(f"/api/catalog/products/{pid}/notify-me", {"sku": sku})
+    return page.redirect(f"/products/{pid}?{urlencode({'sku': sku, 'done': 'notify'})}")
 
 
 @router.post("/signout")
@@ -195,6 +187,6 @@ async def sign_out(request: Request) -> Response:
         answer = await page.api.post("/auth/logout")
         target = answer.get("endSessionUrl") or "/"
     response = page.redirect(target)
-    clear_cookie(response, page.settings, "cloudcart_session")
+    clear_cookie(response, page.settings, SESSION_COOKIE)
     clear_cookie(response, page.settings, CART_COOKIE)
     return response

@@ -99,8 +99,9 @@ def test_the_account_pages_send_an_anonymous_visitor_to_sign_in(site: Site) -> N
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/auth/login?returnTo=")
     assert browser.get("/account").headers["location"] == "/auth/login?returnTo=%2Faccount"
-    # A form posted without a session goes to sign in too, and changes nothing.
-    token = csrf(browser, "/")
+    # A form posted without a session goes to sign in too, and changes nothing (the token
+    # comes from a form an anonymous visitor has: adding to the cart).
+    token = csrf(browser, f"/products/{PRODUCT}")
     answer = browser.post("/account/addresses", data={"csrf": token, **ADDRESS})
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/auth/login?")

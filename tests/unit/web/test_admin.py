@@ -12,10 +12,7 @@ import datetime
 import html
 import json
 import re
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -24,12 +21,12 @@ from fastapi.testclient import TestClient
 from cloudcart.analytics.consumer import handle_events
 from cloudcart.core.events import Event
 from cloudcart.core.messages.embedded import SqliteBroker
-from cloudcart.core.messages.port import OutboundMessage
+from cloudcart.core.ports.messages import OutboundMessage
 from cloudcart.integrations.payments import test_gateway as tg
 from cloudcart.web import charts
-from cloudcart.web.admin import Period, kpis, minor_units, period_of
-from cloudcart.web.client import ApiClient
-from tests.unit.web.conftest import Site, csrf
+from cloudcart.web.admin.dashboard import Period, kpis, period_of
+from cloudcart.web.admin.orders import minor_units
+from tests.unit.web.conftest import Site, csrf, form_value
 
 ADDRESS = {
     "name": "Asha Rao",
@@ -67,49 +64,10 @@ def buy(site: Site, sub: str, sku: str, quantity: int = 1) -> dict[str, Any]:
     return order
 
 
-@dataclass
-class Webhooks:
-    """What the app's test gateway sends, kept until `deliver` posts it to the app (no
-    server listens for it here)."""
-
-    site: Site
-    sent: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def gateway(self) -> tg.EmbeddedTestGateway:
-        gateway = self.site.services.payments
-        assert isinstance(gateway, tg.EmbeddedTestGateway)
-        return gateway
-
-    def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
-        with self.lock:
-            self.sent.append((body, dict(headers)))
-        return 200
-
-    def deliver(self) -> None:
-        """Post every webhook sent so far to the app's payment webhook route."""
-        assert self.gateway.drain(5)
-        with self.lock:
-            pending, self.sent[:] = list(self.sent), []
-        for body, headers in pending:
-            r = api(self.site).post("/api/webhooks/payments/test", content=body, headers=headers)
-            assert r.status_code == 200, r.text
-
-
-@pytest.fixture
-def webhooks(site: Site, monkeypatch: pytest.MonkeyPatch) -> Webhooks:
-    hooks = Webhooks(site)
-    monkeypatch.setattr(hooks.gateway, "_send", hooks.send)
-    monkeypatch.setattr(hooks.gateway, "max_delay_ms", 0)
-    monkeypatch.setattr(hooks.gateway, "duplicate_probability", 0.0)
-    return hooks
-
-
-def pay(webhooks: Webhooks, order: dict[str, Any]) -> None:
+def pay(site: Site, order: dict[str, Any]) -> None:
     """Pay with a test card; the gateway's signed webhook reaches the app's webhook route."""
-    webhooks.gateway.confirm(order["payment"]["paymentId"], tg.CARD_IN)
-    webhooks.deliver()
+    site.gateway.confirm(order["payment"]["paymentId"], tg.CARD_IN)
+    assert site.deliver_payment_webhooks() >= 1
 
 
 def admin_order(site: Site, order_id: str) -> dict[str, Any]:
@@ -160,20 +118,16 @@ def fold_analytics(site: Site) -> None:
     handle_events(store, events)
 
 
+def drawn(page: str, action: str) -> dict[str, str]:
+    """The hidden fields of the form posting to `action`: its CSRF token and what the
+    page showed when it was drawn (`seen`)."""
+    return {name: form_value(page, name, action) for name in ("csrf", "seen")}
+
+
 def admin_browser(site: Site) -> TestClient:
     browser = site.browser()
     site.sign_in(browser, "admin-1", admin=True)
     return browser
-
-
-def form_value(page: str, name: str, form_action: str | None = None) -> str:
-    """The value of a hidden or text input on a page (in the form posting to `form_action`)."""
-    if form_action is not None:
-        start = page.index(f'action="{form_action}"')
-        page = page[start : page.index("</form>", start)]
-    match = re.search(rf'name="{re.escape(name)}"[^>]*value="([^"]*)"', page)
-    assert match, f"no field {name}"
-    return match.group(1)
 
 
 # --- who may see the pages ----------------------------------------------------------------
@@ -206,22 +160,25 @@ def test_a_customer_is_not_allowed_to_see_or_change_anything(site: Site) -> None
 
 
 def test_nothing_but_the_admin_check_is_asked_of_the_api_for_a_customer(
-    site: Site, monkeypatch: pytest.MonkeyPatch
+    site: Site, api_calls: list[str]
 ) -> None:
-    asked: list[str] = []
-    send = ApiClient.send
-
-    async def spy(self: ApiClient, method: str, path: str, **kwargs: Any) -> Any:
-        asked.append(f"{method} {path}")
-        return await send(self, method, path, **kwargs)
-
-    monkeypatch.setattr(ApiClient, "send", spy)
     browser = site.browser()
     site.sign_in(browser, "cus-1")
     for path in ("/admin", "/admin/orders", "/admin/dead-letters", "/admin/notifications"):
-        asked.clear()
+        api_calls.clear()
         assert browser.get(path).status_code == 403
-        assert asked == ["GET /auth/session", "GET /api/admin/whoami"], path
+        assert api_calls == ["GET /auth/session", "GET /api/admin/whoami"], path
+
+
+def test_a_dot_segment_id_never_reaches_an_admin_api_path(site: Site, api_calls: list[str]) -> None:
+    # `/api/admin/orders/../review` would be `/api/admin/review` once normalised.
+    browser = admin_browser(site)
+    assert browser.get("/admin/orders/%2E%2E").status_code == 404
+    token = csrf(browser, "/admin/products")
+    answer = browser.post("/admin/orders/%2E%2E/review", data={"csrf": token, "decision": "reject"})
+    assert answer.status_code == 404
+    assert browser.post("/admin/inventory/%2E%2E", data={"csrf": token}).status_code == 404
+    assert [call for call in api_calls if ".." in call] == []
 
 
 def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(site: Site) -> None:
@@ -267,7 +224,7 @@ def test_every_page_renders_for_an_admin_without_inline_script_or_style(site: Si
 # --- dashboard ----------------------------------------------------------------------------
 
 
-def test_dashboard_compares_the_period_with_the_one_before(site: Site, webhooks: Webhooks) -> None:
+def test_dashboard_compares_the_period_with_the_one_before(site: Site) -> None:
     today = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     admin = site.bearer("root", admin=True)
     # The period before (the 7 days before the last 7): an order imported from the old shop.
@@ -303,7 +260,7 @@ def test_dashboard_compares_the_period_with_the_one_before(site: Site, webhooks:
     )
     assert r.status_code == 202, r.text
     order = buy(site, "cus-1", ROPE, 2)
-    pay(webhooks, order)
+    pay(site, order)
     # A SKU ran out and came back; another is out now.
     set_stock(site, "HERO-SPRINT-26T-BICYCLE", 0)
     set_stock(site, "HERO-SPRINT-26T-BICYCLE", 4)
@@ -349,9 +306,9 @@ def test_dashboard_refuses_a_bad_period_with_a_message(site: Site) -> None:
 # --- orders -------------------------------------------------------------------------------
 
 
-def test_a_held_order_is_approved_through_the_form(site: Site, webhooks: Webhooks) -> None:
+def test_a_held_order_is_approved_through_the_form(site: Site) -> None:
     held = buy(site, "big-spender", PHONE)
-    pay(webhooks, held)
+    pay(site, held)
     assert admin_order(site, held["orderId"])["status"] == "on_hold"
     browser = admin_browser(site)
     listing = browser.get("/admin/orders", params={"status": "on_hold"})
@@ -382,18 +339,13 @@ def test_the_orders_list_filters_by_status(site: Site) -> None:
     assert browser.get("/admin/orders", params={"status": "lost"}).status_code == 400
 
 
-def test_a_double_submitted_refund_refunds_once(site: Site, webhooks: Webhooks) -> None:
+def test_a_double_submitted_refund_refunds_once(site: Site) -> None:
     order = buy(site, "cus-3", ROPE, 2)
-    pay(webhooks, order)
+    pay(site, order)
     browser = admin_browser(site)
     page = browser.get(f"/admin/orders/{order['orderId']}")
     action = f"/admin/orders/{order['orderId']}/refund"
-    form = {
-        "csrf": form_value(page.text, "csrf", action),
-        "seen": form_value(page.text, "seen", action),
-        "amount": "1,00.50",
-        "reason": "scratched",
-    }
+    form = {**drawn(page.text, action), "amount": "1,00.50", "reason": "scratched"}
     first = browser.post(action, data=form)
     second = browser.post(action, data=form)
     assert first.headers["location"].endswith("?done=refunded")
@@ -405,9 +357,9 @@ def test_a_double_submitted_refund_refunds_once(site: Site, webhooks: Webhooks) 
     assert "nothing more was refunded" in after
 
 
-def test_a_refund_form_with_a_bad_amount_shows_why(site: Site, webhooks: Webhooks) -> None:
+def test_a_refund_form_with_a_bad_amount_shows_why(site: Site) -> None:
     order = buy(site, "cus-4", ROPE)
-    pay(webhooks, order)
+    pay(site, order)
     browser = admin_browser(site)
     page = browser.get(f"/admin/orders/{order['orderId']}")
     action = f"/admin/orders/{order['orderId']}/refund"
@@ -422,11 +374,11 @@ def test_a_refund_form_with_a_bad_amount_shows_why(site: Site, webhooks: Webhook
     assert admin_order(site, order["orderId"])["refunds"] == []
 
 
-def test_cancel_and_status_change_go_through_the_api(site: Site, webhooks: Webhooks) -> None:
+def test_cancel_and_status_change_go_through_the_api(site: Site) -> None:
     first = buy(site, "cus-5", ROPE)
-    pay(webhooks, first)
+    pay(site, first)
     second = buy(site, "cus-6", ROPE)
-    pay(webhooks, second)
+    pay(site, second)
     browser = admin_browser(site)
     page = browser.get(f"/admin/orders/{first['orderId']}")
     action = f"/admin/orders/{first['orderId']}/cancel"
@@ -457,12 +409,7 @@ def test_the_stock_form_updates_stock_and_refuses_a_stale_form(site: Site) -> No
     assert ROPE in listing.text
     page = browser.get(f"/admin/products/{ROPE_PRODUCT}")
     action = f"/admin/inventory/{ROPE}"
-    form = {
-        "csrf": form_value(page.text, "csrf", action),
-        "seen": form_value(page.text, "seen", action),
-        "field": "available",
-        "value": "7",
-    }
+    form = {**drawn(page.text, action), "field": "available", "value": "7"}
     saved = browser.post(action, data=form)
     assert saved.status_code == 303
     assert saved.headers["location"] == f"/admin/products/{ROPE_PRODUCT}?done=stock#stock-{ROPE}"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cloudcart.web import client
 from cloudcart.web.pages import STATIC_DIR, asset_url
 from cloudcart.web.security import CSRF_COOKIE, VISITOR_COOKIE
 from tests.unit.web.conftest import Site, csrf
@@ -88,6 +89,20 @@ def test_unknown_product_is_a_not_found_page(site: Site) -> None:
     assert page.status_code == 404
     assert page.headers["content-type"].startswith("text/html")
     assert "Not found" in page.text
+
+
+def test_a_dot_segment_id_is_not_found_and_never_reaches_an_api_path(
+    site: Site, api_calls: list[str]
+) -> None:
+    # `/api/catalog/products/..` would be `/api/catalog` once the URL is normalised.
+    page = site.browser().get("/products/%2E%2E")
+    assert page.status_code == 404
+    assert "Not found" in page.text
+    assert [call for call in api_calls if "/api/catalog" in call] == []
+    assert client.segment("a b/c") == "a%20b%2Fc"
+    for bad in ("", ".", ".."):
+        with pytest.raises(ValueError):
+            client.segment(bad)
 
 
 def test_static_assets_are_versioned_and_cached_for_a_year(site: Site) -> None:

@@ -2,16 +2,14 @@
 
 Payments go through the embedded test gateway: the pay page posts the card to the
 payment's confirm URL, and the gateway tells the app the outcome by a signed webhook. Here
-no server listens for it, so the `webhooks` fixture keeps what the gateway sends and
-`deliver()` posts it to the app's webhook route, exactly as the gateway would have.
+no server listens for it, so the site keeps what the gateway sends and
+`site.deliver_payment_webhooks()` posts it to the app's webhook route, exactly as the
+gateway would have.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -20,9 +18,8 @@ from pydantic import SecretStr
 
 from cloudcart.api.app import create_app
 from cloudcart.core.settings import Settings
-from cloudcart.integrations.payments.test_gateway import EmbeddedTestGateway
 from cloudcart.web.security import CART_COOKIE
-from tests.unit.web.conftest import Site, csrf
+from tests.unit.web.conftest import Site, csrf, form_value
 
 CARD_OK = "4242424242424242"
 CARD_DECLINED = "4000000000000002"
@@ -42,50 +39,7 @@ _KEY = re.compile(r'name="idempotencyKey" value="([^"]+)"')
 def form_token(browser: TestClient, page: str, action: str) -> str:
     """The CSRF token inside the form posting to `action` on `page`, as a browser would
     send it (so a form that lost its token fails here, not only in a browser)."""
-    text = browser.get(page).text
-    pattern = (
-        rf'<form [^>]*action="{re.escape(action)}"[^>]*>\s*'
-        r'<input type="hidden" name="csrf" value="([^"]+)">'
-    )
-    match = re.search(pattern, text)
-    assert match, f"no form to {action} with its CSRF token on {page}"
-    return match.group(1)
-
-
-@dataclass
-class Webhooks:
-    """The webhooks the test gateway sent, waiting to be delivered to the app."""
-
-    site: Site
-    gateway: EmbeddedTestGateway
-    sent: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
-        with self.lock:
-            self.sent.append((body, dict(headers)))
-        return 200
-
-    def deliver(self) -> None:
-        """Post every webhook sent so far to the app's payment webhook route."""
-        assert self.gateway.drain(5)
-        with self.lock:
-            pending, self.sent[:] = list(self.sent), []
-        client = TestClient(self.site.app)
-        for body, headers in pending:
-            answer = client.post("/api/webhooks/payments/test", content=body, headers=headers)
-            assert answer.status_code == 200, answer.text
-
-
-@pytest.fixture
-def webhooks(site: Site, monkeypatch: pytest.MonkeyPatch) -> Webhooks:
-    gateway = site.services.payments
-    assert isinstance(gateway, EmbeddedTestGateway)
-    hooks = Webhooks(site, gateway)
-    monkeypatch.setattr(gateway, "_send", hooks.send)
-    monkeypatch.setattr(gateway, "max_delay_ms", 0)
-    monkeypatch.setattr(gateway, "duplicate_probability", 0.0)
-    return hooks
+    return form_value(browser.get(page).text, "csrf", action)
 
 
 def _in_stock(site: Site, at_least: int = 5) -> tuple[str, str, str, int]:
@@ -236,9 +190,7 @@ def test_checkout_needs_sign_in(site: Site) -> None:
     assert answer.headers["location"] == "/auth/login?returnTo=%2Fcheckout"
 
 
-def test_checkout_with_a_new_address_then_paying_makes_the_order_paid(
-    site: Site, webhooks: Webhooks
-) -> None:
+def test_checkout_with_a_new_address_then_paying_makes_the_order_paid(site: Site) -> None:
     browser = site.browser()
     order_id = _place_order(site, browser, "payer")
     pay_page = browser.get(f"/orders/{order_id}/pay")
@@ -252,7 +204,7 @@ def test_checkout_with_a_new_address_then_paying_makes_the_order_paid(
     # The order learns of the payment from the gateway's webhook, which has not come yet.
     before = browser.get(f"/orders/{order_id}?done=paid")
     assert "Payment received" in before.text and "Awaiting payment" in before.text
-    webhooks.deliver()
+    site.deliver_payment_webhooks()
     after = browser.get(f"/orders/{order_id}?done=paid")
     assert after.status_code == 200
     assert "Payment received" in after.text
@@ -262,7 +214,7 @@ def test_checkout_with_a_new_address_then_paying_makes_the_order_paid(
     assert browser.get(f"/orders/{order_id}/pay").headers["location"] == f"/orders/{order_id}"
 
 
-def test_a_double_submitted_checkout_places_one_order(site: Site, webhooks: Webhooks) -> None:
+def test_a_double_submitted_checkout_places_one_order(site: Site) -> None:
     browser = site.browser()
     site.sign_in(browser, "double")
     product_id, _, sku, _ = _in_stock(site)
@@ -276,7 +228,7 @@ def test_a_double_submitted_checkout_places_one_order(site: Site, webhooks: Webh
     assert len(orders["items"]) == 1
 
 
-def test_checkout_offers_the_saved_addresses(site: Site, webhooks: Webhooks) -> None:
+def test_checkout_offers_the_saved_addresses(site: Site) -> None:
     browser = site.browser()
     site.sign_in(browser, "saver")
     saved = TestClient(site.app).post(
@@ -314,7 +266,7 @@ def test_checkout_shows_what_is_missing_and_keeps_the_entered_values(site: Site)
     )
 
 
-def test_a_declined_card_shows_the_decline(site: Site, webhooks: Webhooks) -> None:
+def test_a_declined_card_shows_the_decline(site: Site) -> None:
     browser = site.browser()
     order_id = _place_order(site, browser, "declined")
     answer = _pay(browser, order_id, CARD_DECLINED)
@@ -323,7 +275,7 @@ def test_a_declined_card_shows_the_decline(site: Site, webhooks: Webhooks) -> No
     assert 'role="alert"' in answer.text
 
 
-def test_the_stripe_pay_page_renders_the_payment_element(site: Site, webhooks: Webhooks) -> None:
+def test_the_stripe_pay_page_renders_the_payment_element(site: Site) -> None:
     browser = site.browser()
     order_id = _place_order(site, browser, "striped")
     # The same shop with Stripe configured (fake keys: the pay page only reads the order,
@@ -361,7 +313,7 @@ def test_the_stripe_pay_page_renders_the_payment_element(site: Site, webhooks: W
 # --- orders ------------------------------------------------------------------------------
 
 
-def test_another_customers_order_is_not_found(site: Site, webhooks: Webhooks) -> None:
+def test_another_customers_order_is_not_found(site: Site) -> None:
     order_id = _place_order(site, site.browser(), "owner")
     stranger = site.browser()
     site.sign_in(stranger, "stranger")
@@ -372,7 +324,7 @@ def test_another_customers_order_is_not_found(site: Site, webhooks: Webhooks) ->
         assert "12 MG Road" not in answer.text
 
 
-def test_the_orders_list_shows_the_order(site: Site, webhooks: Webhooks) -> None:
+def test_the_orders_list_shows_the_order(site: Site) -> None:
     browser = site.browser()
     order_id = _place_order(site, browser, "lister")
     page = browser.get("/orders")
@@ -382,7 +334,7 @@ def test_the_orders_list_shows_the_order(site: Site, webhooks: Webhooks) -> None
     assert browser.get("/orders?cursor=not-a-cursor").status_code == 400
 
 
-def test_cancelling_an_unpaid_order(site: Site, webhooks: Webhooks) -> None:
+def test_cancelling_an_unpaid_order(site: Site) -> None:
     browser = site.browser()
     order_id = _place_order(site, browser, "canceller")
     page = browser.get(f"/orders/{order_id}")
@@ -396,11 +348,11 @@ def test_cancelling_an_unpaid_order(site: Site, webhooks: Webhooks) -> None:
     assert "Cancel order</button>" not in after.text
 
 
-def test_returning_lines_of_a_delivered_order(site: Site, webhooks: Webhooks) -> None:
+def test_returning_lines_of_a_delivered_order(site: Site) -> None:
     browser = site.browser()
     order_id = _place_order(site, browser, "returner")
     _pay(browser, order_id, CARD_OK)
-    webhooks.deliver()
+    site.deliver_payment_webhooks()
     admin = TestClient(site.app)
     for status in ("fulfilling", "shipped", "delivered"):
         moved = admin.post(
@@ -426,7 +378,7 @@ def test_returning_lines_of_a_delivered_order(site: Site, webhooks: Webhooks) ->
     assert "Request a return</button>" not in after.text
 
 
-def test_outcome_codes_show_fixed_messages_only(site: Site, webhooks: Webhooks) -> None:
+def test_outcome_codes_show_fixed_messages_only(site: Site) -> None:
     browser = site.browser()
     order_id = _place_order(site, browser, "prober")
     page = browser.get(f"/orders/{order_id}?done=%3Cscript%3Ealert(1)%3C/script%3E")
@@ -434,9 +386,7 @@ def test_outcome_codes_show_fixed_messages_only(site: Site, webhooks: Webhooks) 
     assert "<script>alert(1)" not in page.text and "&lt;script&gt;" not in page.text
 
 
-def test_shopping_pages_carry_no_inline_script_style_or_handlers(
-    site: Site, webhooks: Webhooks
-) -> None:
+def test_shopping_pages_carry_no_inline_script_style_or_handlers(site: Site) -> None:
     browser = site.browser()
     order_id = _place_order(site, browser, "strict")
     for path in ("/cart", "/checkout", f"/orders/{order_id}/pay", f"/orders/{order_id}", "/orders"):
