@@ -49,7 +49,14 @@ from cloudcart.analytics.rollups import (
 from cloudcart.core.errors import NotFound
 from cloudcart.core.idempotency import PROCESSED_KIND, processed_marker_id
 from cloudcart.core.outbox import timestamp
-from cloudcart.core.ports.documents import BatchOp, Document, DocumentStore, Filter, Query
+from cloudcart.core.ports.documents import (
+    BatchOp,
+    Document,
+    DocumentStore,
+    Filter,
+    Query,
+    strip_system,
+)
 from cloudcart.core.ports.documents import every as every_document
 from cloudcart.inventory import STOCK_OUTS_KEPT, StockLevel, all_levels
 
@@ -182,7 +189,7 @@ _IGNORED = frozenset({"updatedAt", "ttl"})
 
 
 def _comparable(document: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in document.items() if not k.startswith("_") and k not in _IGNORED}
+    return {k: v for k, v in strip_system(document).items() if k not in _IGNORED}
 
 
 def _diff(report: Report, bucket: str, doc_id: str, path: str, stored: Any, expected: Any) -> None:

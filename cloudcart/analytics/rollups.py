@@ -65,6 +65,7 @@ from cloudcart.core.ports.documents import (
     DocumentStore,
     Filter,
     Query,
+    strip_system,
 )
 from cloudcart.core.ports.documents import every as every_document
 
@@ -532,10 +533,6 @@ def container(store: DocumentStore) -> Container:
     return store.container(ANALYTICS)
 
 
-def _clean(document: Mapping[str, Any]) -> Document:
-    return {k: v for k, v in document.items() if not k.startswith("_")}
-
-
 def _pause(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
 
@@ -595,7 +592,7 @@ def _commit(target: Container, bucket: str, items: Sequence[_Item]) -> Outcome:
             return Outcome(duplicates=len(items))
         ids = list(dict.fromkeys(change.doc_id for item in todo for change in item.changes))
         working = {
-            doc_id: _clean(stored[doc_id]) if doc_id in stored else blank(doc_id, bucket)
+            doc_id: strip_system(stored[doc_id]) if doc_id in stored else blank(doc_id, bucket)
             for doc_id in ids
         }
         for item in todo:

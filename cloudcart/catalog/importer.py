@@ -48,6 +48,7 @@ from cloudcart.catalog.service import (
     UnknownCategory,
     public_product,
     slugify,
+    variant_documents,
 )
 from cloudcart.core.errors import Conflict, DomainError
 from cloudcart.core.ports.documents import Document, DocumentStore, bulk
@@ -430,17 +431,7 @@ def _line_content(line: ProductIn) -> dict[str, Any]:
         "categoryId": line.category_id,
         "description": line.description,
         "attributes": line.attributes.to_json(),
-        "variants": [
-            {
-                "sku": v.sku,
-                "attributes": v.attributes.to_json(),
-                "price": v.price.model_dump(),
-                "compareAtPrice": None
-                if v.compare_at_price is None
-                else v.compare_at_price.model_dump(),
-            }
-            for v in line.variants
-        ],
+        "variants": variant_documents(line.variants),
         "status": line.status.value,
     }
 

@@ -46,7 +46,7 @@ from cloudcart.core.errors import (
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
-from cloudcart.core.ports.documents import BatchOp, Container, Document
+from cloudcart.core.ports.documents import BatchOp, Container, Document, strip_system
 
 if TYPE_CHECKING:
     from cloudcart.composition import Services
@@ -161,10 +161,6 @@ def thumbnail_blob_name(product_id: str, media_id: str, size: int) -> str:
 
 def _upload_record_id(media_id: str) -> str:
     return f"{UPLOAD_KIND}:{media_id}"
-
-
-def _without_system(document: Mapping[str, Any]) -> Document:
-    return {k: v for k, v in document.items() if not k.startswith("_")}
 
 
 def _catalog(services: Services) -> Container:
@@ -343,7 +339,7 @@ def _read_upload(catalog: Container, product_id: str, media_id: str) -> Document
 
 
 def _with_media(product: Mapping[str, Any], entry: Mapping[str, Any]) -> Document:
-    updated = _without_system(product)
+    updated = strip_system(product)
     media = [m for m in updated.get("media") or [] if m.get("id") != entry["id"]]
     media.append(dict(entry))
     updated["media"] = media
@@ -384,7 +380,7 @@ def complete_upload(
     )
     for _ in range(_WRITE_ATTEMPTS):
         product = _read_product(catalog, product_id)
-        finished = {**_without_system(record), "status": "ready", "media": entry}
+        finished = {**strip_system(record), "status": "ready", "media": entry}
         finished["completedAt"] = timestamp(utcnow())
         operations = [
             BatchOp("replace", document=_with_media(product, entry), if_match=product["_etag"]),
@@ -477,7 +473,7 @@ def make_thumbnails(services: Services, product_id: str, media_id: str) -> dict[
             return None
         if entry.get("thumbnails") == thumbnails:
             return thumbnails
-        updated = _without_system(product)
+        updated = strip_system(product)
         target = _find_media(updated, media_id)
         assert target is not None
         target["thumbnails"] = thumbnails

@@ -15,7 +15,6 @@ it over.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -30,8 +29,10 @@ from cloudcart.catalog.models import (
     ProductIn,
     ProductStatus,
     SortOrder,
+    VariantIn,
 )
-from cloudcart.core.clock import utcnow
+from cloudcart.core.clock import now_timestamp
+from cloudcart.core.cursors import decode_token, encode_token
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
@@ -41,7 +42,7 @@ from cloudcart.core.errors import (
 )
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
-from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.outbox import write_with_events
 from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
@@ -50,7 +51,9 @@ from cloudcart.core.ports.documents import (
     Filter,
     Order,
     Query,
+    every,
     fill_page,
+    strip_system,
 )
 from cloudcart.inventory import SkuNotFound as SkuNotFound  # re-exported: raised by this service
 
@@ -141,10 +144,6 @@ class InvalidCursor(CatalogError):
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _now() -> str:
-    return timestamp(utcnow())
-
-
 def bare_etag(etag: str) -> str:
     """An ETag without its quotes or weak prefix (`W/"abc"` -> `abc`)."""
     etag = etag.strip()
@@ -195,10 +194,10 @@ def public_product(document: Document) -> dict[str, Any]:
     }
 
 
-def _product_document(
-    product_id: str, body: ProductIn, *, created_at: str, media: list[Any]
-) -> Document:
-    variants = [
+def variant_documents(variants: Sequence[VariantIn]) -> list[Document]:
+    """The variants of a product as its document stores them (the service's writes and the
+    importer's comparison agree on this shape)."""
+    return [
         {
             "sku": v.sku,
             "attributes": v.attributes.to_json(),
@@ -207,8 +206,14 @@ def _product_document(
             if v.compare_at_price is None
             else v.compare_at_price.model_dump(),
         }
-        for v in body.variants
+        for v in variants
     ]
+
+
+def _product_document(
+    product_id: str, body: ProductIn, *, created_at: str, media: list[Any]
+) -> Document:
+    variants = variant_documents(body.variants)
     cheapest = min(body.variants, key=lambda v: v.price.amount)
     return {
         "id": product_id,
@@ -228,7 +233,7 @@ def _product_document(
         "brandKey": body.brand.casefold(),
         "sortTitle": body.title.casefold(),
         "createdAt": created_at,
-        "updatedAt": _now(),
+        "updatedAt": now_timestamp(),
     }
 
 
@@ -261,18 +266,11 @@ class CatalogService:
 
     def categories(self) -> list[Document]:
         """Every category document (id, name, parentId)."""
-        items: list[Document] = []
-        continuation: str | None = None
-        while True:
-            page = self._catalog.query(
-                Query(filters=[Filter("type", "eq", CATEGORY_TYPE)], limit=100),
-                partition_key=CATEGORIES_PARTITION,
-                continuation=continuation,
-            )
-            items.extend(page.items)
-            continuation = page.continuation
-            if continuation is None:
-                return items
+        return every(
+            self._catalog,
+            Query(filters=[Filter("type", "eq", CATEGORY_TYPE)], limit=100),
+            partition_key=CATEGORIES_PARTITION,
+        )
 
     def category_tree(self) -> list[dict[str, Any]]:
         """Categories as nested `{id, name, parentId, children}` nodes, siblings by name."""
@@ -334,7 +332,7 @@ class CatalogService:
             "type": CATEGORY_TYPE,
             "name": body.name,
             "parentId": body.parent_id,
-            "createdAt": _now(),
+            "createdAt": now_timestamp(),
         }
         event = new_event(
             CATEGORY_CREATED,
@@ -386,7 +384,7 @@ class CatalogService:
         """
         product_id = product_id or new_id("prd_")
         self._require_category(body.category_id)
-        document = _product_document(product_id, body, created_at=_now(), media=[])
+        document = _product_document(product_id, body, created_at=now_timestamp(), media=[])
         claimed, stocked = self._claim_skus(product_id, [v.sku for v in body.variants], stock or {})
         try:
             results = write_with_events(
@@ -460,9 +458,9 @@ class CatalogService:
             raise StaleProduct("the product changed since it was read; read it again")
         if current.document["status"] == ProductStatus.archived:
             return current
-        document = {k: v for k, v in current.document.items() if not k.startswith("_")}
+        document = strip_system(current.document)
         document["status"] = ProductStatus.archived.value
-        document["updatedAt"] = _now()
+        document["updatedAt"] = now_timestamp()
         try:
             results = write_with_events(
                 self._catalog,
@@ -619,8 +617,7 @@ _CURSOR = re.compile(CURSOR_PATTERN)
 
 
 def _encode_cursor(continuation: str, fingerprint: str) -> str:
-    raw = json.dumps({"c": continuation, "f": fingerprint}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_token({"c": continuation, "f": fingerprint}, padded=False)
 
 
 def _decode_cursor(cursor: str, fingerprint: str) -> str:
@@ -628,10 +625,9 @@ def _decode_cursor(cursor: str, fingerprint: str) -> str:
     if _CURSOR.fullmatch(cursor) is None:
         raise InvalidCursor("the cursor is not one this API returned")
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        data = decode_token(cursor)
         continuation, found = data["c"], data["f"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError):
         raise InvalidCursor("the cursor is not one this API returned") from None
     if not isinstance(continuation, str) or found != fingerprint:
         raise InvalidCursor("the cursor belongs to a different query; start without one")

@@ -12,6 +12,27 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def timestamp(value: datetime) -> str:
+    """`value` in UTC as RFC 3339 with microseconds and `Z`, always the same width
+    (`2026-05-01T09:30:00.000000Z`): how every stored time is written.
+
+    Fixed width makes string order equal time order, so a `createdAt < cutoff` filter
+    compares correctly in both Cosmos and SQLite.
+    """
+    # Formatted by hand: strftime costs several times more, and this runs for every
+    # document and fact written.
+    u = value.astimezone(UTC)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T"
+        f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
+    )
+
+
+def now_timestamp() -> str:
+    """Now as a `timestamp` (fixed-width UTC, microseconds, `Z`)."""
+    return timestamp(utcnow())
+
+
 def epoch_seconds() -> int:
     """Whole seconds since the epoch, the unit of Cosmos `_ts` and `ttl`."""
     return int(time.time())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudcart.core.problems import CATALOGUE, problem_type_uri
+
 
 class CloudcartError(Exception):
     """Base of every error Cloudcart raises on purpose."""
@@ -22,7 +24,9 @@ class DomainError(CloudcartError):
     the problem type base, e.g. `sku-taken`) as class attributes, or per instance when one
     class covers several answers, and `retry_after` when the caller should come back later.
     Override `problem_detail` when the message must not be the problem's detail (it may
-    name internals) and `problem_extra` to add members to the document.
+    name internals) and `problem_extra` to add members to the document. A class that covers
+    several types takes the slug and reads its status and title from the catalogue
+    (`catalogued`), so each slug's answer is defined once.
     """
 
     status: int = 422
@@ -42,6 +46,27 @@ class DomainError(CloudcartError):
     def problem_extra(self) -> dict[str, Any]:
         """Members added to the problem document (none by default)."""
         return {}
+
+    def catalogued(self, problem_type: str) -> None:
+        """Take `status` and `title` from the catalogue entry of `problem_type`."""
+        entry = CATALOGUE[problem_type]
+        self.status, self.title = entry.status, entry.title
+
+    def to_problem(self) -> dict[str, Any]:
+        """The problem document without the request's members (`instance`, `correlationId`):
+        for answers stored to be replayed as they were first sent."""
+        doc: dict[str, Any] = {
+            "type": self.problem_type
+            if self.problem_type == "about:blank"
+            else problem_type_uri(self.problem_type),
+            "title": self.title,
+            "status": self.status,
+        }
+        detail = self.problem_detail()
+        if detail:
+            doc["detail"] = detail
+        doc.update(self.problem_extra())
+        return doc
 
 
 class DocumentError(CloudcartError):

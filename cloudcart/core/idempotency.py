@@ -39,10 +39,10 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from cloudcart.core.clock import utcnow
+from cloudcart.core.clock import timestamp, utcnow
 from cloudcart.core.errors import (
     BatchFailed,
     CloudcartError,
@@ -50,7 +50,7 @@ from cloudcart.core.errors import (
     NotFound,
     PreconditionFailed,
 )
-from cloudcart.core.ports.documents import BatchOp, Container, Document, DocumentStore
+from cloudcart.core.ports.documents import BatchOp, Container, Document, DocumentStore, set_field
 
 PROCESSED_KIND = "processed"
 """`kind` of a processed-message marker."""
@@ -80,18 +80,6 @@ def _safe_id(raw: str) -> str:
     return "sha256:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def _set_field(document: Document, dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    target = document
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-    target[parts[-1]] = value
-
-
-def _timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def processed_marker_id(consumer: str, message_id: str) -> str:
     """The id of the marker `processed_marker` creates."""
     return _safe_id(f"processed:{consumer}:{message_id}")
@@ -117,11 +105,11 @@ def processed_marker(
         "kind": PROCESSED_KIND,
         "consumer": consumer,
         "messageId": message_id,
-        "processedAt": _timestamp(utcnow()),
+        "processedAt": timestamp(utcnow()),
     }
     if ttl_seconds is not None:
         document["ttl"] = ttl_seconds
-    _set_field(document, partition_key_field, partition_key)
+    set_field(document, partition_key_field, partition_key)
     return BatchOp("create", document=document)
 
 
@@ -199,8 +187,8 @@ class SideEffectGuard:
             "messageId": message_id,
             "state": "in_progress",
             "attempt": attempt,
-            "startedAt": _timestamp(now),
-            "leaseUntil": _timestamp(now + self.lease),
+            "startedAt": timestamp(now),
+            "leaseUntil": timestamp(now + self.lease),
             "ttl": self._ttl_seconds,
         }
 
@@ -222,7 +210,7 @@ class SideEffectGuard:
             if current.get("state") == "done":
                 return SideEffect("done", key, current.get("result"), int(current["attempt"]))
             attempt = int(current.get("attempt", 1))
-            if str(current.get("leaseUntil", "")) > _timestamp(self._clock()):
+            if str(current.get("leaseUntil", "")) > timestamp(self._clock()):
                 return SideEffect("in_progress", key, attempt=attempt)
             # The holder's lease ran out (it crashed or hung): take over, but only if the
             # record is still the one we read, so two retakers cannot both win.
@@ -254,7 +242,7 @@ class SideEffectGuard:
                 "messageId": message_id,
                 "state": "done",
                 "attempt": attempt,
-                "doneAt": _timestamp(now),
+                "doneAt": timestamp(now),
                 "result": result,
                 "ttl": self._ttl_seconds,
             }

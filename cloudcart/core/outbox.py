@@ -32,11 +32,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
+# `timestamp` is re-exported: every writer of outbox documents stamps them with it.
+from cloudcart.core.clock import timestamp as timestamp
 from cloudcart.core.clock import utcnow
 from cloudcart.core.documents.registry import CONTAINERS, container_spec
 from cloudcart.core.errors import NotFound, PreconditionFailed
@@ -51,6 +53,7 @@ from cloudcart.core.ports.documents import (
     Order,
     PatchOp,
     Query,
+    set_field,
 )
 from cloudcart.core.ports.messages import MessagePublisher
 
@@ -75,29 +78,6 @@ OPS_EVENT_PREFIX = "ops."
 
 _PUBLISH_CHUNK = 100
 """Events per publish call in `sweep` (the port splits by size; this bounds one call)."""
-
-
-def timestamp(value: datetime) -> str:
-    """UTC ISO 8601 with microseconds and `Z`, always the same width.
-
-    Fixed width makes string order equal time order, so a `createdAt < cutoff` filter
-    compares correctly in both Cosmos and SQLite.
-    """
-    # Formatted by hand: strftime costs several times more, and this runs for every
-    # document and fact written.
-    u = value.astimezone(UTC)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T"
-        f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
-    )
-
-
-def _set_field(document: Document, dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    target = document
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-    target[parts[-1]] = value
 
 
 def _get_field(document: Mapping[str, Any], dotted: str) -> Any:
@@ -132,7 +112,7 @@ def outbox_document(
         # Explicitly "never": an unrelayed event must outlive any container default TTL.
         "ttl": -1,
     }
-    _set_field(document, container_spec.partition_key_field, partition_key)
+    set_field(document, container_spec.partition_key_field, partition_key)
     return document
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +52,9 @@ from cloudcart.core.ports.documents import (
     DocumentStore,
     Filter,
     Query,
+    each,
+    every,
+    strip_system,
 )
 from cloudcart.core.settings import Settings
 from cloudcart.customers.service import (
@@ -60,7 +63,6 @@ from cloudcart.customers.service import (
     PREFERENCES_ID,
     PROFILE_ID,
     CustomerService,
-    strip_system,
 )
 
 logger = logging.getLogger(__name__)
@@ -145,17 +147,6 @@ def export_customer(ctx: PrivacyContext, *, actor_id: str) -> dict[str, Any]:
     }
 
 
-def _partition(container: Container, partition_key: str, *filters: Filter) -> Iterator[Document]:
-    continuation: str | None = None
-    query = Query(filters=filters, limit=100)
-    while True:
-        page = container.query(query, partition_key=partition_key, continuation=continuation)
-        yield from page.items
-        continuation = page.continuation
-        if continuation is None:
-            return
-
-
 def _read_or_none(container: Container, id: str, partition_key: str) -> Document | None:
     try:
         return container.read(id, partition_key)
@@ -192,7 +183,7 @@ def _export_customer_documents(ctx: PrivacyContext) -> Any:
     container = ctx.documents.container(CONTAINER)
     return [
         strip_system(d)
-        for d in _partition(container, ctx.customer_id)
+        for d in each(container, Query(), partition_key=ctx.customer_id)
         if d.get("kind") not in _COVERED_KINDS
     ]
 
@@ -207,14 +198,7 @@ def _session_documents(ctx: PrivacyContext) -> list[Document]:
     query = Query(
         filters=(Filter("kind", "eq", "web-session"), Filter("customerId", "eq", ctx.customer_id))
     )
-    found: list[Document] = []
-    continuation: str | None = None
-    while True:
-        page = container.query(query, continuation=continuation)
-        found.extend(page.items)
-        continuation = page.continuation
-        if continuation is None:
-            return found
+    return every(container, query)
 
 
 def _export_sessions(ctx: PrivacyContext) -> Any:
@@ -258,7 +242,7 @@ def _delete_partition(
     container: Container, partition_key: str, keep: Callable[[Document], bool]
 ) -> int:
     # Collect first, delete after: deleting while paging would shift later pages.
-    doomed = [d["id"] for d in _partition(container, partition_key) if not keep(d)]
+    doomed = [d["id"] for d in each(container, Query(), partition_key=partition_key) if not keep(d)]
     deleted = 0
     for doc_id in doomed:
         try:
@@ -270,7 +254,7 @@ def _delete_partition(
 
 
 def _holds_data(container: Container, customer_id: str) -> bool:
-    for doc in _partition(container, customer_id):
+    for doc in each(container, Query(), partition_key=customer_id):
         if doc["id"] != ERASURE_ID and not _is_erased_event(doc):
             return True
     return False

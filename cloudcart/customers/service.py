@@ -29,9 +29,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from cloudcart.api.problems import Problem
 from cloudcart.core.clock import utcnow
-from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
+from cloudcart.core.errors import BatchFailed, Conflict, DomainError, NotFound, PreconditionFailed
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import write_with_events
@@ -85,6 +84,16 @@ ADDRESS_FIELDS: tuple[str, ...] = (
 HISTORY_IN_PREFERENCES = 100
 _RETRIES = 5
 _SYSTEM_PREFIX = "_"
+
+
+class CustomerError(DomainError):
+    """A profile or address request refused: the problem's detail and its catalogued type,
+    which gives the status and title."""
+
+    def __init__(self, detail: str, type_: str) -> None:
+        super().__init__(detail)
+        self.problem_type = type_
+        self.catalogued(type_)
 
 
 class ErasureInProgress(Exception):
@@ -339,11 +348,8 @@ class CustomerService:
                     continue  # changed or erased meanwhile: look again
                 raise
             return True
-        raise Problem(
-            409,
-            "Conflict",
-            "the profile was changed concurrently several times; retry",
-            type_="concurrent-change",
+        raise CustomerError(
+            "the profile was changed concurrently several times; retry", "concurrent-change"
         )
 
     # --- addresses ----------------------------------------------------------------------
@@ -371,11 +377,9 @@ class CustomerService:
         for _ in range(_RETRIES):
             book = self._address_book(customer_id)
             if int(book.get("count", 0)) >= MAX_ADDRESSES:
-                raise Problem(
-                    409,
-                    "Conflict",
+                raise CustomerError(
                     f"a customer can keep at most {MAX_ADDRESSES} addresses; delete one first",
-                    type_="address-limit",
+                    "address-limit",
                 )
             old_default = book.get("defaultAddressId")
             make_default = data.is_default or old_default is None
@@ -414,11 +418,9 @@ class CustomerService:
             book = self._address_book(customer_id)
             was_default = book.get("defaultAddressId") == address_id
             if was_default and not data.is_default:
-                raise Problem(
-                    422,
-                    "Unprocessable Content",
+                raise CustomerError(
                     "this is the default address; make another address the default instead",
-                    type_="default-address-required",
+                    "default-address-required",
                 )
             now = _now()
             updated = {
@@ -681,10 +683,7 @@ def _set_default_op(address_id: str, is_default: bool, now: str) -> BatchOp:
     )
 
 
-def _busy() -> Problem:
-    return Problem(
-        409,
-        "Conflict",
-        "the addresses were changed concurrently several times; retry",
-        type_="concurrent-change",
+def _busy() -> CustomerError:
+    return CustomerError(
+        "the addresses were changed concurrently several times; retry", "concurrent-change"
     )

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudcart.core.ports.documents import DocumentStore
+from cloudcart.core.ports.documents import DocumentStore, strip_system
 from cloudcart.customers.privacy import (
     PrivacyContext,
     register_erasure_contributor,
     register_export_contributor,
 )
-from cloudcart.customers.service import register_personalization_withdrawn, strip_system
+from cloudcart.customers.service import register_personalization_withdrawn
 from cloudcart.insights import history, recommendations
 
 SECTION = "history"

@@ -74,7 +74,15 @@ from cloudcart.core.errors import (
 from cloudcart.core.events import Event
 from cloudcart.core.idempotency import is_duplicate, processed_marker
 from cloudcart.core.outbox import timestamp
-from cloudcart.core.ports.documents import BatchOp, Container, Document, DocumentStore, Query
+from cloudcart.core.ports.documents import (
+    BatchOp,
+    Container,
+    Document,
+    DocumentStore,
+    Query,
+    each,
+    strip_system,
+)
 from cloudcart.core.ports.messages import InvalidMessage
 from cloudcart.customers.service import CustomerService
 from cloudcart.inventory import SkuNotFound
@@ -197,14 +205,6 @@ def _container(store: DocumentStore) -> Container:
     return store.container(INSIGHTS)
 
 
-def _stamp(value: datetime) -> str:
-    return timestamp(value)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    return parse_utc(value)
-
-
 def _decay_exponent(at: datetime) -> float:
     """`ln(2 ** (days since EPOCH / half-life))`: one purchase's log-weight."""
     return (at - EPOCH).total_seconds() / 86_400 / HALF_LIFE_DAYS * _LN2
@@ -238,11 +238,6 @@ def _pause(attempt: int) -> None:
     # Jittered and short: a lost round means another update committed, so the next try is
     # likely to win; jitter keeps concurrent handlers of a hot document out of lock-step.
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
-
-
-def _clean(document: Mapping[str, Any]) -> Document:
-    # Every read returns a freshly parsed document, so a shallow copy is private enough.
-    return {k: v for k, v in document.items() if not k.startswith("_")}
 
 
 @dataclass
@@ -283,12 +278,12 @@ def _update(
     """
     for attempt in range(MAX_ATTEMPTS):
         current = _read(container, doc_id, key)
-        proposed = change(None if current is None else _clean(current))
+        proposed = change(None if current is None else strip_system(current))
         if proposed is None:
             return _Written(current)
         proposed["id"] = doc_id
         proposed["key"] = key
-        proposed["updatedAt"] = _stamp(utcnow())
+        proposed["updatedAt"] = timestamp(utcnow())
         operations: list[BatchOp] = []
         if marker is not None:
             operations.append(
@@ -391,9 +386,9 @@ def _popularity_top(document: Mapping[str, Any]) -> Document:
 def _apply_facts(document: Document, facts: ProductFacts) -> bool:
     """Apply facts newer than what the document holds; True if anything changed."""
     changed = False
-    known_at = _parse_time(document.get("productAt"))
+    known_at = parse_utc(document.get("productAt"))
     if facts.status is not None and (known_at is None or facts.at > known_at):
-        document["productAt"] = _stamp(facts.at)
+        document["productAt"] = timestamp(facts.at)
         document["status"] = facts.status
         document["categoryId"] = facts.category_id or document.get("categoryId")
         document["skus"] = list(facts.skus) if facts.skus is not None else document.get("skus")
@@ -404,9 +399,9 @@ def _apply_facts(document: Document, facts: ProductFacts) -> bool:
     stock: dict[str, Any] = document.setdefault("stock", {})
     for sku, (in_stock, at) in facts.stock.items():
         entry = stock.get(sku) or {}
-        entry_at = _parse_time(entry.get("at"))
+        entry_at = parse_utc(entry.get("at"))
         if entry_at is None or at > entry_at:
-            stock[sku] = {"inStock": in_stock, "at": _stamp(at)}
+            stock[sku] = {"inStock": in_stock, "at": timestamp(at)}
             changed = True
     return changed
 
@@ -462,7 +457,7 @@ def _sync_unavailable(store: DocumentStore, product_id: str) -> None:
         current = _read(container, UNAVAILABLE_ID, UNAVAILABLE_KEY)
         reason = unavailable_reason(_read(container, NEIGHBOURS_ID, product_key(product_id)))
         document: Document = (
-            _clean(current)
+            strip_system(current)
             if current is not None
             else {"id": UNAVAILABLE_ID, "key": UNAVAILABLE_KEY, "type": "unavailable"}
         )
@@ -471,7 +466,7 @@ def _sync_unavailable(store: DocumentStore, product_id: str) -> None:
             products.pop(product_id, None)
         else:
             products[product_id] = reason
-        document["updatedAt"] = _stamp(utcnow())
+        document["updatedAt"] = timestamp(utcnow())
         try:
             if current is None:
                 container.create(document)
@@ -513,7 +508,7 @@ def _product_event_facts(event: Event) -> tuple[str, ProductFacts]:
         raise InvalidMessage("InvalidEvent", f"{event.type} without a product id and status")
     if not isinstance(variants, list):
         raise InvalidMessage("InvalidEvent", f"{event.type} without variants")
-    at = _parse_time(data.get("updatedAt")) or event.time
+    at = parse_utc(data.get("updatedAt")) or event.time
     skus = tuple(str(v["sku"]) for v in variants if isinstance(v, dict) and "sku" in v)
     category = data.get("categoryId")
     return product_id, ProductFacts(
@@ -610,7 +605,7 @@ def _order_from_event(store: DocumentStore, event: Event) -> PurchasedOrder | No
             raise InvalidMessage("InvalidEvent", "order.imported without lines")
         if data.get("status") in _UNCOUNTED_STATUSES:
             return None
-        placed_at = _parse_time(data.get("placedAt")) or event.time
+        placed_at = parse_utc(data.get("placedAt")) or event.time
     products = _resolve_products(store, (line for line in lines if isinstance(line, dict)))
     if not products:
         return None
@@ -712,7 +707,7 @@ def _profile_change(
         }
         products: dict[str, dict[str, Any]] = document.setdefault("products", {})
         exponent = _decay_exponent(order.placed_at)
-        placed = _stamp(order.placed_at)
+        placed = timestamp(order.placed_at)
         for product_id in order.product_ids:
             entry = products.get(product_id) or {"count": 0, "lastAt": None, "weight": None}
             entry["count"] = int(entry["count"]) + 1
@@ -736,7 +731,7 @@ def just_bought(profile: Mapping[str, Any], now: datetime) -> set[str]:
     return {
         product_id
         for product_id, entry in products.items()
-        if (at := _parse_time(entry.get("lastAt"))) is not None and at >= since
+        if (at := parse_utc(entry.get("lastAt"))) is not None and at >= since
     }
 
 
@@ -787,12 +782,12 @@ def _from_views_list(
     newest (half-life `VIEW_HALF_LIFE_DAYS`)."""
     views: Mapping[str, str] = profile.get("views", {})
     latest = heapq.nlargest(VIEW_SEEDS, views.items(), key=lambda kv: (kv[1], kv[0]))
-    newest = _parse_time(latest[0][1]) if latest else None
+    newest = parse_utc(latest[0][1]) if latest else None
     if newest is None:
         return []
     weighted: list[tuple[str, float]] = []
     for product_id, at in latest:
-        seen = _parse_time(at) or newest
+        seen = parse_utc(at) or newest
         age_days = (newest - seen).total_seconds() / 86_400
         weighted.append((product_id, 2.0 ** (-age_days / VIEW_HALF_LIFE_DAYS)))
     return _neighbour_candidates(weighted, neighbours_of, set())
@@ -1188,15 +1183,8 @@ def erase_customer(store: DocumentStore, customer_id: str) -> int:
     returns how many documents were deleted."""
     container = _container(store)
     key = customer_key(customer_id)
-    ids: list[str] = []
-    continuation: str | None = None
-    while True:
-        # A page may be short or empty while a continuation remains: follow it to the end.
-        page = container.query(Query(limit=100), partition_key=key, continuation=continuation)
-        ids.extend(str(document["id"]) for document in page.items)
-        continuation = page.continuation
-        if continuation is None:
-            break
+    # Collect first, delete after: deleting while paging would shift later pages.
+    ids = [str(document["id"]) for document in each(container, Query(limit=100), partition_key=key)]
     deleted = 0
     for doc_id in ids:
         try:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cloudcart.core.clock import parse_utc, utcnow
+from cloudcart.core.clock import now_timestamp, parse_utc
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
@@ -46,7 +46,7 @@ from cloudcart.core.errors import (
     PreconditionFailed,
 )
 from cloudcart.core.events import Event, new_event
-from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.outbox import write_with_events
 from cloudcart.core.ports.documents import (
     MAX_READ_MANY_KEYS,
     BatchOp,
@@ -56,6 +56,8 @@ from cloudcart.core.ports.documents import (
     Filter,
     PatchOp,
     Query,
+    each,
+    strip_system,
 )
 
 logger = logging.getLogger(__name__)
@@ -230,21 +232,10 @@ def all_levels(store: DocumentStore) -> Iterator[StockLevel]:
     container = _container(store)
     # Markers carry a `type` and outbox events a `kind`; stock documents neither.
     query = Query(filters=(Filter("type", "exists", False), Filter("kind", "exists", False)))
-    continuation: str | None = None
-    while True:
-        page = container.query(query, continuation=continuation)
-        for document in page.items:
-            yield level_of(document)
-        continuation = page.continuation
-        if not continuation:
-            return
+    return (level_of(document) for document in each(container, query))
 
 
 # --- claiming SKUs ------------------------------------------------------------------------
-
-
-def _now() -> str:
-    return timestamp(utcnow())
 
 
 def claim_sku(
@@ -277,12 +268,14 @@ def claim_sku(
         "shortfall": 0,
         "sold": 0,
         "received": 0,
-        "updatedAt": _now(),
+        "updatedAt": now_timestamp(),
     }
     container = _container(store)
     try:
         if on_hand:
-            document = _with_derived({**empty, "onHand": on_hand, "received": on_hand}, _now())
+            document = _with_derived(
+                {**empty, "onHand": on_hand, "received": on_hand}, now_timestamp()
+            )
             plan = _Plan(document, "set", on_hand, "admin")
             write_with_events(
                 container,
@@ -317,7 +310,7 @@ def take_over_orphan(store: DocumentStore, sku: str, orphan_owner: str, product_
         container.patch(
             sku,
             sku,
-            [PatchOp("set", "productId", product_id), PatchOp("set", "updatedAt", _now())],
+            [PatchOp("set", "productId", product_id), PatchOp("set", "updatedAt", now_timestamp())],
             if_match=existing["_etag"],
         )
     except PreconditionFailed:
@@ -412,10 +405,6 @@ def _ended_now(document: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _clean(document: Mapping[str, Any]) -> Document:
-    return {k: v for k, v in document.items() if not k.startswith("_")}
-
-
 def _events(
     before: StockLevel, after: Document, plan: _Plan, correlation_id: str | None
 ) -> list[Event]:
@@ -486,10 +475,10 @@ def _apply(
             current = container.read(sku, sku)
         except NotFound:
             raise SkuNotFound(f"SKU {sku!r} belongs to no product") from None
-        plan = plan_for(_clean(current))
+        plan = plan_for(strip_system(current))
         if plan is None:
             return None
-        document = _with_derived(plan.document, _now())
+        document = _with_derived(plan.document, now_timestamp())
         markers = plan.markers
         try:
             results = write_with_events(
@@ -556,7 +545,7 @@ def _reserve_marker(sku: str, attempt_id: str, quantity: int, state: str) -> Doc
         "attemptId": attempt_id,
         "quantity": quantity,
         "state": state,
-        "createdAt": _now(),
+        "createdAt": now_timestamp(),
     }
 
 
@@ -667,7 +656,7 @@ def release_reservation(store: DocumentStore, attempt_id: str, skus: Iterable[st
 
 def _release_plan(attempt_id: str, marker: Document) -> Callable[[Document], _Plan]:
     quantity = int(marker["quantity"])
-    done = {**_clean(marker), "state": "released", "releasedAt": _now()}
+    done = {**strip_system(marker), "state": "released", "releasedAt": now_timestamp()}
 
     def plan_for(document: Document) -> _Plan:
         on_hand, reserved = _counts(document)
@@ -695,7 +684,7 @@ def _order_move_plan(
         "move": move,
         "orderId": order_id,
         "quantity": quantity,
-        "createdAt": _now(),
+        "createdAt": now_timestamp(),
     }
 
     def plan_for(document: Document) -> _Plan:
@@ -832,7 +821,7 @@ def record_partner_figure(store: DocumentStore, sku: str, on_hand: int, sequence
         partner = dict(current.get("partner") or {})
         if partner.get("sequence") is not None and int(partner["sequence"]) >= sequence:
             return
-        partner.update(onHand=on_hand, sequence=sequence, at=_now())
+        partner.update(onHand=on_hand, sequence=sequence, at=now_timestamp())
         try:
             container.patch(
                 sku, sku, [PatchOp("set", "partner", partner)], if_match=current["_etag"]

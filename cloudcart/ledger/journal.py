@@ -18,11 +18,9 @@ balance reads one small document per month instead of every entry.
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import io
-import json
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloudcart.core.clock import utcnow
+from cloudcart.core.cursors import decode_continuation, encode_continuation
 from cloudcart.core.errors import BatchFailed, Conflict, DomainError, NotFound, PreconditionFailed
 from cloudcart.core.events import new_event
 from cloudcart.core.outbox import timestamp, write_with_events
@@ -42,7 +41,9 @@ from cloudcart.core.ports.documents import (
     Filter,
     Order,
     Query,
+    each,
     fill_page,
+    strip_system,
 )
 from cloudcart.ledger.rules import Line, balanced
 
@@ -147,7 +148,7 @@ def post(
         totals_id = f"totals:{currency}"
         try:
             current = container.read(totals_id, period)
-            totals = {k: v for k, v in current.items() if not k.startswith("_")}
+            totals = strip_system(current)
             write = BatchOp("replace", document=_add(totals, entry), if_match=current["_etag"])
         except NotFound:
             totals = {
@@ -188,30 +189,6 @@ def _add(totals: Document, entry: Mapping[str, Any]) -> Document:
 # --- reading ------------------------------------------------------------------------------
 
 
-def _pages(container: Container, query: Query, partition: str | None = None) -> Iterator[Document]:
-    continuation: str | None = None
-    while True:
-        page = container.query(query, partition_key=partition, continuation=continuation)
-        yield from page.items
-        continuation = page.continuation
-        if not continuation:
-            return
-
-
-def _encode(continuation: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"c": continuation}).encode()).decode()
-
-
-def _decode(cursor: str) -> str:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["c"]
-    except (ValueError, KeyError, TypeError):
-        raise InvalidLedgerQuery("the cursor is not one this API returned") from None
-    if not isinstance(value, str):
-        raise InvalidLedgerQuery("the cursor is not one this API returned")
-    return value
-
-
 def _entry_filters(
     start: datetime | None, end: datetime | None, account: str | None
 ) -> list[Filter]:
@@ -241,13 +218,11 @@ def entries(
         limit=limit,
     )
     try:
-        page = fill_page(
-            _container(store), query, continuation=None if cursor is None else _decode(cursor)
-        )
+        # A malformed cursor, or a forged one carrying a malformed store continuation.
+        page = fill_page(_container(store), query, continuation=decode_continuation(cursor))
     except ValueError:
         raise InvalidLedgerQuery("the cursor is not one this API returned") from None
-    next_cursor = None if page.continuation is None else _encode(page.continuation)
-    return [_public(d) for d in page.items], next_cursor
+    return [_public(d) for d in page.items], encode_continuation(page.continuation)
 
 
 def all_entries(
@@ -255,14 +230,14 @@ def all_entries(
 ) -> Iterator[dict[str, Any]]:
     """Every entry with `start <= at < end`, oldest first (exports, reconciliation)."""
     query = Query(filters=_entry_filters(start, end, None), order_by=(Order("at"),), limit=500)
-    for document in _pages(_container(store), query):
+    for document in each(_container(store), query):
         yield _public(document)
 
 
 def currencies(store: DocumentStore) -> list[str]:
     """The currencies the journal holds entries in."""
     query = Query(filters=(Filter("type", "eq", TOTALS_TYPE),), limit=500)
-    return sorted({str(d["currency"]) for d in _pages(_container(store), query)})
+    return sorted({str(d["currency"]) for d in each(_container(store), query)})
 
 
 def trial_balance(
@@ -282,7 +257,7 @@ def trial_balance(
     if last_period is not None:
         filters.append(Filter("period", "lt", last_period))
     container = _container(store)
-    for totals in _pages(container, Query(filters=filters, limit=500)):
+    for totals in each(container, Query(filters=filters, limit=500)):
         for account, pair in totals.get("accounts", {}).items():
             add(account, int(pair["debit"]), int(pair["credit"]))
     if as_of is not None and last_period is not None:
@@ -295,7 +270,7 @@ def trial_balance(
             ),
             limit=500,
         )
-        for entry in _pages(container, query, partition=last_period):
+        for entry in each(container, query, partition_key=last_period):
             for line in entry["lines"]:
                 add(line["account"], int(line["debit"]), int(line["credit"]))
     accounts = [

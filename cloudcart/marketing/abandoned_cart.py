@@ -32,7 +32,7 @@ from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import Conflict, PreconditionFailed
 from cloudcart.core.events import Event
 from cloudcart.core.outbox import timestamp
-from cloudcart.core.ports.documents import Container, Document, DocumentStore
+from cloudcart.core.ports.documents import Container, Document, DocumentStore, strip_system
 from cloudcart.core.ports.messages import InvalidMessage, OutboundMessage
 from cloudcart.marketing.store import (
     container,
@@ -187,7 +187,7 @@ def _mark_sent(target: Container, customer_id: str, source_id: str, sent_at: dat
         state = read_or_none(target, STATE_ID, key)
         if state is None or state["sourceId"] != source_id or state.get("status") == "sent":
             return
-        updated = {k: v for k, v in state.items() if not k.startswith("_")}
+        updated = strip_system(state)
         updated.update(status="sent", sentAt=timestamp(sent_at))
         try:
             target.replace(updated, if_match=state["_etag"])

@@ -25,7 +25,7 @@ from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
 from cloudcart.core.events import Event
 from cloudcart.core.outbox import timestamp
-from cloudcart.core.ports.documents import Container, Document, DocumentStore, Filter, Query
+from cloudcart.core.ports.documents import Container, Document, DocumentStore, Filter, Query, pages
 from cloudcart.customers.service import CustomerService
 from cloudcart.insights import history
 from cloudcart.marketing.store import (
@@ -211,10 +211,8 @@ def handle_price_change(services: Services, event: Event, *, now: datetime | Non
         limit=PAGE,
     )
     told = 0
-    continuation: str | None = None
-    while True:
-        # Claims change other partitions only, so the continuation stays valid.
-        page = target.query(query, partition_key=views_key(product_id), continuation=continuation)
+    # Claims change other partitions only, so the continuation stays valid.
+    for page in pages(target, query, partition_key=views_key(product_id)):
         chosen = [
             viewer["customerId"]
             for viewer in page.items
@@ -234,8 +232,5 @@ def handle_price_change(services: Services, event: Event, *, now: datetime | Non
             if outcome.pending:
                 raise NotificationsPending(f"price drop {event.id}: {outcome}")
             told += len(chosen)
-        continuation = page.continuation
-        if continuation is None:
-            break
     logger.info("price drop of %s (%s): %d customer(s)", product_id, event.id, told)
     return told

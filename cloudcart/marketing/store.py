@@ -17,10 +17,11 @@ Every document carries `customerId`, so a customer's export and erasure find the
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from cloudcart.core.clock import parse_utc
 from cloudcart.core.errors import NotFound
-from cloudcart.core.ports.documents import Container, Document, DocumentStore
+from cloudcart.core.ports.documents import Container, Document, DocumentStore, strip_system
 from cloudcart.customers.service import CustomerService
 from cloudcart.notifications import templates
 
@@ -57,10 +58,10 @@ def read_or_none(target: Container, id: str, key: str) -> Document | None:
 
 def parse_time(value: str) -> datetime:
     """A stored ISO 8601 time as an aware UTC datetime."""
-    moment = datetime.fromisoformat(value)
-    if moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    moment = parse_utc(value)
+    if moment is None:
+        raise ValueError(f"not an ISO 8601 time: {value!r}")
+    return moment
 
 
 def marketing_allowed(documents: DocumentStore, customer_id: str, template: str) -> bool:
@@ -77,4 +78,4 @@ def marketing_allowed(documents: DocumentStore, customer_id: str, template: str)
 
 def without_system(documents: Iterable[Document]) -> list[Document]:
     """Documents without their system properties (for exports)."""
-    return [{k: v for k, v in d.items() if not k.startswith("_")} for d in documents]
+    return [strip_system(d) for d in documents]

@@ -32,8 +32,10 @@ from cloudcart.core.ports.documents import (
     Filter,
     Order,
     Query,
+    each,
     every,
     fill_page,
+    strip_system,
 )
 
 CONTAINER = "notifications"
@@ -151,7 +153,7 @@ class NotificationStore:
         for _ in range(8):
             feed = self._feed(customer_id)
             new_feed = {
-                **_strip(feed),
+                **strip_system(feed),
                 "unread": int(feed.get("unread", 0)) + 1,
                 "changedAt": record["createdAt"],
             }
@@ -183,7 +185,7 @@ class NotificationStore:
         if in_app:
             feed = self._feed(customer_id)
             new_feed = {
-                **_strip(feed),
+                **strip_system(feed),
                 "unread": int(feed.get("unread", 0)) + len(in_app),
                 "changedAt": in_app[-1]["createdAt"],
             }
@@ -200,7 +202,7 @@ class NotificationStore:
     def replace(self, record: Document, changes: dict[str, Any]) -> Document:
         """Write `changes` onto `record`, If-Match its ETag (PreconditionFailed if it moved),
         announcing a status it reaches (see the module docs) in the same batch."""
-        updated = {**_strip(record), **changes, "updatedAt": _iso(utcnow())}
+        updated = {**strip_system(record), **changes, "updatedAt": _iso(utcnow())}
         events = _announce(updated, record.get("status"))
         if not events:
             return self.container.replace(updated, if_match=record["_etag"])
@@ -287,14 +289,14 @@ class NotificationStore:
                     break
                 feed = self._feed(customer_id)
                 new_feed = {
-                    **_strip(feed),
+                    **strip_system(feed),
                     "unread": max(0, int(feed.get("unread", 0)) - len(items)),
                     "changedAt": at,
                 }
                 ops = [
                     BatchOp(
                         "replace",
-                        document={**_strip(i), "readAt": at, "updatedAt": at},
+                        document={**strip_system(i), "readAt": at, "updatedAt": at},
                         if_match=i["_etag"],
                     )
                     for i in items
@@ -381,13 +383,7 @@ class NotificationStore:
             ),
             limit=200,
         )
-        continuation: str | None = None
-        while True:
-            page = self.container.query(query, continuation=continuation)
-            yield from page.items
-            continuation = page.continuation
-            if continuation is None:
-                return
+        return each(self.container, query)
 
     def customer_documents(self, customer_id: str) -> list[Document]:
         """Every document in the customer's partition (export and erasure)."""
@@ -397,10 +393,6 @@ class NotificationStore:
         """Delete one document (already gone is fine)."""
         with suppress(NotFound):
             self.container.delete(document["id"], document["customerId"])
-
-
-def _strip(document: Document) -> Document:
-    return {k: v for k, v in document.items() if not k.startswith("_")}
 
 
 def _feed_op(feed: Document, new_feed: Document) -> BatchOp:

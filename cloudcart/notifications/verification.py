@@ -54,7 +54,7 @@ from cloudcart.core.errors import (
 )
 from cloudcart.core.ids import new_id
 from cloudcart.core.ports.channels import ProviderBusy, ProviderRejected
-from cloudcart.core.ports.documents import BatchOp, Container, Document, DocumentStore
+from cloudcart.core.ports.documents import BatchOp, Container, Document, DocumentStore, strip_system
 from cloudcart.customers.service import VERIFIED_FLAGS, CustomerService
 
 if TYPE_CHECKING:
@@ -371,10 +371,6 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _clean(document: Document) -> Document:
-    return {k: v for k, v in document.items() if not k.startswith("_")}
-
-
 def _read(container: Container, id: str, partition_key: str) -> Document | None:
     try:
         return container.read(id, partition_key)
@@ -611,11 +607,11 @@ class VerificationCodes:
                 raise CodeExpired()
             attempts = int(record.get("attempts", 0)) + (0 if matches else 1)
             if matches:
-                updated = {**_clean(record), "status": "verified", "verifiedAt": _iso(now)}
+                updated = {**strip_system(record), "status": "verified", "verifiedAt": _iso(now)}
             else:
                 dead = attempts >= MAX_ATTEMPTS
                 updated = {
-                    **_clean(record),
+                    **strip_system(record),
                     "attempts": attempts,
                     "status": "exhausted" if dead else "pending",
                 }

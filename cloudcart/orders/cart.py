@@ -30,6 +30,7 @@ from cloudcart.core.ports.documents import (
     DocumentStore,
     Query,
     every,
+    strip_system,
 )
 from cloudcart.orders.models import MAX_QUANTITY
 from cloudcart.orders.service import now_stamp
@@ -44,14 +45,14 @@ CART_UPDATED = "cart.updated"
 
 
 class CartError(DomainError):
-    """A cart request that cannot be carried out; the arguments are its problem document."""
+    """A cart request that cannot be carried out: the problem's detail and its catalogued
+    type, which gives the status and title."""
 
-    def __init__(self, status: int, title: str, detail: str, type_: str) -> None:
+    def __init__(self, detail: str, type_: str) -> None:
         super().__init__(detail)
-        self.status = status
-        self.title = title
         self.detail = detail
         self.problem_type = type_
+        self.catalogued(type_)
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,12 @@ def offer(store: DocumentStore, sku: str) -> Offer:
     """The current price and stock of a SKU; CartError 404 if no product sells it."""
     stock = inventory.stock_level(store, sku)
     if stock is None:
-        raise CartError(404, "Not Found", f"no product sells SKU {sku!r}", "unknown-sku")
+        raise CartError(f"no product sells SKU {sku!r}", "unknown-sku")
     product_id = stock.product_id
     try:
         product = store.container("catalog").read(product_id, product_id)
     except NotFound:
-        raise CartError(404, "Not Found", f"no product sells SKU {sku!r}", "unknown-sku") from None
+        raise CartError(f"no product sells SKU {sku!r}", "unknown-sku") from None
     for variant in product.get("variants", []):
         if variant.get("sku") == sku:
             return Offer(
@@ -88,7 +89,7 @@ def offer(store: DocumentStore, sku: str) -> Offer:
                 available=stock.available,
                 active=product.get("status") == "active",
             )
-    raise CartError(404, "Not Found", f"no product sells SKU {sku!r}", "unknown-sku")
+    raise CartError(f"no product sells SKU {sku!r}", "unknown-sku")
 
 
 def cart_updated_event(cart: Document) -> Event:
@@ -142,7 +143,7 @@ class Carts:
 
     def _save(self, cart: Document) -> None:
         cart["updatedAt"] = now_stamp()
-        document = {k: v for k, v in cart.items() if not k.startswith("_")}
+        document = strip_system(cart)
         if self.owner.startswith(ANON_PREFIX):
             self._container.upsert(document)
             return
@@ -175,7 +176,7 @@ class Carts:
         cart = self.load()
         line = next((i for i in cart["items"] if i["sku"] == sku), None)
         if line is None:
-            raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
+            raise CartError(f"SKU {sku!r} is not in the cart", "not-in-cart")
         self._check(offer(self.store, sku), quantity)
         line["quantity"] = quantity
         self._save(cart)
@@ -186,7 +187,7 @@ class Carts:
         cart = self.load()
         kept = [i for i in cart["items"] if i["sku"] != sku]
         if len(kept) == len(cart["items"]):
-            raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
+            raise CartError(f"SKU {sku!r} is not in the cart", "not-in-cart")
         cart["items"] = kept
         self._save(cart)
         return cart
@@ -230,18 +231,14 @@ class Carts:
     @staticmethod
     def _check(current: Offer, quantity: int) -> None:
         if not current.active:
-            raise CartError(409, "Conflict", f"SKU {current.sku!r} is not for sale", "not-for-sale")
+            raise CartError(f"SKU {current.sku!r} is not for sale", "not-for-sale")
         if quantity > MAX_QUANTITY:
             raise CartError(
-                422,
-                "Unprocessable Content",
                 f"at most {MAX_QUANTITY} units of one SKU",
                 "quantity-too-large",
             )
         if quantity > current.available:
             raise CartError(
-                409,
-                "Conflict",
                 f"only {current.available} unit(s) of {current.sku!r} are available",
                 "insufficient-stock",
             )

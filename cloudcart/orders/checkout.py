@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudcart import risk
 from cloudcart.core.clock import utcnow
-from cloudcart.core.errors import Conflict, NotFound, PreconditionFailed
+from cloudcart.core.errors import Conflict, DomainError, NotFound, PreconditionFailed
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
@@ -58,7 +58,6 @@ from cloudcart.core.ports.documents import (
     first,
 )
 from cloudcart.core.ports.payments import DisabledGateway, PaymentsDisabled
-from cloudcart.core.problems import problem_type_uri
 from cloudcart.inventory import OutOfStock, release_reservation, reserve_stock
 from cloudcart.orders.cart import CartError, Carts, offer
 from cloudcart.orders.lifecycle import gateway
@@ -101,6 +100,34 @@ class _Lease:
     attempt: str = field(default_factory=lambda: new_id("att_"))
 
 
+class CheckoutFailure(DomainError):
+    """A checkout that placed nothing, or placed the order but could not start its payment:
+    the problem's detail and its catalogued type (which gives the status and title), the
+    order when there is one (`orderId`) and `retry_after` when waiting helps.
+
+    Its `to_problem()` is what the route answers and what the idempotency record stores, so
+    a replay with the same key answers the same document.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        type_: str,
+        *,
+        order_id: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.problem_type = type_
+        self.catalogued(type_)
+        self.order_id = order_id
+        self.retry_after = retry_after
+
+    def problem_extra(self) -> dict[str, Any]:
+        """`orderId` when the order was placed."""
+        return {} if self.order_id is None else {"orderId": self.order_id}
+
+
 @dataclass(frozen=True)
 class CheckoutResponse:
     """What the route answers: `status` and `body` (a problem document when >= 400)."""
@@ -109,19 +136,10 @@ class CheckoutResponse:
     body: dict[str, Any]
     retry_after: int | None = None
 
-
-class _Failure(Exception):
-    def __init__(self, status: int, title: str, detail: str, type_: str) -> None:
-        super().__init__(detail)
-        self.response = CheckoutResponse(
-            status,
-            {
-                "type": problem_type_uri(type_),
-                "title": title,
-                "status": status,
-                "detail": detail,
-            },
-        )
+    @classmethod
+    def refused(cls, failure: CheckoutFailure) -> CheckoutResponse:
+        """The answer to a failed checkout: its problem document."""
+        return cls(failure.status, failure.to_problem(), failure.retry_after)
 
 
 def request_hash(body: CheckoutIn) -> str:
@@ -139,18 +157,6 @@ def record_id(key: str) -> str:
 
 def _lease_until() -> str:
     return timestamp(utcnow() + LEASE)
-
-
-def _payments_disabled(detail: str, order_id: str | None = None) -> CheckoutResponse:
-    body: dict[str, Any] = {
-        "type": problem_type_uri(PaymentsDisabled.problem_type),
-        "title": PaymentsDisabled.title,
-        "status": PaymentsDisabled.status,
-        "detail": detail,
-    }
-    if order_id is not None:
-        body["orderId"] = order_id
-    return CheckoutResponse(PaymentsDisabled.status, body)
 
 
 @dataclass(frozen=True)
@@ -174,8 +180,11 @@ def checkout(
     if isinstance(gateway(services), DisabledGateway):
         # Refused before anything is written: an order that can never be paid would only
         # hold stock until the expiry timer releases it.
-        return _payments_disabled(
-            "this shop is not taking payments at the moment; nothing was ordered"
+        return CheckoutResponse.refused(
+            CheckoutFailure(
+                "this shop is not taking payments at the moment; nothing was ordered",
+                "payments-disabled",
+            )
         )
     container = orders_container(services.documents)
     digest = request_hash(body)
@@ -210,18 +219,19 @@ def _own(
         # give it back before anything else, so no path below can leak it.
         _release_recorded(services, record)
         order = _place(services, customer_id, body, lease, context)
-    except _Failure as failure:
+    except CheckoutFailure as failure:
+        response = CheckoutResponse.refused(failure)
         record = lease.record
         stored = {
             **_clean(record),
             "status": "failed",
-            "response": {"status": failure.response.status, "body": failure.response.body},
+            "response": {"status": response.status, "body": response.body},
         }
         try:
             container.replace(stored, if_match=str(record["_etag"]))
         except (PreconditionFailed, NotFound):
             logger.warning("idempotency record %s changed under its owner", record["id"])
-        return failure.response
+        return response
     except BaseException:
         # Unexpected: give back this attempt's stock and free the key so a retry starts
         # again. If the stock cannot be given back the record stays `in_progress` with its
@@ -271,12 +281,12 @@ def _follow(
             # The owner failed unexpectedly and freed the key: start afresh.
             return checkout(services, customer_id, key, body, context)
         if record.get("requestHash") != digest:
-            return _Failure(
-                422,
-                "Unprocessable Content",
-                "this Idempotency-Key was used with a different request body",
-                "idempotency-key-reused",
-            ).response
+            return CheckoutResponse.refused(
+                CheckoutFailure(
+                    "this Idempotency-Key was used with a different request body",
+                    "idempotency-key-reused",
+                )
+            )
         status = record.get("status")
         expired = str(record.get("leaseUntil", "")) < timestamp(utcnow())
         if status == "failed":
@@ -298,16 +308,13 @@ def _follow(
                 continue
             return _own(services, customer_id, body, mine, context)
         if time.monotonic() > deadline:
-            return CheckoutResponse(
-                409,
-                {
-                    "type": problem_type_uri("checkout-in-progress"),
-                    "title": "Conflict",
-                    "status": 409,
-                    "detail": "a checkout with this Idempotency-Key is still in progress; retry "
-                    "with the same key shortly",
-                },
-                retry_after=1,
+            return CheckoutResponse.refused(
+                CheckoutFailure(
+                    "a checkout with this Idempotency-Key is still in progress; retry with the "
+                    "same key shortly",
+                    "checkout-in-progress",
+                    retry_after=1,
+                )
             )
         time.sleep(_POLL_SECONDS)
 
@@ -319,18 +326,16 @@ def _place(
     settings = services.settings
     cart = Carts(store, customer_id).load()
     if not cart["items"]:
-        raise _Failure(422, "Unprocessable Content", "the cart is empty", "cart-empty")
+        raise CheckoutFailure("the cart is empty", "cart-empty")
     address = _address(services, customer_id, body)
     lines: list[dict[str, Any]] = []
     for item in cart["items"]:
         try:
             current = offer(store, item["sku"])
         except CartError as exc:
-            raise _Failure(409, "Conflict", exc.detail, "sku-unavailable") from None
+            raise CheckoutFailure(exc.detail, "sku-unavailable") from None
         if not current.active:
-            raise _Failure(
-                409, "Conflict", f"SKU {current.sku!r} is not for sale", "sku-unavailable"
-            )
+            raise CheckoutFailure(f"SKU {current.sku!r} is not for sale", "sku-unavailable")
         lines.append(
             {
                 "sku": current.sku,
@@ -347,7 +352,7 @@ def _place(
             lines, country=str(address["country"]), method=body.shipping_method, settings=settings
         )
     except PricingError as exc:
-        raise _Failure(422, "Unprocessable Content", str(exc), "cannot-price") from None
+        raise CheckoutFailure(str(exc), "cannot-price") from None
 
     quantities: dict[str, int] = {}
     for line in lines:
@@ -355,9 +360,7 @@ def _place(
     # The fraud rules run before any stock moves: a declined checkout changes nothing.
     check = _assess(services, customer_id, context, address, quantities, totals.to_document())
     if check is not None and check.blocks:
-        raise _Failure(
-            422,
-            "Unprocessable Content",
+        raise CheckoutFailure(
             "this order cannot be placed; please contact the shop if you think this is a mistake",
             DECLINED,
         )
@@ -378,9 +381,7 @@ def _place(
     try:
         reserve_stock(store, lease.attempt, quantities)
     except OutOfStock as exc:
-        raise _Failure(
-            409,
-            "Conflict",
+        raise CheckoutFailure(
             f"not enough stock of {exc.sku!r} for {exc.requested} unit(s)",
             "out-of-stock",
         ) from None
@@ -525,7 +526,7 @@ def _address(services: Services, customer_id: str, body: CheckoutIn) -> dict[str
         return body.shipping_address.model_dump(mode="json", by_alias=True)
     found = _saved_address(services, customer_id, str(body.address_id))
     if found is None:
-        raise _Failure(422, "Unprocessable Content", "unknown address", "unknown-address")
+        raise CheckoutFailure("unknown address", "unknown-address")
     return found
 
 
@@ -563,25 +564,25 @@ def attach_payment(services: Services, order: Document) -> CheckoutResponse:
         # it): the same key resumes here once they are on; otherwise expiry cancels it.
         logger.warning("order %s placed but payments are disabled: %s", order_id, disabled)
         _open_lease(services, order)
-        return _payments_disabled(
-            "the order is placed but this shop is not taking payments at the moment; retry "
-            "with the same Idempotency-Key later",
-            order_id,
+        return CheckoutResponse.refused(
+            CheckoutFailure(
+                "the order is placed but this shop is not taking payments at the moment; retry "
+                "with the same Idempotency-Key later",
+                "payments-disabled",
+                order_id=order_id,
+            )
         )
     except Exception:
         logger.exception("payment for order %s could not be created", order_id)
         _open_lease(services, order)
-        return CheckoutResponse(
-            503,
-            {
-                "type": problem_type_uri("payment-unavailable"),
-                "title": "Service Unavailable",
-                "status": 503,
-                "orderId": order_id,
-                "detail": "the order is placed but its payment could not be started; retry with "
-                "the same Idempotency-Key",
-            },
-            retry_after=5,
+        return CheckoutResponse.refused(
+            CheckoutFailure(
+                "the order is placed but its payment could not be started; retry with the same "
+                "Idempotency-Key",
+                "payment-unavailable",
+                order_id=order_id,
+                retry_after=5,
+            )
         )
     stored_payment = {
         "provider": payment.provider,

@@ -246,8 +246,6 @@ def _refuse_imported(document: Document) -> None:
     # fulfilment, refunds) about things that never happened in this shop.
     if document.get("imported"):
         raise OrderRuleViolation(
-            409,
-            "Conflict",
             "this order was imported from another system and cannot be changed here",
             "imported-order",
         )
@@ -266,8 +264,6 @@ def cancel_order(services: Services, customer_id: str, order_id: str, *, reason:
             raise InvalidTransition(status, "cancelled")
         if any(s.get("status") != "failed" for s in document.get("shipments", [])):
             raise OrderRuleViolation(
-                409,
-                "Conflict",
                 "part of this order has shipped; return it once delivered instead",
                 "already-shipped",
             )
@@ -325,16 +321,12 @@ def refund_lines_amount(document: Document, lines: Sequence[dict[str, Any]]) -> 
         line = by_sku.get(item["sku"])
         if line is None:
             raise OrderRuleViolation(
-                422,
-                "Unprocessable Content",
                 f"SKU {item['sku']!r} is not on this order",
                 "unknown-line",
             )
         left = int(line["quantity"]) - int(line.get("refundedQuantity", 0))
         if item["quantity"] > left:
             raise OrderRuleViolation(
-                409,
-                "Conflict",
                 f"only {left} unit(s) of {item['sku']!r} can still be refunded",
                 "refund-exceeds-line",
             )
@@ -360,8 +352,6 @@ def issue_refund(
     refunded = int(document.get("refundedAmount", 0))
     if amount <= 0 or amount > captured - refunded:
         raise OrderRuleViolation(
-            409,
-            "Conflict",
             f"refund of {amount} exceeds what can be refunded ({captured - refunded})",
             "refund-exceeds-captured",
         )
@@ -372,7 +362,7 @@ def issue_refund(
     claim = guard.begin(message_id)
     if claim.state == "in_progress":
         raise OrderRuleViolation(
-            409, "Conflict", "a refund of this order is in progress; retry", "refund-in-progress"
+            "a refund of this order is in progress; retry", "refund-in-progress"
         )
     if claim.state == "done" and claim.result is not None:
         result = claim.result
@@ -449,8 +439,6 @@ def request_return(
         )
         if now - delivered_at > window:
             raise OrderRuleViolation(
-                409,
-                "Conflict",
                 "the return window of this order has closed",
                 "return-window-closed",
             )

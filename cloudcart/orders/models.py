@@ -134,6 +134,12 @@ class CancelIn(_Body):
     reason: str = Field("requested_by_customer", min_length=1, max_length=500)
 
 
+class AdminCancelIn(_Body):
+    """Why the shop cancels the order (optional)."""
+
+    reason: str = Field("cancelled_by_shop", min_length=1, max_length=500)
+
+
 JSONObject = dict[str, Any]
 
 

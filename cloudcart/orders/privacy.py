@@ -45,14 +45,22 @@ reached through its idempotency record's `orderId`. No events are published: the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from cloudcart.core.errors import NotFound, PreconditionFailed
 from cloudcart.core.events import Event
 from cloudcart.core.idempotency import PROCESSED_CONTAINER, SIDE_EFFECT_KIND
 from cloudcart.core.outbox import OUTBOX_KIND
-from cloudcart.core.ports.documents import Container, Document, Filter, Query
+from cloudcart.core.ports.documents import (
+    Container,
+    Document,
+    Filter,
+    Query,
+    each,
+    every,
+    strip_system,
+)
 from cloudcart.customers.privacy import (
     PrivacyContext,
     register_erasure_contributor,
@@ -91,21 +99,6 @@ def register() -> None:
 # --- export -------------------------------------------------------------------------------
 
 
-def _clean(document: Document) -> Document:
-    return {k: v for k, v in document.items() if not k.startswith("_")}
-
-
-def _partition(container: Container, partition_key: str, *filters: Filter) -> Iterator[Document]:
-    continuation: str | None = None
-    query = Query(filters=filters, limit=100)
-    while True:
-        page = container.query(query, partition_key=partition_key, continuation=continuation)
-        yield from page.items
-        continuation = page.continuation
-        if continuation is None:
-            return
-
-
 def export_orders(ctx: PrivacyContext) -> list[Document]:
     """Every order of the customer as stored, oldest first (storage fields removed).
 
@@ -115,8 +108,12 @@ def export_orders(ctx: PrivacyContext) -> list[Document]:
     (docs/risk.md)."""
     container = orders_container(ctx.documents)
     found = [
-        {k: v for k, v in _clean(d).items() if k != "risk"}
-        for d in _partition(container, ctx.customer_id, Filter("type", "eq", ORDER_TYPE))
+        {k: v for k, v in strip_system(d).items() if k != "risk"}
+        for d in each(
+            container,
+            Query(filters=[Filter("type", "eq", ORDER_TYPE)]),
+            partition_key=ctx.customer_id,
+        )
     ]
     found.sort(key=lambda d: str(d.get("createdAt", "")))
     return found
@@ -125,7 +122,7 @@ def export_orders(ctx: PrivacyContext) -> list[Document]:
 def export_cart(ctx: PrivacyContext) -> Document | None:
     """The customer's stored cart (SKUs and quantities), or None."""
     try:
-        return _clean(ctx.documents.container(CARTS).read(CART_ID, ctx.customer_id))
+        return strip_system(ctx.documents.container(CARTS).read(CART_ID, ctx.customer_id))
     except NotFound:
         return None
 
@@ -188,7 +185,7 @@ def _rewrite(
                 current = container.read(str(document["id"]), partition_key)
             except NotFound:
                 return None
-        changed = _clean(current)
+        changed = strip_system(current)
         if not scrub(changed):
             return current
         try:
@@ -230,7 +227,7 @@ def anonymise_orders(ctx: PrivacyContext) -> None:
     `orders` partition (see the module docs). Idempotent."""
     container = orders_container(ctx.documents)
     # Collect first, write after: rewriting while paging could shift later pages.
-    documents = list(_partition(container, ctx.customer_id))
+    documents = every(container, Query(), partition_key=ctx.customer_id)
     order_ids: set[str] = set()
     for document in documents:
         kind = document.get("type")

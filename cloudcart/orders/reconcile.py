@@ -17,7 +17,6 @@ the WMS's last known one.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cloudcart import inventory
 from cloudcart.core.clock import utcnow
 from cloudcart.core.outbox import timestamp
-from cloudcart.core.ports.documents import Container, Document, Filter, Query
+from cloudcart.core.ports.documents import Document, Filter, Query, each
 from cloudcart.ledger.reconcile import ledger_problems
 from cloudcart.orders.lifecycle import gateway
 from cloudcart.orders.service import ORDER_TYPE, orders_container
@@ -62,16 +61,6 @@ class Report:
         }
 
 
-def _all(container: Container, filters: list[Filter]) -> Iterator[Document]:
-    continuation: str | None = None
-    while True:
-        page = container.query(Query(filters=filters, limit=100), continuation=continuation)
-        yield from page.items
-        continuation = page.continuation
-        if continuation is None:
-            return
-
-
 FULFILMENT_GRACE = timedelta(minutes=5)
 """How long a paid order may wait for the fulfilment partner's acceptance."""
 
@@ -86,7 +75,10 @@ def reconcile(
     expected_sold: dict[str, int] = defaultdict(int)
     orders_net: dict[str, int] = defaultdict(int)
     captured_due: set[str] = set()
-    for order in _all(orders_container(services.documents), [Filter("type", "eq", ORDER_TYPE)]):
+    for order in each(
+        orders_container(services.documents),
+        Query(filters=[Filter("type", "eq", ORDER_TYPE)], limit=100),
+    ):
         if order.get("imported"):
             # History from another system: no money, stock or partner here to agree with.
             continue

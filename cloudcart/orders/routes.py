@@ -39,6 +39,7 @@ from cloudcart.orders.cart import (
 )
 from cloudcart.orders.checkout import CheckoutContext, checkout
 from cloudcart.orders.models import (
+    AdminCancelIn,
     AdminOrder,
     AdminOrderPage,
     CancelIn,
@@ -220,7 +221,7 @@ def set_cart_item(
     """Set the quantity of a SKU in the cart."""
     carts = _carts(services, caller, cart_id, response, create=False)
     if carts is None:
-        raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
+        raise CartError(f"SKU {sku!r} is not in the cart", "not-in-cart")
     return carts.view(carts.set_quantity(sku, body.quantity))
 
 
@@ -241,7 +242,7 @@ def delete_cart_item(
     """Remove a SKU from the cart."""
     carts = _carts(services, caller, cart_id, response, create=False)
     if carts is None:
-        raise CartError(404, "Not Found", f"SKU {sku!r} is not in the cart", "not-in-cart")
+        raise CartError(f"SKU {sku!r} is not in the cart", "not-in-cart")
     return carts.view(carts.remove(sku))
 
 
@@ -508,6 +509,36 @@ def admin_review(
 
 
 @admin_router.post(
+    "/{orderId}/cancel",
+    summary="Cancel an order (any customer)",
+    response_model=None,
+    responses=_answers(AdminOrder, "The order, cancelled.", _ADMIN_ERRORS),
+)
+def admin_cancel(
+    order_id: OrderIdPath,
+    caller: Admin,
+    services: ServicesDep,
+    body: AdminCancelIn | None = None,
+) -> dict[str, Any]:
+    """Cancel before shipment, as a customer can cancel their own: stock released, a
+    captured payment refunded, an open one cancelled at the gateway; audited. Cancelling a
+    cancelled order changes nothing; once part of it shipped, 409 `already-shipped`."""
+    order = _admin_order(services, order_id)
+    reason = body.reason if body else "cancelled_by_shop"
+    updated = lifecycle.cancel_order(
+        services, str(order["customerId"]), str(order["id"]), reason=reason
+    )
+    record_audit(
+        services.documents,
+        actor_id=caller.customer_id,
+        action="order.cancel",
+        target={"orderId": order_id, "status": updated["status"], "reason": reason},
+        correlation_id=correlation_id.get(),
+    )
+    return admin_order(updated)
+
+
+@admin_router.post(
     "/{orderId}/refunds",
     summary="Refund an order",
     response_model=None,
@@ -520,7 +551,7 @@ def admin_refund(
     A `returned` order becomes `refunded`."""
     order = _admin_order(services, order_id)
     if not order.get("capturedAmount"):
-        raise OrderRuleViolation(409, "Conflict", "the order has no captured payment", "not-paid")
+        raise OrderRuleViolation("the order has no captured payment", "not-paid")
     lines = [line.model_dump() for line in body.lines] if body.lines else []
     amount = lifecycle.refund_lines_amount(order, lines) if lines else int(body.amount or 0)
     return public_order(

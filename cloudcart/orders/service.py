@@ -19,13 +19,15 @@ so another customer's order id answers 404 exactly like an unknown one.
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cloudcart.core.clock import utcnow
+from cloudcart.core.clock import now_timestamp
+from cloudcart.core.cursors import (
+    CONTINUATION_CURSOR_PATTERN,
+    decode_continuation,
+    encode_continuation,
+)
 from cloudcart.core.errors import (
     BatchFailed,
     Conflict,
@@ -34,7 +36,7 @@ from cloudcart.core.errors import (
     PreconditionFailed,
 )
 from cloudcart.core.events import Event
-from cloudcart.core.outbox import timestamp, write_with_events
+from cloudcart.core.outbox import write_with_events
 from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
@@ -44,6 +46,7 @@ from cloudcart.core.ports.documents import (
     Order,
     Query,
     fill_page,
+    first,
 )
 
 ORDERS = "orders"
@@ -66,14 +69,14 @@ class OrderNotFound(DomainError):
 
 
 class OrderRuleViolation(DomainError):
-    """A request the order's state or rules forbid; the arguments are its problem document."""
+    """A request the order's state or rules forbid: the problem's detail and its catalogued
+    type, which gives the status and title."""
 
-    def __init__(self, status: int, title: str, detail: str, type_: str) -> None:
+    def __init__(self, detail: str, type_: str) -> None:
         super().__init__(detail)
-        self.status = status
-        self.title = title
         self.detail = detail
         self.problem_type = type_
+        self.catalogued(type_)
 
 
 def orders_container(store: DocumentStore) -> Container:
@@ -81,23 +84,15 @@ def orders_container(store: DocumentStore) -> Container:
     return store.container(ORDERS)
 
 
-def now_stamp() -> str:
-    """Now as a fixed-width UTC timestamp (string order is time order)."""
-    return timestamp(utcnow())
+now_stamp = now_timestamp
+"""Now as a fixed-width UTC timestamp (string order is time order)."""
 
 
 def find_order(store: DocumentStore, order_id: str) -> Document | None:
     """The order with that id in any partition, or None (one cross-partition query)."""
-    query = Query(filters=(Filter("type", "eq", ORDER_TYPE), Filter("id", "eq", order_id)), limit=1)
-    continuation: str | None = None
-    while True:
-        # A cross-partition query may answer an empty page with a continuation.
-        page = orders_container(store).query(query, continuation=continuation)
-        if page.items:
-            return page.items[0]
-        continuation = page.continuation
-        if not continuation:
-            return None
+    # `first` follows continuations: a cross-partition query may answer an empty page.
+    query = Query(filters=(Filter("type", "eq", ORDER_TYPE), Filter("id", "eq", order_id)))
+    return first(orders_container(store), query)
 
 
 def get_order(store: DocumentStore, customer_id: str, order_id: str) -> Document:
@@ -274,9 +269,7 @@ def update_order(
                 continue
             raise
         return results[len(markers)], True
-    raise OrderRuleViolation(
-        409, "Conflict", "the order kept changing while it was updated; retry", "order-busy"
-    )
+    raise OrderRuleViolation("the order kept changing while it was updated; retry", "order-busy")
 
 
 def add_history(document: Document, status: str, reason: str | None = None) -> None:
@@ -288,33 +281,14 @@ def add_history(document: Document, status: str, reason: str | None = None) -> N
     document["status"] = status
 
 
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]{12,}={0,2}$"
+CURSOR_PATTERN = CONTINUATION_CURSOR_PATTERN
 """Every cursor `encode_cursor` makes: padded base64url of at least 9 bytes."""
-_CURSOR = re.compile(CURSOR_PATTERN)
 
+encode_cursor = encode_continuation
+"""An opaque API cursor for a store continuation (None on the last page)."""
 
-def encode_cursor(continuation: str | None) -> str | None:
-    """An opaque API cursor for a store continuation."""
-    if continuation is None:
-        return None
-    return base64.urlsafe_b64encode(json.dumps({"c": continuation}).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> str | None:
-    """The store continuation of an API cursor; ValueError when it is not one of ours."""
-    if cursor is None:
-        return None
-    # The base64 decoder would skip characters outside the alphabet.
-    if _CURSOR.fullmatch(cursor) is None:
-        raise ValueError("the cursor is not one this API returned")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        continuation = data["c"]
-    except (ValueError, KeyError, TypeError):
-        raise ValueError("the cursor is not one this API returned") from None
-    if not isinstance(continuation, str):
-        raise ValueError("the cursor is not one this API returned")
-    return continuation
+decode_cursor = decode_continuation
+"""The store continuation of an API cursor; ValueError when it is not one of ours."""
 
 
 def list_orders(

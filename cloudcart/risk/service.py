@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
-from cloudcart.core.ports.documents import BatchOp, Container, Document
+from cloudcart.core.ports.documents import BatchOp, Container, Document, strip_system
 from cloudcart.risk import rules
 from cloudcart.risk.client_ip import ip_bucket
 from cloudcart.risk.config import RiskConfig, risk_config
@@ -130,7 +130,7 @@ def _bumped(
     doc: Document | None, key: str, day: str, hour: str, what: str, customer_id: str | None
 ) -> Document:
     fresh: Document = {"id": key, "day": day, "kind": "counter", "orders": {}, "declines": {}}
-    base = {k: v for k, v in (doc or fresh).items() if not k.startswith("_")}
+    base = strip_system(doc or fresh)
     buckets = dict(base.get(what) or {})
     buckets[hour] = int(buckets.get(hour, 0)) + 1
     base[what] = buckets

@@ -12,13 +12,12 @@ from the catalog (`cloudcart serve --demo` after loading the demo data, tests, r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 from cloudcart import inventory
 from cloudcart.composition import Services
 from cloudcart.core.errors import NotFound
 from cloudcart.core.events import Event
-from cloudcart.core.ports.documents import Container, Document, Filter, Query, first
+from cloudcart.core.ports.documents import Container, Document, Filter, Query, each, first
 from cloudcart.core.ports.search import SearchIndex
 from cloudcart.core.search.documents import to_search_document
 
@@ -113,16 +112,6 @@ def sync_product(services: Services, product_id: str) -> bool:
     return True
 
 
-def _all(container: Container, query: Query) -> Iterator[Document]:
-    continuation: str | None = None
-    while True:
-        page = container.query(query, continuation=continuation)
-        yield from page.items
-        continuation = page.continuation
-        if not continuation:
-            return
-
-
 def reindex_all(services: Services, index: SearchIndex | None = None) -> int:
     """Rebuild the whole index from the catalog in one swap; returns the products indexed.
 
@@ -131,14 +120,14 @@ def reindex_all(services: Services, index: SearchIndex | None = None) -> int:
     catalog = services.documents.container("catalog")
     categories = {
         str(c["id"]): c
-        for c in _all(catalog, Query(filters=[Filter("type", "eq", "category")], limit=500))
+        for c in each(catalog, Query(filters=[Filter("type", "eq", "category")], limit=500))
     }
     stock = {
         level.sku: {"available": level.available}
         for level in inventory.all_levels(services.documents)
     }
     documents = []
-    for product in _all(catalog, Query(filters=[Filter("type", "eq", "product")], limit=500)):
+    for product in each(catalog, Query(filters=[Filter("type", "eq", "product")], limit=500)):
         document = to_search_document(
             product, stock, categories.get(str(product.get("categoryId", "")))
         )

@@ -13,8 +13,6 @@ holds the database-wide change sequence.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import json
 import os
@@ -29,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from cloudcart.core.cursors import decode_token, encode_token
 from cloudcart.core.documents.registry import CONTAINERS
 from cloudcart.core.documents.rules import (
     IDENTIFIER,
@@ -90,18 +89,11 @@ def _json_path(field: str) -> str:
     return "$" + "".join(f'."{p}"' for p in field_path(field))
 
 
-def _encode_token(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
-
-
 def _decode_token(token: str) -> dict[str, Any]:
     try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error) as exc:
+        return decode_token(token)
+    except ValueError as exc:
         raise ValueError("malformed continuation token") from exc
-    if not isinstance(data, dict):
-        raise ValueError("malformed continuation token")
-    return data
 
 
 def _new_etag() -> str:
@@ -526,7 +518,7 @@ class SqliteContainer:
         with self._store.reading() as conn:
             rows = conn.execute(sql, params).fetchall()
         items = [_parse(r[0]) for r in rows[: query.limit]]
-        token = _encode_token({"o": offset + query.limit}) if len(rows) > query.limit else None
+        token = encode_token({"o": offset + query.limit}) if len(rows) > query.limit else None
         return Page(items=items, continuation=token)
 
     def batch(self, partition_key: str, operations: Sequence[BatchOp]) -> list[Document]:
@@ -580,7 +572,7 @@ class SqliteContainer:
             ).fetchall()
         last = rows[-1][1] if rows else after
         return ChangeFeedPage(
-            items=[_parse(r[0]) for r in rows], checkpoint=_encode_token({"s": last})
+            items=[_parse(r[0]) for r in rows], checkpoint=encode_token({"s": last})
         )
 
 

@@ -16,7 +16,7 @@ and no '/', '\\', '?' or '#' in an id. `Container.read_many` takes at most
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -287,18 +287,55 @@ def fill_page(
             return Page(items=items, continuation=continuation)
 
 
+def pages(
+    container: Container, query: Query, *, partition_key: str | None = None
+) -> Iterator[Page]:
+    """The pages of `query`, lazily, from the first to the one without a continuation
+    (`query.limit` is the page size; a page may be short or empty, see `Page`).
+
+    The next page is asked for only when the caller comes back for it, so a caller may stop
+    early, or act on each page before the next is read.
+    """
+    continuation: str | None = None
+    while True:
+        page = container.query(query, partition_key=partition_key, continuation=continuation)
+        yield page
+        continuation = page.continuation
+        if continuation is None:
+            return
+
+
+def each(
+    container: Container, query: Query, *, partition_key: str | None = None
+) -> Iterator[Document]:
+    """Every match of `query`, lazily, page after page (`query.limit` is the page size):
+    for scans too large to hold at once."""
+    for page in pages(container, query, partition_key=partition_key):
+        yield from page.items
+
+
 def every(
     container: Container, query: Query, *, partition_key: str | None = None
 ) -> list[Document]:
     """Every match of `query`, page after page (`query.limit` is the page size)."""
-    items: list[Document] = []
-    continuation: str | None = None
-    while True:
-        page = container.query(query, partition_key=partition_key, continuation=continuation)
-        items.extend(page.items)
-        continuation = page.continuation
-        if continuation is None:
-            return items
+    return list(each(container, query, partition_key=partition_key))
+
+
+def set_field(document: Document, field: str, value: Any) -> None:
+    """Set a dotted `field` (`address.country`, as in `Filter` and partition key fields) of
+    `document` to `value`, creating the objects on its way that are missing."""
+    parts = field.split(".")
+    target = document
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value
+
+
+def strip_system(document: Mapping[str, Any]) -> Document:
+    """A shallow copy of a stored `document` without its system properties (`_etag`,
+    `_ts`, `_rid`, ...): every property whose name starts with `_`, a prefix the database
+    reserves, so the copy is fit to write back, export or compare."""
+    return {k: v for k, v in document.items() if not k.startswith("_")}
 
 
 def first(

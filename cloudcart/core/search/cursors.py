@@ -4,11 +4,11 @@ sort), so a cursor cannot be replayed with other filters."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
 
+from cloudcart.core.cursors import decode_token, encode_token
 from cloudcart.core.ports.search import InvalidCursor, SearchQuery
 
 CURSOR_PATTERN = r"^(?:[A-Za-z0-9_-]{40,}={0,2})?$"
@@ -33,8 +33,7 @@ def query_fingerprint(query: SearchQuery) -> str:
 
 def encode_cursor(offset: int, fingerprint: str) -> str:
     """The cursor of the page that starts at `offset` of the query with `fingerprint`."""
-    raw = json.dumps({"o": offset, "q": fingerprint}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_token({"o": offset, "q": fingerprint}, padded=False)
 
 
 def decode_cursor(cursor: str | None, fingerprint: str) -> int:
@@ -46,8 +45,7 @@ def decode_cursor(cursor: str | None, fingerprint: str) -> int:
     if _CURSOR.fullmatch(cursor) is None:
         raise InvalidCursor("cursor does not belong to this query")
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        data = decode_token(cursor)
         offset = data["o"]
         if not isinstance(offset, int) or offset < 0 or data["q"] != fingerprint:
             raise ValueError

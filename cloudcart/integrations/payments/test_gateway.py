@@ -47,6 +47,7 @@ from cloudcart.core.ports.documents import (
     Filter,
     PatchOp,
     Query,
+    each,
 )
 from cloudcart.core.ports.payments import (
     IdempotencyMismatch,
@@ -428,15 +429,10 @@ class EmbeddedTestGateway:
             limit=500,
         )
         while True:
-            earned = 0
-            continuation: str | None = None
-            while True:
-                page = container.query(query, continuation=continuation)
-                for doc in page.items:
-                    earned += int(doc["amount"]) - int(doc.get("fee", 0)) - int(doc["refunded"])
-                continuation = page.continuation
-                if not continuation:
-                    break
+            earned = sum(
+                int(doc["amount"]) - int(doc.get("fee", 0)) - int(doc["refunded"])
+                for doc in each(container, query)
+            )
             try:
                 state: Document | None = container.read(balance_id, balance_id)
             except NotFound:

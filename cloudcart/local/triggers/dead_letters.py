@@ -42,7 +42,7 @@ class DeadLetterAlert:
         self._broker.on_dead_letter = self._previous
 
     def _on_dead_letter(self, letter: DeadLetter) -> None:
-        fields = {
+        data = {
             "entity": letter.entity,
             "subscription": letter.subscription,
             "messageId": letter.message_id,
@@ -50,9 +50,8 @@ class DeadLetterAlert:
             "reason": letter.reason,
             "description": letter.description,
             "deliveryCount": letter.delivery_count,
-            "deadLetterId": letter.id,
         }
-        logger.error("message dead-lettered", extra=fields)
+        logger.error("message dead-lettered", extra={**data, "deadLetterId": letter.id})
         ops_topic = self._ops_topic
         if letter.entity == ops_topic:
             # An alert about an alert could loop forever; the log above is the alert.
@@ -70,15 +69,7 @@ class DeadLetterAlert:
             "time": utcnow().isoformat(),
             "subject": letter.message_id,
             "correlationId": letter.correlation_id,
-            "data": {
-                "entity": letter.entity,
-                "subscription": letter.subscription,
-                "messageId": letter.message_id,
-                "subject": letter.subject,
-                "reason": letter.reason,
-                "description": letter.description,
-                "deliveryCount": letter.delivery_count,
-            },
+            "data": data,
         }
         self._broker.publish(
             ops_topic,

@@ -42,8 +42,8 @@ STATUS_MOVES: dict[str, tuple[str, ...]] = {
     "shipped": ("delivered",),
     "return_requested": ("returned",),
 }
-# Statuses an admin cancellation starts from besides `on_hold` (before anything shipped).
-CANCEL_FROM = ("pending_payment", "paid", "fulfilling")
+# Statuses the API cancels from (before anything shipped).
+CANCEL_FROM = ("pending_payment", "paid", "fulfilling", "on_hold")
 SHIPPED_FULFILMENTS = ("shipped", "delivered")
 ORDERS_PAGE = 25
 
@@ -174,30 +174,11 @@ async def review_order(request: Request, order_id: str) -> Response:
 
 @router.post("/admin/orders/{order_id}/cancel")
 async def cancel_order(request: Request, order_id: str) -> Response:
-    """Cancel an order before it ships: refund or void its payment, release its stock.
-
-    The admin API cancels through review: rejecting a held order is the shop's
-    cancellation (`cancelled_by_shop`, refund or void, stock released, audited). An order
-    that is not held yet is first put on hold with the status route, then rejected.
-    """
+    """Cancel an order before it ships: its payment refunded or voided, its stock
+    released (the API refuses once part of it shipped)."""
     admin, _ = await open_admin_form(request)
-    api = admin.api
-    path = _order_api(order_id)
-    order = await api.get(path)
-    status = str(order.get("status"))
-    if status == "cancelled":
-        return admin.redirect(_after(order_id, "cancelled"))
-    if order.get("imported") or status not in (*CANCEL_FROM, "on_hold"):
-        now = ORDER_STATUSES.get(status, status).lower()
-        message = f"An order that is {now} cannot be cancelled."
-        return await _order_page(admin, order_id, status=409, error=message)
-    if _shipped(order):
-        message = "Part of this order has shipped: it can be returned once delivered instead."
-        return await _order_page(admin, order_id, status=409, error=message)
     try:
-        if status != "on_hold":
-            await api.post(f"{path}/status", {"status": "on_hold"})
-        await api.post(f"{path}/review", {"decision": "reject"})
+        await admin.api.post(f"{_order_api(order_id)}/cancel", {"reason": "cancelled_by_shop"})
     except ApiError as exc:
         return await _order_refused(admin, order_id, exc)
     return admin.redirect(_after(order_id, "cancelled"))

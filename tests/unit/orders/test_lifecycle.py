@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from cloudcart.core.ports.documents import Filter, Query
 from cloudcart.orders.expiry import expire_orders
 from cloudcart.orders.payments import apply_payment_event
 from cloudcart.orders.reconcile import reconcile
@@ -67,6 +68,44 @@ def test_cancel_after_payment_refunds_and_restocks(shop: Shop) -> None:
         f"/api/orders/{placed['orderId']}/cancel", headers=shop.headers("alice")
     )
     assert again.status_code == 200 and len(shop.gateway.refunds) == 1
+    assert reconcile(shop.services).ok
+
+
+def test_the_shop_cancels_a_paid_order_once_with_a_refund_and_an_audit_record(
+    shop: Shop,
+) -> None:
+    placed = _placed(shop)
+    oid = placed["orderId"]
+    apply_payment_event(
+        shop.services, shop.gateway.settle(placed["payment"]["paymentId"], "succeeded")
+    )
+    path = f"/api/admin/orders/{oid}/cancel"
+    assert shop.client.post(path, headers=shop.headers("alice")).status_code == 403
+    assert (
+        shop.client.post(
+            path, json={"reason": ""}, headers=shop.headers("boss", admin=True)
+        ).status_code
+        == 422
+    )
+    assert (
+        shop.client.get(f"/api/orders/{oid}", headers=shop.headers("alice")).json()["status"]
+        == "paid"
+    )
+    for _ in range(2):
+        r = shop.client.post(
+            path, json={"reason": "address unreachable"}, headers=shop.headers("boss", admin=True)
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "cancelled" and body["customerId"] == "alice"
+        assert body["refunded"]["amount"] == 23600
+    assert len(shop.gateway.refunds) == 1
+    assert shop.inventory("SKU-1") == {"available": 10, "reserved": 0, "sold": 0, "received": 10}
+    audit = shop.services.documents.container("audit").query(
+        Query(filters=[Filter("actorId", "eq", "boss")]), partition_key="boss"
+    )
+    cancels = [r["target"]["orderId"] for r in audit.items if r["action"] == "order.cancel"]
+    assert cancels == [oid, oid]
     assert reconcile(shop.services).ok
 
 

@@ -43,6 +43,7 @@ ORDER_OPERATIONS = {
     ("GET", "/api/admin/orders"),
     ("GET", "/api/admin/orders/{orderId}"),
     ("POST", "/api/admin/orders/{orderId}/review"),
+    ("POST", "/api/admin/orders/{orderId}/cancel"),
     ("POST", "/api/admin/orders/{orderId}/refunds"),
     ("POST", "/api/admin/orders/{orderId}/status"),
 }
@@ -372,6 +373,9 @@ def test_order_answers_match_the_document_through_a_whole_life(
     )
     body = contract.check("POST", "/api/admin/orders/{orderId}/review", r)
     assert body["status"] == "pending_payment" and body["risk"]["review"]["decision"] == "approve"
+    r = shop.client.post(f"/api/admin/orders/{held['orderId']}/cancel", headers=admin)
+    body = contract.check("POST", "/api/admin/orders/{orderId}/cancel", r)
+    assert body["status"] == "cancelled" and body["history"][-1]["reason"] == "cancelled_by_shop"
     rejected = _place(shop, contract, "meera", "BIG", 3, 6)
     _pay(shop, rejected)
     for _ in range(2):  # the same decision again answers the same order
