@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -112,7 +113,7 @@ class KindPlan(Protocol):
 PlanT = TypeVar("PlanT", bound=KindPlan)
 
 
-class Runner(Generic[PlanT]):
+class Runner(ABC, Generic[PlanT]):
     """Runs the functions of one trigger kind until the host's `stopping` event is set.
 
     `start()` starts one or more loop threads (`loops`); each must return soon after
@@ -131,9 +132,9 @@ class Runner(Generic[PlanT]):
         """The functions this runner runs, in declaration order."""
         return [plan.function for plan in self.plans]
 
+    @abstractmethod
     def start(self) -> None:
         """Start the runner's threads. Returns at once."""
-        raise NotImplementedError
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         self.loops.append(daemon_thread(target, name))
