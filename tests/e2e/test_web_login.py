@@ -244,7 +244,9 @@ def test_provider_checks_the_pkce_verifier(stack: Stack) -> None:
             "client_id": DEV_WEB_CLIENT_ID,
             "client_secret": DEV_WEB_CLIENT_SECRET,
         }
-        tampered = idp.post("/dev/idp/token", data={**form, "code_verifier": verifier[:-1] + "A"})
+        # Another last character, whatever the random verifier ends with.
+        wrong = verifier[:-1] + ("B" if verifier.endswith("A") else "A")
+        tampered = idp.post("/dev/idp/token", data={**form, "code_verifier": wrong})
         assert tampered.status_code == 400
         assert tampered.json()["error"] == "invalid_grant"
         # The code was burnt by the failed attempt, even with the right verifier now.
