@@ -139,6 +139,8 @@ class StockLevel:
     received: int | None = None
     partner_on_hand: int | None = None
     partner_sequence: int | None = None
+    partner_at: str | None = None
+    """When the warehouse's figure was last taken or recorded."""
     out_since: str | None = None
     """When `available` last fell to 0 (None while it is above 0)."""
     stock_outs: tuple[dict[str, Any], ...] = ()
@@ -181,6 +183,7 @@ def level_of(document: Mapping[str, Any]) -> StockLevel:
         received=int(document["received"]) if "received" in document else None,
         partner_on_hand=partner.get("onHand"),
         partner_sequence=partner.get("sequence"),
+        partner_at=partner.get("at"),
         out_since=document.get("outSince"),
         stock_outs=tuple(dict(p) for p in document.get("stockOuts") or ()),
     )

@@ -201,6 +201,32 @@ def test_reconcile_reports_drift(shop: Shop) -> None:
     assert not report.ok and any("received" in p for p in report.problems)
 
 
+def test_reconcile_waits_for_the_wms_answer_to_a_fresh_move_only(shop: Shop) -> None:
+    from datetime import timedelta
+
+    from cloudcart.core.clock import utcnow
+    from cloudcart.inventory import record_partner_figure
+
+    placed = _placed(shop)
+    record_partner_figure(shop.services.documents, "SKU-1", 10, 1)  # before the sale
+    apply_payment_event(
+        shop.services, shop.gateway.settle(placed["payment"]["paymentId"], "succeeded")
+    )
+
+    def wms_problems(minutes: int) -> list[str]:
+        report = reconcile(shop.services, now=utcnow() + timedelta(minutes=minutes))
+        return [p for p in report.problems if "WMS" in p]
+
+    # Our on-hand fell to 8 after the WMS said 10: its answer may still be on its way.
+    assert wms_problems(0) == []
+    assert wms_problems(6) == ["SKU-1: on hand 8 but the WMS last said 10"]
+    record_partner_figure(shop.services.documents, "SKU-1", 8, 2)
+    assert wms_problems(6) == []
+    # The WMS spoke after our last move and disagrees: no grace.
+    record_partner_figure(shop.services.documents, "SKU-1", 7, 3)
+    assert wms_problems(0) == ["SKU-1: on hand 8 but the WMS last said 7"]
+
+
 def test_orders_list_is_newest_first_with_a_cursor(shop: Shop) -> None:
     shop.stock("SKU-1", 10)
     ids = []
