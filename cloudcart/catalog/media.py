@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
+from cloudcart.catalog.service import ProductNotFound
 from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import (
     BatchFailed,
@@ -100,14 +101,6 @@ class MediaError(DomainError):
     status = 422
     title = "Media rejected"
     problem_type = "media-rejected"
-
-
-class ProductNotFound(MediaError):
-    """The product does not exist."""
-
-    status = 404
-    title = "Not Found"
-    problem_type = "product-not-found"
 
 
 class MediaNotFound(MediaError):
