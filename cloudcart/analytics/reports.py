@@ -41,8 +41,6 @@ ABANDONMENT_WINDOW = timedelta(hours=24)
 class InvalidRange(DomainError):
     """The `from`/`to` range cannot be read."""
 
-    status = 422
-    title = "Unprocessable Content"
     problem_type = "invalid-range"
 
 

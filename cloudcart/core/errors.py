@@ -26,7 +26,8 @@ class DomainError(CloudcartError):
     Override `problem_detail` when the message must not be the problem's detail (it may
     name internals) and `problem_extra` to add members to the document. A class that covers
     several types takes the slug and reads its status and title from the catalogue
-    (`catalogued`), so each slug's answer is defined once.
+    (`catalogued`), so each slug's answer is defined once. A subclass that names its
+    `problem_type` and leaves out `status` or `title` gets the catalogue's.
     """
 
     status: int = 422
@@ -34,6 +35,15 @@ class DomainError(CloudcartError):
     problem_type: str = "about:blank"
     retry_after: int | None = None
     """Whole seconds to wait before trying again; when set, sent as `Retry-After`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        entry = CATALOGUE.get(cls.__dict__.get("problem_type", ""))
+        if entry is not None:
+            if "status" not in cls.__dict__:
+                cls.status = entry.status
+            if "title" not in cls.__dict__:
+                cls.title = entry.title
 
     def problem_headers(self) -> dict[str, str]:
         """Headers sent with the problem document (`Retry-After` when `retry_after` is set)."""

@@ -104,8 +104,6 @@ class StorefrontEventsError(DomainError):
 class MalformedEventBatch(StorefrontEventsError):
     """The body is not `{"events": [...]}` JSON."""
 
-    status = 400
-    title = "Bad Request"
     problem_type = "malformed-event-batch"
 
     def __init__(self, detail: str, field: str | None = None) -> None:
@@ -120,8 +118,6 @@ class MalformedEventBatch(StorefrontEventsError):
 class EventBatchTooLarge(StorefrontEventsError):
     """The body is larger than any valid batch."""
 
-    status = 413
-    title = "Content Too Large"
     problem_type = "event-batch-too-large"
 
     def __init__(self) -> None:
@@ -135,8 +131,6 @@ class EventBatchTooLarge(StorefrontEventsError):
 class TooManyEvents(StorefrontEventsError):
     """More than MAX_EVENTS events in one batch."""
 
-    status = 422
-    title = "Unprocessable Content"
     problem_type = "too-many-events"
 
     def __init__(self, count: int) -> None:
@@ -166,8 +160,6 @@ class EventFieldError:
 class InvalidEvents(StorefrontEventsError):
     """One or more events of the batch are invalid; the first is named in the detail."""
 
-    status = 422
-    title = "Unprocessable Content"
     problem_type = "invalid-events"
 
     def __init__(self, errors: list[EventFieldError]) -> None:
@@ -193,8 +185,6 @@ class InvalidEvents(StorefrontEventsError):
 class VisitorIdRequired(StorefrontEventsError):
     """An anonymous request without `X-Visitor-Id`."""
 
-    status = 400
-    title = "Bad Request"
     problem_type = "visitor-id-required"
 
     def __init__(self) -> None:
@@ -204,8 +194,6 @@ class VisitorIdRequired(StorefrontEventsError):
 class BadVisitorId(StorefrontEventsError):
     """`X-Visitor-Id` is not a visitor id."""
 
-    status = 400
-    title = "Bad Request"
     problem_type = "bad-visitor-id"
 
     def __init__(self) -> None:
@@ -215,8 +203,6 @@ class BadVisitorId(StorefrontEventsError):
 class EventsRateLimited(StorefrontEventsError):
     """The owner sent more events than the limit allows in the current window."""
 
-    status = 429
-    title = "Too Many Requests"
     problem_type = "events-rate-limited"
 
     def __init__(self, retry_after: int, limit: RateLimit) -> None:
@@ -239,8 +225,6 @@ class EventsRateLimited(StorefrontEventsError):
 class EventsUnavailable(StorefrontEventsError):
     """The batch could not be handed to the messaging service."""
 
-    status = 503
-    title = "Service Unavailable"
     problem_type = "events-unavailable"
 
     def __init__(self, retry_after: int = 5) -> None:

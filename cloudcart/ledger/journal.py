@@ -57,15 +57,12 @@ _ATTEMPTS = 40
 class UnbalancedEntry(DomainError):
     """An entry whose debits and credits differ (never stored)."""
 
-    status = 422
     problem_type = "unbalanced-entry"
 
 
 class InvalidLedgerQuery(DomainError):
     """A ledger query the API cannot answer (bad cursor, several currencies, ...)."""
 
-    status = 400
-    title = "Bad Request"
     problem_type = "invalid-ledger-query"
 
 

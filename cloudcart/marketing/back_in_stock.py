@@ -65,24 +65,18 @@ PAGE = 200
 class UnknownSku(DomainError):
     """The product does not sell that SKU."""
 
-    status = 404
-    title = "Not Found"
     problem_type = "unknown-sku"
 
 
 class SubscriptionNotFound(DomainError):
     """The customer has no back-in-stock subscription for that SKU."""
 
-    status = 404
-    title = "Not Found"
     problem_type = "notify-me-not-found"
 
 
 class TooManySubscriptions(DomainError):
     """The customer already holds the most subscriptions allowed."""
 
-    status = 409
-    title = "Conflict"
     problem_type = "too-many-notify-me"
 
 

@@ -176,8 +176,6 @@ class NoDestination(VerificationError):
 class AlreadyVerified(VerificationError):
     """The profile's current email or phone is verified already."""
 
-    status = 409
-    title = "Conflict"
     problem_type = "already-verified"
 
     def __init__(self, channel: Channel) -> None:
@@ -188,8 +186,6 @@ class AlreadyVerified(VerificationError):
 class VerificationRateLimited(VerificationError):
     """Too many codes for this customer and channel, or for this destination, recently."""
 
-    status = 429
-    title = "Too Many Requests"
     problem_type = "verification-rate-limited"
 
     def __init__(self, retry_after: int) -> None:
@@ -205,8 +201,6 @@ class VerificationRateLimited(VerificationError):
 class NoPendingVerification(VerificationError):
     """No code is waiting for confirmation on this channel."""
 
-    status = 404
-    title = "Not Found"
     problem_type = "no-pending-verification"
 
     def __init__(self, channel: Channel) -> None:
@@ -217,8 +211,6 @@ class NoPendingVerification(VerificationError):
 class CodeInvalid(VerificationError):
     """The code does not match; `attempts_left` more tries before it dies."""
 
-    status = 422
-    title = "Unprocessable Content"
     problem_type = "verification-code-invalid"
 
     def __init__(self, attempts_left: int) -> None:
@@ -234,8 +226,6 @@ class CodeInvalid(VerificationError):
 class CodeExpired(VerificationError):
     """The code's lifetime is over; a new one must be requested."""
 
-    status = 410
-    title = "Gone"
     problem_type = "verification-code-expired"
 
     def __init__(self) -> None:
@@ -246,8 +236,6 @@ class CodeExpired(VerificationError):
 class AttemptsExhausted(VerificationError):
     """Every try of the code was spent on wrong guesses; a new one must be requested."""
 
-    status = 429
-    title = "Too Many Requests"
     problem_type = "verification-attempts-exhausted"
 
     def __init__(self) -> None:
@@ -265,8 +253,6 @@ class AttemptsExhausted(VerificationError):
 class DestinationChanged(VerificationError):
     """The profile's email or phone changed since the code was sent: it proves nothing."""
 
-    status = 409
-    title = "Conflict"
     problem_type = "verification-destination-changed"
 
     def __init__(self, channel: Channel) -> None:
@@ -279,8 +265,6 @@ class DestinationChanged(VerificationError):
 class ProviderUnavailable(VerificationError):
     """The email or SMS provider is busy or down; the code may not have gone out."""
 
-    status = 503
-    title = "Service Unavailable"
     problem_type = "notification-provider-unavailable"
 
     def __init__(self, retry_after: int) -> None:
@@ -292,8 +276,6 @@ class ProviderUnavailable(VerificationError):
 class DestinationRejected(VerificationError):
     """The provider refused the destination (invalid, unreachable, opted out, suppressed)."""
 
-    status = 422
-    title = "Unprocessable Content"
     problem_type = "destination-rejected"
 
     def __init__(self, channel: Channel) -> None:
@@ -306,8 +288,6 @@ class DestinationRejected(VerificationError):
 class VerificationBusy(VerificationError):
     """The records kept changing under concurrent requests past every retry."""
 
-    status = 409
-    title = "Conflict"
     problem_type = "concurrent-change"
 
     def __init__(self) -> None:

@@ -168,8 +168,6 @@ class PaymentsDisabled(PaymentError, DomainError):
     since the reason names configuration.
     """
 
-    status = 503
-    title = "Service Unavailable"
     problem_type = "payments-disabled"
 
     def problem_detail(self) -> str | None:
