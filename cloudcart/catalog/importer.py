@@ -37,6 +37,7 @@ from typing import IO, Annotated, Any, Literal
 from pydantic import Field, StrictInt, StringConstraints, ValidationError, model_validator
 
 from cloudcart import inventory
+from cloudcart.catalog.documents import ProductDocument
 from cloudcart.catalog.models import ProductIn
 from cloudcart.catalog.service import (
     CATEGORIES_PARTITION,
@@ -51,7 +52,7 @@ from cloudcart.catalog.service import (
     variant_documents,
 )
 from cloudcart.core.errors import Conflict, DomainError
-from cloudcart.core.ports.documents import Document, DocumentStore, bulk
+from cloudcart.core.ports.documents import DocumentStore, bulk
 from cloudcart.inventory import SkuNotFound, StockBusy
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -417,7 +418,7 @@ class ProductLine(ProductIn):
 _NOT_FROM_A_LINE = frozenset({"id", "productId", "media", "minPrice", "createdAt", "updatedAt"})
 
 
-def _content(document: Document) -> dict[str, Any]:
+def _content(document: ProductDocument) -> dict[str, Any]:
     """What a product line decides, from a stored product (media, dates: not)."""
     return {k: v for k, v in public_product(document).items() if k not in _NOT_FROM_A_LINE}
 

@@ -32,9 +32,18 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from urllib.parse import quote
 
+from cloudcart.catalog.documents import (
+    MediaContentType,
+    MediaDocument,
+    MediaUploadDocument,
+    ProductDocument,
+    ThumbnailDocument,
+    as_document,
+)
+from cloudcart.catalog.events import MediaUploaded
 from cloudcart.catalog.service import ProductNotFound
 from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import (
@@ -47,7 +56,7 @@ from cloudcart.core.errors import (
 from cloudcart.core.events import new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
-from cloudcart.core.ports.documents import BatchOp, Container, Document, strip_system
+from cloudcart.core.ports.documents import BatchOp, Container, strip_system
 
 if TYPE_CHECKING:
     from cloudcart.composition import Services
@@ -90,7 +99,7 @@ READ_URL_MIN_SECONDS = 2 * 86_400
 day gets the *same* URL (browser and CDN caches keep working) and a URL is always valid
 for two to three days; that stays inside Azure's 7-day limit for user-delegation SAS."""
 
-UPLOAD_KIND = "media-upload"
+UPLOAD_KIND: Final = "media-upload"
 MEDIA_UPLOADED = "media.uploaded"
 _WRITE_ATTEMPTS = 8
 
@@ -160,7 +169,7 @@ def _catalog(services: Services) -> Container:
     return services.documents.container(CATALOG_CONTAINER)
 
 
-def _read_product(catalog: Container, product_id: str) -> Document:
+def _read_product(catalog: Container, product_id: str) -> ProductDocument:
     # Products are partitioned by their own id, so this is a point read.
     try:
         product = catalog.read(product_id, product_id)
@@ -168,7 +177,7 @@ def _read_product(catalog: Container, product_id: str) -> Document:
         raise ProductNotFound(f"product {product_id!r} does not exist") from None
     if product.get("type", "product") != "product":
         raise ProductNotFound(f"product {product_id!r} does not exist")
-    return product
+    return cast(ProductDocument, product)
 
 
 _containers_ready: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -213,21 +222,22 @@ def request_upload(
     _read_product(catalog, product_id)
     media_id = new_id("med_")
     blob = original_blob_name(product_id, media_id)
-    record: Document = {
+    record: MediaUploadDocument = {
         "id": _upload_record_id(media_id),
         "type": UPLOAD_KIND,
         "productId": product_id,
         "mediaId": media_id,
         "kind": kind,
-        "contentType": content_type,
+        # check_declaration let only these types through.
+        "contentType": cast(MediaContentType, content_type),
         "size": size,
         "fileName": file_name,
         "blob": blob,
         "status": "pending",
         "createdAt": timestamp(utcnow()),
+        "pk": product_id,
     }
-    record[catalog.spec.partition_key_field] = product_id
-    catalog.create(record)
+    catalog.create(as_document(record))
     _ensure_media_container(services.blobs)
     signed = services.blobs.upload_url(
         MEDIA_CONTAINER, blob, content_type=content_type, expires_in=UPLOAD_URL_SECONDS
@@ -275,7 +285,7 @@ def inspect_image(data: bytes, content_type: str) -> tuple[int, int]:
     return width, height
 
 
-def _verify_blob(blobs: BlobStore, record: Mapping[str, Any]) -> Document:
+def _verify_blob(blobs: BlobStore, record: MediaUploadDocument) -> MediaDocument:
     """Check the uploaded blob against the declaration; the media entry for the product."""
     blob = str(record["blob"])
     kind: MediaKind = record["kind"]
@@ -301,10 +311,10 @@ def _verify_blob(blobs: BlobStore, record: Mapping[str, Any]) -> Document:
         raise reject(f"the blob has {props.size} bytes; {kind}s are limited to {MAX_BYTES[kind]}")
     if props.size != declared_size:
         raise reject(f"the blob has {props.size} bytes, not the declared {declared_size}")
-    entry: Document = {
+    entry: MediaDocument = {
         "id": record["mediaId"],
         "kind": kind,
-        "contentType": declared_type,
+        "contentType": record["contentType"],
         "blob": blob,
         "size": props.size,
         "fileName": record.get("fileName"),
@@ -321,20 +331,20 @@ def _verify_blob(blobs: BlobStore, record: Mapping[str, Any]) -> Document:
     return entry
 
 
-def _read_upload(catalog: Container, product_id: str, media_id: str) -> Document:
+def _read_upload(catalog: Container, product_id: str, media_id: str) -> MediaUploadDocument:
     try:
         record = catalog.read(_upload_record_id(media_id), product_id)
     except NotFound:
         raise MediaNotFound(f"no upload {media_id!r} for product {product_id!r}") from None
     if record.get("type") != UPLOAD_KIND:
         raise MediaNotFound(f"no upload {media_id!r} for product {product_id!r}")
-    return record
+    return cast(MediaUploadDocument, record)
 
 
-def _with_media(product: Mapping[str, Any], entry: Mapping[str, Any]) -> Document:
-    updated = strip_system(product)
+def _with_media(product: ProductDocument, entry: MediaDocument) -> ProductDocument:
+    updated = cast(ProductDocument, strip_system(product))
     media = [m for m in updated.get("media") or [] if m.get("id") != entry["id"]]
-    media.append(dict(entry))
+    media.append(entry.copy())
     updated["media"] = media
     return updated
 
@@ -345,7 +355,7 @@ def complete_upload(
     media_id: str,
     *,
     correlation_id: str | None = None,
-) -> Document:
+) -> MediaDocument:
     """Verify the uploaded blob and attach it to the product; the product's media entry.
 
     Writes the product, the upload record and a `media.uploaded` event in one batch. A
@@ -355,28 +365,27 @@ def complete_upload(
     catalog = _catalog(services)
     record = _read_upload(catalog, product_id, media_id)
     if record.get("status") == "ready":
-        done: Document = record["media"]
-        return done
+        return record["media"]
     _read_product(catalog, product_id)
     entry = _verify_blob(services.blobs, record)
-    event = new_event(
-        MEDIA_UPLOADED,
-        product_id,
-        {
-            "productId": product_id,
-            "mediaId": media_id,
-            "blob": entry["blob"],
-            "contentType": entry["contentType"],
-            "kind": entry["kind"],
-        },
-        correlation_id=correlation_id,
-    )
+    data: MediaUploaded = {
+        "productId": product_id,
+        "mediaId": media_id,
+        "blob": entry["blob"],
+        "contentType": entry["contentType"],
+        "kind": entry["kind"],
+    }
+    event = new_event(MEDIA_UPLOADED, product_id, data, correlation_id=correlation_id)
     for _ in range(_WRITE_ATTEMPTS):
         product = _read_product(catalog, product_id)
         finished = {**strip_system(record), "status": "ready", "media": entry}
         finished["completedAt"] = timestamp(utcnow())
         operations = [
-            BatchOp("replace", document=_with_media(product, entry), if_match=product["_etag"]),
+            BatchOp(
+                "replace",
+                document=as_document(_with_media(product, entry)),
+                if_match=product["_etag"],
+            ),
             BatchOp("replace", document=finished, if_match=record["_etag"]),
         ]
         try:
@@ -389,8 +398,7 @@ def complete_upload(
         # again; a finished record means the other call's answer is ours too.
         record = _read_upload(catalog, product_id, media_id)
         if record.get("status") == "ready":
-            already: Document = record["media"]
-            return already
+            return record["media"]
     raise PreconditionFailed(f"product {product_id!r} kept changing; retry the request")
 
 
@@ -419,15 +427,16 @@ def render_thumbnails(data: bytes) -> dict[int, tuple[bytes, int, int]]:
     return rendered
 
 
-def _find_media(product: Mapping[str, Any], media_id: str) -> dict[str, Any] | None:
+def _find_media(product: ProductDocument, media_id: str) -> MediaDocument | None:
     for entry in product.get("media") or []:
         if entry.get("id") == media_id:
-            found: dict[str, Any] = entry
-            return found
+            return entry
     return None
 
 
-def make_thumbnails(services: Services, product_id: str, media_id: str) -> dict[str, Any] | None:
+def make_thumbnails(
+    services: Services, product_id: str, media_id: str
+) -> dict[str, ThumbnailDocument] | None:
     """Write the thumbnails of an image and record them on the product's media entry.
 
     Idempotent: a rerun overwrites the same blobs with the same images and, if the entry
@@ -450,7 +459,7 @@ def make_thumbnails(services: Services, product_id: str, media_id: str) -> dict[
     except BlobNotFound:
         logger.warning("thumbnails: original of %s/%s is missing", product_id, media_id)
         return None
-    thumbnails: dict[str, Any] = {}
+    thumbnails: dict[str, ThumbnailDocument] = {}
     for size, (data, width, height) in render_thumbnails(original.data).items():
         name = thumbnail_blob_name(product_id, media_id, size)
         services.blobs.put(MEDIA_CONTAINER, name, data, content_type=THUMBNAIL_CONTENT_TYPE)
@@ -466,12 +475,12 @@ def make_thumbnails(services: Services, product_id: str, media_id: str) -> dict[
             return None
         if entry.get("thumbnails") == thumbnails:
             return thumbnails
-        updated = strip_system(product)
+        updated = cast(ProductDocument, strip_system(product))
         target = _find_media(updated, media_id)
         assert target is not None
         target["thumbnails"] = thumbnails
         try:
-            catalog.replace(updated, if_match=product["_etag"])
+            catalog.replace(as_document(updated), if_match=product["_etag"])
             return thumbnails
         except PreconditionFailed:
             # Someone edited the product between our read and write: merge into theirs.

@@ -18,6 +18,7 @@ from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
 from cloudcart.api.responses import problem_responses
 from cloudcart.catalog import media
+from cloudcart.catalog.documents import MediaDocument
 from cloudcart.identity.dependencies import Admin
 
 router = APIRouter(prefix="/api/admin/products", tags=["media"])
@@ -113,7 +114,7 @@ class MediaOut(_CamelModel):
     )
 
 
-def _media_out(services: ServicesDep, product_id: str, entry: dict[str, Any]) -> MediaOut:
+def _media_out(services: ServicesDep, product_id: str, entry: MediaDocument) -> MediaOut:
     [public] = media.media_urls({"media": [entry]}, services)
     return MediaOut(
         id=entry["id"],

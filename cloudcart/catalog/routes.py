@@ -12,11 +12,13 @@ import hashlib
 import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
 from cloudcart.api.responses import documented_string, problem_responses
+from cloudcart.catalog.documents import ProductDocument
 from cloudcart.catalog.media import media_urls
 from cloudcart.catalog.models import (
     CATEGORY_ID_PATTERN,
@@ -232,7 +234,6 @@ def categories(services: ServicesDep, response: Response) -> dict[str, Any]:
 )
 def list_products(
     services: ServicesDep,
-    response: Response,
     category: Annotated[
         str | None,
         Query(pattern=CATEGORY_ID_PATTERN, description="Category id; includes sub-categories."),
@@ -250,21 +251,51 @@ def list_products(
             json_schema_extra=documented_string(pattern=CURSOR_PATTERN),
         ),
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Active products, filtered by category (with descendants) and brand. 422 for an
     unknown category or sort; 400 for a cursor from another query."""
     items, next_cursor = _service(services).list_products(
         category=category, brand=brand, sort=sort, limit=limit, cursor=cursor
     )
-    response.headers["Cache-Control"] = LIST_CACHE_CONTROL
-    return {"items": [_storefront_product(d, services) for d in items], "nextCursor": next_cursor}
+    # Built in the response model's exact shape and encoded here: validating two dozen
+    # products against the model again was a large share of the page's cost.
+    page = {
+        "items": [_listed_product(d, services) for d in items],
+        "nextCursor": next_cursor,
+    }
+    return Response(
+        orjson.dumps(page),
+        media_type="application/json",
+        headers={"Cache-Control": LIST_CACHE_CONTROL},
+    )
 
 
-def _storefront_product(document: dict[str, Any], services: Services) -> dict[str, Any]:
+def _storefront_product(document: ProductDocument, services: Services) -> dict[str, Any]:
     # Read URLs (signed or CDN) replace blob names for clients; events keep the blob names.
     payload = public_product(document)
     payload["media"] = media_urls(document, services)
     return payload
+
+
+def _listed_product(document: ProductDocument, services: Services) -> dict[str, Any]:
+    """A product of a list page exactly as `ProductPage` serialises it: its `Media` items
+    put the model's fields first (`blob` is null: clients get URLs) and the URLs after."""
+    payload = _storefront_product(document, services)
+    payload["media"] = [
+        {
+            "id": item["id"],
+            "kind": item["kind"],
+            "contentType": item["contentType"],
+            "blob": None,
+            "thumbnails": item["thumbnails"],
+            **{k: v for k, v in item.items() if k not in _MEDIA_FIELDS},
+        }
+        for item in payload["media"]
+    ]
+    return payload
+
+
+_MEDIA_FIELDS = frozenset({"id", "kind", "contentType", "blob", "thumbnails"})
 
 
 @public_router.get(

@@ -3,7 +3,8 @@
 Storage (see the registry): the `catalog` container is partitioned by a synthetic `/pk`.
 A product's partition is its own id, so a product page is one point read and the
 product's outbox events share its transactional batch; every category lives in the
-`categories` partition (few, read together). Stock lives in `inventory` (pk = SKU).
+`categories` partition (few, read together). Stock lives in `inventory` (pk = SKU). The
+documents' exact shapes are the TypedDicts of `cloudcart.catalog.documents`.
 
 SKUs are unique across the catalog. Products sit in different partitions, so no batch
 can check that; instead the inventory document of a SKU doubles as its claim: a product
@@ -21,9 +22,18 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, cast
 
 from cloudcart import inventory
+from cloudcart.catalog.documents import (
+    CategoryDocument,
+    MediaDocument,
+    MoneyDocument,
+    ProductDocument,
+    VariantDocument,
+    as_document,
+)
+from cloudcart.catalog.events import CategoryCreated
 from cloudcart.catalog.models import (
     CategoryIn,
     ProductIn,
@@ -59,9 +69,9 @@ from cloudcart.inventory import SkuNotFound as SkuNotFound  # re-exported: raise
 
 logger = logging.getLogger(__name__)
 
-CATEGORIES_PARTITION = "categories"
-PRODUCT_TYPE = "product"
-CATEGORY_TYPE = "category"
+CATEGORIES_PARTITION: Final = "categories"
+PRODUCT_TYPE: Final = "product"
+CATEGORY_TYPE: Final = "category"
 
 PRODUCT_CREATED = "product.created"
 PRODUCT_UPDATED = "product.updated"
@@ -165,7 +175,7 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:200] or "product"
 
 
-def public_product(document: Document) -> dict[str, Any]:
+def public_product(document: ProductDocument) -> dict[str, Any]:
     """The product as the API returns it and `product.*` events carry it (no system or
     storage-only fields)."""
     return {
@@ -194,25 +204,25 @@ def public_product(document: Document) -> dict[str, Any]:
     }
 
 
-def variant_documents(variants: Sequence[VariantIn]) -> list[Document]:
+def variant_documents(variants: Sequence[VariantIn]) -> list[VariantDocument]:
     """The variants of a product as its document stores them (the service's writes and the
     importer's comparison agree on this shape)."""
     return [
         {
             "sku": v.sku,
             "attributes": v.attributes.to_json(),
-            "price": v.price.model_dump(),
+            "price": cast(MoneyDocument, v.price.model_dump()),
             "compareAtPrice": None
             if v.compare_at_price is None
-            else v.compare_at_price.model_dump(),
+            else cast(MoneyDocument, v.compare_at_price.model_dump()),
         }
         for v in variants
     ]
 
 
 def _product_document(
-    product_id: str, body: ProductIn, *, created_at: str, media: list[Any]
-) -> Document:
+    product_id: str, body: ProductIn, *, created_at: str, media: list[MediaDocument]
+) -> ProductDocument:
     variants = variant_documents(body.variants)
     cheapest = min(body.variants, key=lambda v: v.price.amount)
     return {
@@ -229,7 +239,7 @@ def _product_document(
         "media": media,
         "status": body.status.value,
         # Derived, stored so lists can sort and filter without reading every variant.
-        "minPrice": cheapest.price.model_dump(),
+        "minPrice": cast(MoneyDocument, cheapest.price.model_dump()),
         "brandKey": body.brand.casefold(),
         "sortTitle": body.title.casefold(),
         "createdAt": created_at,
@@ -241,13 +251,18 @@ def _product_document(
 class StoredProduct:
     """A product document and its ETag (for If-Match on the next write)."""
 
-    document: Document
+    document: ProductDocument
     etag: str
 
     @property
     def public(self) -> dict[str, Any]:
         """The API representation."""
         return public_product(self.document)
+
+
+def _stored_product(document: Document) -> StoredProduct:
+    """A product document as the store returned it (with `_etag`), typed: no copy."""
+    return StoredProduct(cast(ProductDocument, document), document["_etag"])
 
 
 class CatalogService:
@@ -264,17 +279,18 @@ class CatalogService:
 
     # --- categories ---------------------------------------------------------------------
 
-    def categories(self) -> list[Document]:
+    def categories(self) -> list[CategoryDocument]:
         """Every category document (id, name, parentId)."""
-        return every(
+        found = every(
             self._catalog,
             Query(filters=[Filter("type", "eq", CATEGORY_TYPE)], limit=100),
             partition_key=CATEGORIES_PARTITION,
         )
+        return cast(list[CategoryDocument], found)
 
     def category_tree(self) -> list[dict[str, Any]]:
         """Categories as nested `{id, name, parentId, children}` nodes, siblings by name."""
-        nodes = {
+        nodes: dict[str, dict[str, Any]] = {
             c["id"]: {
                 "id": c["id"],
                 "name": c["name"],
@@ -295,8 +311,9 @@ class CatalogService:
         known: set[str] = set()
         for c in self.categories():
             known.add(c["id"])
-            if c.get("parentId"):
-                children.setdefault(c["parentId"], []).append(c["id"])
+            parent = c.get("parentId")
+            if parent:
+                children.setdefault(parent, []).append(c["id"])
         if category_id not in known:
             raise UnknownCategory(f"category {category_id!r} does not exist")
         found: list[str] = []
@@ -320,13 +337,13 @@ class CatalogService:
             raise UnknownCategory(f"category {category_id!r} does not exist") from None
         self._known_categories.add(category_id)
 
-    def create_category(self, body: CategoryIn) -> Document:
+    def create_category(self, body: CategoryIn) -> CategoryDocument:
         """Create a category (its parent must exist); CategoryExists on a duplicate id."""
         if body.parent_id is not None:
             if body.parent_id == body.id:
                 raise UnknownCategory("a category cannot be its own parent")
             self._require_category(body.parent_id)
-        document: Document = {
+        document: CategoryDocument = {
             "id": body.id,
             "pk": CATEGORIES_PARTITION,
             "type": CATEGORY_TYPE,
@@ -334,24 +351,20 @@ class CatalogService:
             "parentId": body.parent_id,
             "createdAt": now_timestamp(),
         }
-        event = new_event(
-            CATEGORY_CREATED,
-            body.id,
-            {"id": body.id, "name": body.name, "parentId": body.parent_id},
-            correlation_id=self.correlation_id,
-        )
+        data: CategoryCreated = {"id": body.id, "name": body.name, "parentId": body.parent_id}
+        event = new_event(CATEGORY_CREATED, body.id, data, correlation_id=self.correlation_id)
         try:
             results = write_with_events(
                 self._catalog,
                 CATEGORIES_PARTITION,
-                [BatchOp("create", document=document)],
+                [BatchOp("create", document=as_document(document))],
                 [event],
             )
         except BatchFailed as exc:
             if isinstance(exc.cause, Conflict):
                 raise CategoryExists(f"category {body.id!r} already exists") from None
             raise
-        return results[0]
+        return cast(CategoryDocument, results[0])
 
     # --- products -----------------------------------------------------------------------
 
@@ -365,7 +378,7 @@ class CatalogService:
             raise ProductNotFound(f"product {product_id!r} does not exist") from None
         if document.get("type") != PRODUCT_TYPE:
             raise ProductNotFound(f"product {product_id!r} does not exist")
-        return StoredProduct(document, document["_etag"])
+        return _stored_product(document)
 
     def create_product(
         self,
@@ -390,7 +403,7 @@ class CatalogService:
             results = write_with_events(
                 self._catalog,
                 product_id,
-                [BatchOp("create", document=document)],
+                [BatchOp("create", document=as_document(document))],
                 [self._product_event(PRODUCT_CREATED, document)],
             )
         except BaseException as exc:
@@ -401,7 +414,7 @@ class CatalogService:
         for sku, units in (stock or {}).items():
             if sku not in stocked:
                 self.set_inventory(sku, units)
-        return StoredProduct(results[0], results[0]["_etag"])
+        return _stored_product(results[0])
 
     def update_product(
         self, product_id: str, body: ProductIn, *, if_match: str | None = None
@@ -439,7 +452,7 @@ class CatalogService:
             results = write_with_events(
                 self._catalog,
                 product_id,
-                [BatchOp("replace", document=document, if_match=current.etag)],
+                [BatchOp("replace", document=as_document(document), if_match=current.etag)],
                 [event],
             )
         except BaseException as exc:
@@ -448,7 +461,7 @@ class CatalogService:
                 raise StaleProduct("the product changed while it was being updated") from None
             raise
         self._release_skus(product_id, [s for s in old_skus if s not in new_skus])
-        return StoredProduct(results[0], results[0]["_etag"])
+        return _stored_product(results[0])
 
     def archive_product(self, product_id: str, *, if_match: str | None = None) -> StoredProduct:
         """Archive a product (hidden from customers, kept for orders) and announce it
@@ -458,24 +471,24 @@ class CatalogService:
             raise StaleProduct("the product changed since it was read; read it again")
         if current.document["status"] == ProductStatus.archived:
             return current
-        document = strip_system(current.document)
+        document = cast(ProductDocument, strip_system(current.document))
         document["status"] = ProductStatus.archived.value
         document["updatedAt"] = now_timestamp()
         try:
             results = write_with_events(
                 self._catalog,
                 product_id,
-                [BatchOp("replace", document=document, if_match=current.etag)],
+                [BatchOp("replace", document=as_document(document), if_match=current.etag)],
                 [self._product_event(PRODUCT_ARCHIVED, document)],
             )
         except BatchFailed as exc:
             if isinstance(exc.cause, PreconditionFailed):
                 raise StaleProduct("the product changed while it was being archived") from None
             raise
-        return StoredProduct(results[0], results[0]["_etag"])
+        return _stored_product(results[0])
 
     def _product_event(
-        self, event_type: str, document: Document, extra: dict[str, Any] | None = None
+        self, event_type: str, document: ProductDocument, extra: dict[str, Any] | None = None
     ) -> Any:
         return new_event(
             event_type,
@@ -492,7 +505,7 @@ class CatalogService:
         sort: SortOrder = "newest",
         limit: int = 24,
         cursor: str | None = None,
-    ) -> tuple[list[Document], str | None]:
+    ) -> tuple[list[ProductDocument], str | None]:
         """Active products, newest first by default; `category` includes its descendants.
 
         Returns the page and the opaque cursor of the next one (None on the last page).
@@ -522,7 +535,7 @@ class CatalogService:
         next_cursor = (
             None if page.continuation is None else _encode_cursor(page.continuation, fingerprint)
         )
-        return page.items, next_cursor
+        return cast(list[ProductDocument], page.items), next_cursor
 
     def availability(self, skus: Iterable[str]) -> dict[str, int]:
         """Units available per SKU (0 for a SKU without stock)."""

@@ -5,18 +5,28 @@ An event is a past-tense fact (`order.placed`, `refund.issued`) about one thing 
 (`cloudcart.core.outbox`) in the same batch as the state they announce; the outbox relay
 publishes them with `message_id = event.id`, so duplicate detection and idempotent
 consumers make replays harmless. The JSON Schema of the envelope lives in
-docs/events/event.schema.json (regenerate it with `python -m cloudcart.core.events`).
+docs/events/event.schema.json.
+
+Each type's payload (`data`) is a `TypedDict` declared by the domain that publishes it
+(`cloudcart/<domain>/events.py`) and registered there as an `EventSpec`; the schemas in
+docs/events/ are rendered from those (`event_type_json_schema`) by
+`python -m cloudcart.event_catalogue --write`. TypedDicts cost nothing when an event is
+built: they only let mypy check the payload's keys and describe its shape.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.ids import new_id
@@ -141,15 +151,21 @@ class Event(BaseModel):
 def new_event(
     type: str,
     subject: str,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
     *,
     correlation_id: str | None = None,
     version: int = 1,
 ) -> Event:
     """A new event with a fresh id, stamped now (raises pydantic.ValidationError on a bad
     type name)."""
+    # The payload is a TypedDict or a plain dict, a dict at run time either way; validation
+    # copies it into the event.
     return Event(
-        type=type, subject=subject, data=data, correlation_id=correlation_id, version=version
+        type=type,
+        subject=subject,
+        data=cast("dict[str, Any]", data),
+        correlation_id=correlation_id,
+        version=version,
     )
 
 
@@ -161,6 +177,100 @@ def is_event_type(name: str) -> bool:
 def event_json_schema() -> dict[str, Any]:
     """The JSON Schema of the envelope, as committed in docs/events/event.schema.json."""
     return Event.model_json_schema(by_alias=True)
+
+
+# --- payload schemas ----------------------------------------------------------------------
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+"""A time in a payload: an ISO 8601 string, UTC (`2030-01-01T12:00:00.000000Z`)."""
+
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+"""An ISO 4217 currency code in a payload (`INR`)."""
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_BASE_URL = "https://cloudcart.dev/schemas/events/"
+"""Every committed schema's `$id` is this plus its file name."""
+
+ENVELOPE_SCHEMA_FILE = "event.schema.json"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event type as its publisher declares it: the payload of `data` is `payload`, a
+    `TypedDict` whose members carry their constraints and descriptions as
+    `Annotated[..., pydantic.Field(...)]` (optional members are `NotRequired`)."""
+
+    type: str
+    version: int
+    description: str
+    payload: Any
+    """The TypedDict class (typed `Any`: mypy has no type for "a TypedDict class")."""
+
+    @property
+    def schema_file(self) -> str:
+        """The file name of its schema in docs/events/."""
+        return f"{self.type}.schema.json"
+
+
+class _PayloadSchema(GenerateJsonSchema):
+    """pydantic's generator, tuned to how the committed schemas read."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        # "Customerid" titles say nothing the member name does not.
+        return False
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        # pydantic renders constrained keys as `patternProperties`, which lets a key that
+        # does not match through unchecked; `propertyNames` refuses it.
+        rendered = super().dict_schema(schema)
+        patterns = rendered.pop("patternProperties", None)
+        if patterns:
+            ((pattern, values),) = patterns.items()
+            rendered["propertyNames"] = {**rendered.get("propertyNames", {}), "pattern": pattern}
+            rendered["additionalProperties"] = values
+        return rendered
+
+    def typed_dict_schema(self, schema: core_schema.TypedDictSchema) -> JsonSchemaValue:
+        # A docstring's line breaks are the source's layout, not the text's.
+        rendered = super().typed_dict_schema(schema)
+        if "description" in rendered:
+            rendered["description"] = " ".join(rendered["description"].split())
+        return rendered
+
+
+def payload_json_schema(payload: Any) -> dict[str, Any]:
+    """The JSON Schema of a payload TypedDict (nested shapes in `$defs`)."""
+    schema: dict[str, Any] = TypeAdapter(payload).json_schema(schema_generator=_PayloadSchema)
+    return schema
+
+
+def event_type_json_schema(spec: EventSpec) -> dict[str, Any]:
+    """The JSON Schema of one event type: the envelope with `type`, `version` and `data`
+    pinned, as committed in docs/events/<type>.schema.json."""
+    data = payload_json_schema(spec.payload)
+    definitions = data.pop("$defs", {})
+    data.pop("title", None)  # the file's own title names the type
+    if "additionalProperties" not in data:
+        # Adding a member is not a breaking change (docs/events/README.md), so consumers
+        # must accept members they do not know; a payload may still forbid them.
+        data = {"additionalProperties": True, **data}
+    schema: dict[str, Any] = {
+        "$schema": SCHEMA_DIALECT,
+        "$id": SCHEMA_BASE_URL + spec.schema_file,
+        "title": f"{spec.type} (version {spec.version})",
+        "description": spec.description,
+    }
+    if definitions:
+        # Refs are `#/$defs/...` from the payload's root; hoisted here they resolve from
+        # the file's root instead.
+        schema["$defs"] = dict(sorted(definitions.items()))
+    schema["allOf"] = [{"$ref": ENVELOPE_SCHEMA_FILE}]
+    schema["properties"] = {
+        "type": {"const": spec.type},
+        "version": {"const": spec.version},
+        "data": data,
+    }
+    return schema
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from cloudcart.core.fields import NOT_BLANK_PATTERN, is_blank
+from cloudcart.customers.documents import Channel, MessageKind
 
-CHANNELS: tuple[str, ...] = ("email", "sms", "whatsapp", "push", "inApp")
+CHANNELS: tuple[Channel, ...] = ("email", "sms", "whatsapp", "push", "inApp")
 """Notification channels, as named on the wire."""
 
-KINDS: tuple[str, ...] = ("transactional", "marketing")
+KINDS: tuple[MessageKind, ...] = ("transactional", "marketing")
 """Kinds of message a customer can allow or refuse per channel."""
 
 DEFAULT_ON: frozenset[tuple[str, str]] = frozenset(

@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cloudcart.core.audit import record_audit
 from cloudcart.core.clock import utcnow
@@ -57,6 +57,8 @@ from cloudcart.core.ports.documents import (
     strip_system,
 )
 from cloudcart.core.settings import Settings
+from cloudcart.customers.documents import ErasureDocument, as_document
+from cloudcart.customers.events import CustomerErased
 from cloudcart.customers.service import (
     CONTAINER,
     ERASURE_ID,
@@ -269,11 +271,13 @@ def _is_erased_event(doc: Document) -> bool:
     )
 
 
-def _start(ctx: PrivacyContext, container: Container) -> tuple[Document, bool]:
+def _start(ctx: PrivacyContext, container: Container) -> tuple[ErasureDocument, bool]:
     """The in-progress marker, starting a new erasure (with its event) when none is
     running. Returns (marker, whether the customer was already erased)."""
     for _ in range(5):
-        marker = _read_or_none(container, ERASURE_ID, ctx.customer_id)
+        marker = cast(
+            "ErasureDocument | None", _read_or_none(container, ERASURE_ID, ctx.customer_id)
+        )
         if marker is not None and marker.get("status") == "in-progress":
             return marker, False  # resume an interrupted erasure
         if marker is not None and not _holds_data(container, ctx.customer_id):
@@ -281,13 +285,9 @@ def _start(ctx: PrivacyContext, container: Container) -> tuple[Document, bool]:
             # Other areas' contributors still run (they are idempotent), but partners were
             # told already, so no second event.
             return marker, True
-        event = new_event(
-            ERASED_EVENT,
-            ctx.customer_id,
-            {"customerId": ctx.customer_id},
-            correlation_id=ctx.correlation_id,
-        )
-        started: Document = {
+        data: CustomerErased = {"customerId": ctx.customer_id}
+        event = new_event(ERASED_EVENT, ctx.customer_id, data, correlation_id=ctx.correlation_id)
+        started: ErasureDocument = {
             "id": ERASURE_ID,
             "kind": "erasure",
             "customerId": ctx.customer_id,
@@ -296,9 +296,9 @@ def _start(ctx: PrivacyContext, container: Container) -> tuple[Document, bool]:
             "startedAt": utcnow().isoformat(),
         }
         ops = [
-            BatchOp("create", document=started)
+            BatchOp("create", document=as_document(started))
             if marker is None
-            else BatchOp("replace", document=started, if_match=marker["_etag"])
+            else BatchOp("replace", document=as_document(started), if_match=marker["_etag"])
         ]
         # The profile goes in the same batch: from this moment no request is served from
         # the half-erased data, because a missing profile makes `ensure_profile` look at
@@ -307,7 +307,8 @@ def _start(ctx: PrivacyContext, container: Container) -> tuple[Document, bool]:
         if profile is not None:
             ops.append(BatchOp("delete", id=PROFILE_ID, if_match=profile["_etag"]))
         try:
-            return write_with_events(container, ctx.customer_id, ops, [event])[0], False
+            written = write_with_events(container, ctx.customer_id, ops, [event])[0]
+            return cast(ErasureDocument, written), False
         except BatchFailed as exc:
             if isinstance(exc.cause, Conflict | PreconditionFailed):
                 continue  # a concurrent erasure started first: resume it

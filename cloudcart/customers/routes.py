@@ -7,6 +7,7 @@ token claims.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Response, status
@@ -16,7 +17,7 @@ from cloudcart.api.deps import ServicesDep
 from cloudcart.api.logging import correlation_id
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import problem_responses
-from cloudcart.core.ports.documents import Document
+from cloudcart.customers.documents import CustomerDocument, PreferencesDocument
 from cloudcart.customers.models import (
     CHANNELS,
     KINDS,
@@ -73,7 +74,9 @@ def _privacy_context(services: ServicesDep, caller: Caller) -> Any:
     )
 
 
-def current_profile(caller: CurrentCustomer, service: Service, services: ServicesDep) -> Document:
+def current_profile(
+    caller: CurrentCustomer, service: Service, services: ServicesDep
+) -> CustomerDocument:
     """The caller's profile, created on first use; an interrupted erasure is completed
     first, so its half-deleted data never resurfaces."""
     try:
@@ -85,10 +88,10 @@ def current_profile(caller: CurrentCustomer, service: Service, services: Service
         return service.ensure_profile(caller)
 
 
-CurrentProfile = Annotated[Document, Depends(current_profile)]
+CurrentProfile = Annotated[CustomerDocument, Depends(current_profile)]
 
 
-def _profile(document: Document, response: Response) -> Profile:
+def _profile(document: CustomerDocument, response: Response) -> Profile:
     response.headers["ETag"] = etag_header(document)
     return Profile.model_validate(document)
 
@@ -195,8 +198,10 @@ def delete_address(addressId: str, profile: CurrentProfile, service: Service) ->
 # --- preferences --------------------------------------------------------------------------
 
 
-def _preferences(service: CustomerService, customer_id: str, document: Document) -> Preferences:
-    consents = document.get("consents", {})
+def _preferences(
+    service: CustomerService, customer_id: str, document: PreferencesDocument
+) -> Preferences:
+    consents: Mapping[str, Any] = document.get("consents", {})
     channels = {
         ch: {k: bool(consents.get(ch, {}).get(k, {}).get("granted")) for k in KINDS}
         for ch in CHANNELS

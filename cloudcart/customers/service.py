@@ -1,16 +1,9 @@
 """Profiles, addresses and preferences, stored in the customer's `customers` partition.
 
-Documents of one customer (partition key = customer id):
-
-| id | kind | holds |
-|----|------|-------|
-| `profile` | `profile` | name, email, phone, locale, timeZone, emailVerified, phoneVerified |
-| `preferences` | `preferences` | current consent per channel and kind, and `personalization` |
-| `cns_...` | `consent` | one append-only consent change |
-| `address-book` | `address-book` | address count and default address id |
-| `addr_...` | `address` | one postal address |
-| `erasure` | `erasure` | state of the last erasure (see `privacy`) |
-| `evt_...` | `outbox` | `customer.*` events until relayed (`cloudcart.core.outbox`) |
+The documents of one customer (partition key = customer id) and their exact shapes are
+the TypedDicts of `cloudcart.customers.documents` (`CustomerDocument` for the profile,
+`PreferencesDocument`, `ConsentDocument`, `AddressBookDocument`, `AddressDocument`,
+`ErasureDocument`), beside `customer.*` outbox events until relayed (`cloudcart.core.outbox`).
 
 Every change is written with its `customer.created`/`customer.updated` event in one
 transactional batch. Address changes also rewrite the address book with its ETag, which
@@ -26,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Literal, cast
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import BatchFailed, Conflict, DomainError, NotFound, PreconditionFailed
@@ -45,6 +38,23 @@ from cloudcart.core.ports.documents import (
     Query,
     fill_page,
 )
+from cloudcart.customers.documents import (
+    AddressBookDocument,
+    AddressDocument,
+    ConsentDocument,
+    ConsentRecordDocument,
+    CustomerDocument,
+    PreferencesDocument,
+    as_document,
+)
+from cloudcart.customers.events import (
+    ChangedField,
+    CreatedChanges,
+    CreatedField,
+    CustomerCreated,
+    CustomerUpdated,
+    ProfileChanges,
+)
 from cloudcart.customers.models import (
     CHANNELS,
     DEFAULT_ON,
@@ -60,10 +70,10 @@ from cloudcart.identity.caller import Caller
 logger = logging.getLogger(__name__)
 
 CONTAINER = "customers"
-PROFILE_ID = "profile"
-PREFERENCES_ID = "preferences"
-ADDRESS_BOOK_ID = "address-book"
-ERASURE_ID = "erasure"
+PROFILE_ID: Final = "profile"
+PREFERENCES_ID: Final = "preferences"
+ADDRESS_BOOK_ID: Final = "address-book"
+ERASURE_ID: Final = "erasure"
 
 PROFILE_FIELDS: tuple[str, ...] = ("name", "email", "phone", "locale", "timeZone")
 """Profile fields the customer sets through PATCH (wire names)."""
@@ -131,18 +141,18 @@ def personalization_withdrawn_hooks() -> dict[str, PersonalizationWithdrawnHook]
         return dict(_withdrawn_hooks)
 
 
-def strip_system(document: Document) -> Document:
+def strip_system(document: Mapping[str, Any]) -> Document:
     """`document` without store system properties (`_etag`, `_ts`, ...)."""
     return {k: v for k, v in document.items() if not k.startswith(_SYSTEM_PREFIX)}
 
 
-def etag_header(document: Document) -> str:
+def etag_header(document: Mapping[str, Any]) -> str:
     """The HTTP `ETag` value of a stored document (a quoted string)."""
     etag = str(document.get("_etag", ""))
     return etag if etag.startswith('"') else f'"{etag}"'
 
 
-def etag_matches(if_match: str, document: Document) -> bool:
+def etag_matches(if_match: str, document: Mapping[str, Any]) -> bool:
     """Whether an `If-Match` header value matches the document (`*` matches anything)."""
     current = etag_header(document)
     for candidate in if_match.split(","):
@@ -159,11 +169,11 @@ def _now() -> str:
     return utcnow().isoformat()
 
 
-def _default_personalization() -> dict[str, Any]:
+def _default_personalization() -> ConsentRecordDocument:
     return {"granted": PERSONALIZATION_DEFAULT, "at": None, "source": "default"}
 
 
-def _default_consents(at: str | None = None) -> dict[str, dict[str, Any]]:
+def _default_consents(at: str | None = None) -> dict[str, dict[str, ConsentRecordDocument]]:
     return {
         channel: {
             kind: {"granted": (channel, kind) in DEFAULT_ON, "at": at, "source": "default"}
@@ -179,12 +189,13 @@ def _updated_event(
     changes: dict[str, Any],
     correlation_id: str | None,
 ) -> Event:
-    return new_event(
-        "customer.updated",
-        customer_id,
-        {"customerId": customer_id, "changedFields": list(changed), "changes": changes},
-        correlation_id=correlation_id,
-    )
+    # The callers build `changes` member by member from the profile fields they change.
+    data: CustomerUpdated = {
+        "customerId": customer_id,
+        "changedFields": cast("list[ChangedField]", list(changed)),
+        "changes": cast("ProfileChanges", changes),
+    }
+    return new_event("customer.updated", customer_id, data, correlation_id=correlation_id)
 
 
 def _retryable(exc: BatchFailed, index: int) -> bool:
@@ -203,7 +214,7 @@ class CustomerService:
 
     # --- profile ------------------------------------------------------------------------
 
-    def ensure_profile(self, caller: Caller) -> Document:
+    def ensure_profile(self, caller: Caller) -> CustomerDocument:
         """The caller's profile, created from the token claims on first use.
 
         The create is conditional (a fixed document id), so concurrent first calls create
@@ -213,7 +224,7 @@ class CustomerService:
         """
         customer_id = caller.customer_id
         try:
-            return self.container.read(PROFILE_ID, customer_id)
+            return self._read_profile(customer_id)
         except NotFound:
             pass
         try:
@@ -223,7 +234,7 @@ class CustomerService:
         if marker is not None and marker.get("status") != "completed":
             raise ErasureInProgress(customer_id)
         now = _now()
-        profile: Document = {
+        profile: CustomerDocument = {
             "id": PROFILE_ID,
             "kind": "profile",
             "customerId": customer_id,
@@ -237,7 +248,7 @@ class CustomerService:
             "createdAt": now,
             "updatedAt": now,
         }
-        preferences: Document = {
+        preferences: PreferencesDocument = {
             "id": PREFERENCES_ID,
             "kind": "preferences",
             "customerId": customer_id,
@@ -245,34 +256,40 @@ class CustomerService:
             "personalization": _default_personalization(),
             "updatedAt": now,
         }
-        present = [f for f in ("name", "email") if profile[f] is not None]
+        claimed: Mapping[str, Any] = profile
+        present = [f for f in ("name", "email") if claimed[f] is not None]
+        created: CustomerCreated = {
+            "customerId": customer_id,
+            "changedFields": cast("list[CreatedField]", present),
+            "changes": cast("CreatedChanges", {f: claimed[f] for f in present}),
+        }
         event = new_event(
-            "customer.created",
-            customer_id,
-            {
-                "customerId": customer_id,
-                "changedFields": present,
-                "changes": {f: profile[f] for f in present},
-            },
-            correlation_id=self.correlation_id,
+            "customer.created", customer_id, created, correlation_id=self.correlation_id
         )
         try:
             results = write_with_events(
                 self.container,
                 customer_id,
-                [BatchOp("create", document=profile), BatchOp("upsert", document=preferences)],
+                [
+                    BatchOp("create", document=as_document(profile)),
+                    BatchOp("upsert", document=as_document(preferences)),
+                ],
                 [event],
             )
         except BatchFailed as exc:
             if exc.index == 0 and isinstance(exc.cause, Conflict):
-                return self.container.read(PROFILE_ID, customer_id)
+                return self._read_profile(customer_id)
             raise
-        return results[0]
+        return cast(CustomerDocument, results[0])
 
-    def get_profile(self, customer_id: str) -> Document | None:
+    def _read_profile(self, customer_id: str) -> CustomerDocument:
+        """The stored profile; NotFound when there is none."""
+        return cast(CustomerDocument, self.container.read(PROFILE_ID, customer_id))
+
+    def get_profile(self, customer_id: str) -> CustomerDocument | None:
         """The stored profile, or None (never signed in to the API, or erased)."""
         try:
-            return self.container.read(PROFILE_ID, customer_id)
+            return self._read_profile(customer_id)
         except NotFound:
             return None
 
@@ -284,7 +301,9 @@ class CustomerService:
             return False
         return True
 
-    def update_profile(self, caller: Caller, patch: ProfilePatch, if_match: str | None) -> Document:
+    def update_profile(
+        self, caller: Caller, patch: ProfilePatch, if_match: str | None
+    ) -> CustomerDocument:
         """Apply `patch` (only the fields it sets); 412 when `if_match` is stale.
 
         A new email or phone is unverified: its verified flag goes false in the same write.
@@ -293,13 +312,14 @@ class CustomerService:
         current = self.ensure_profile(caller)
         if if_match is not None and not etag_matches(if_match, current):
             raise PreconditionFailed("profile ETag does not match")
+        stored: Mapping[str, Any] = current
         requested = patch.model_dump(include=patch.model_fields_set, by_alias=True)
-        changed = [f for f in PROFILE_FIELDS if f in requested and requested[f] != current.get(f)]
+        changed = [f for f in PROFILE_FIELDS if f in requested and requested[f] != stored.get(f)]
         if not changed:
             return current
         changes: dict[str, Any] = {f: requested[f] for f in changed}
         for field, flag in VERIFIED_FLAGS.items():
-            if field in changes and current.get(flag):
+            if field in changes and stored.get(flag):
                 changes[flag] = False
         updated = {**strip_system(current), **changes}
         updated["updatedAt"] = _now()
@@ -312,7 +332,7 @@ class CustomerService:
             [BatchOp("replace", document=updated, if_match=current["_etag"])],
             [event],
         )
-        return results[0]
+        return cast(CustomerDocument, results[0])
 
     def mark_verified(
         self, customer_id: str, channel: Literal["email", "phone"], destination: str
@@ -330,7 +350,7 @@ class CustomerService:
             current = self.get_profile(customer_id)
             if current is None or current.get(channel) != destination:
                 return False
-            if current.get(flag) is True:
+            if cast(Mapping[str, Any], current).get(flag) is True:
                 return True
             updated = {**strip_system(current), flag: True, "updatedAt": _now()}
             event = _updated_event(customer_id, [flag], {flag: True}, self.correlation_id)
@@ -354,14 +374,17 @@ class CustomerService:
 
     # --- addresses ----------------------------------------------------------------------
 
-    def list_addresses(self, customer_id: str) -> list[Document]:
+    def list_addresses(self, customer_id: str) -> list[AddressDocument]:
         """Every address of the customer, the default first, then oldest first."""
-        items = self._query(
-            customer_id, [Filter("kind", "eq", "address")], [Order("createdAt")], MAX_ADDRESSES
+        items = cast(
+            list[AddressDocument],
+            self._query(
+                customer_id, [Filter("kind", "eq", "address")], [Order("createdAt")], MAX_ADDRESSES
+            ),
         )
         return sorted(items, key=lambda a: (not a.get("isDefault"), str(a.get("createdAt"))))
 
-    def get_address(self, customer_id: str, address_id: str) -> Document:
+    def get_address(self, customer_id: str, address_id: str) -> AddressDocument:
         """One address of the customer; NotFound for an unknown id or another customer's.
 
         The read is inside the caller's own partition, so another customer's address id
@@ -370,9 +393,9 @@ class CustomerService:
         document = self.container.read(address_id, customer_id)
         if document.get("kind") != "address":
             raise NotFound(address_id)
-        return document
+        return cast(AddressDocument, document)
 
-    def create_address(self, customer_id: str, data: AddressInput) -> Document:
+    def create_address(self, customer_id: str, data: AddressInput) -> AddressDocument:
         """Add an address (409 `address-limit` past MAX_ADDRESSES)."""
         for _ in range(_RETRIES):
             book = self._address_book(customer_id)
@@ -407,10 +430,12 @@ class CustomerService:
                 if _retryable(exc, 0):
                     continue
                 raise
-            return results[1]
+            return cast(AddressDocument, results[1])
         raise _busy()
 
-    def replace_address(self, customer_id: str, address_id: str, data: AddressInput) -> Document:
+    def replace_address(
+        self, customer_id: str, address_id: str, data: AddressInput
+    ) -> AddressDocument:
         """Replace an address; `isDefault: true` moves the default here. Unsetting the
         default is refused (422): make another address the default instead."""
         for _ in range(_RETRIES):
@@ -443,7 +468,7 @@ class CustomerService:
                 if _retryable(exc, 0) or _retryable(exc, 1):
                     continue
                 raise
-            return results[1]
+            return cast(AddressDocument, results[1])
         raise _busy()
 
     def delete_address(self, customer_id: str, address_id: str) -> None:
@@ -474,9 +499,9 @@ class CustomerService:
             return
         raise _busy()
 
-    def _address_book(self, customer_id: str) -> Document:
+    def _address_book(self, customer_id: str) -> AddressBookDocument:
         try:
-            return self.container.read(ADDRESS_BOOK_ID, customer_id)
+            return cast(AddressBookDocument, self.container.read(ADDRESS_BOOK_ID, customer_id))
         except NotFound:
             # Not stored yet: `_book_op` creates it (a conditional create, so two first
             # addresses racing still serialise on it).
@@ -501,10 +526,10 @@ class CustomerService:
 
     # --- preferences --------------------------------------------------------------------
 
-    def get_preferences(self, customer_id: str) -> Document:
+    def get_preferences(self, customer_id: str) -> PreferencesDocument:
         """The stored preferences, or the defaults when none are stored."""
         try:
-            return self.container.read(PREFERENCES_ID, customer_id)
+            return cast(PreferencesDocument, self.container.read(PREFERENCES_ID, customer_id))
         except NotFound:
             return {
                 "id": PREFERENCES_ID,
@@ -527,16 +552,19 @@ class CustomerService:
             return PERSONALIZATION_DEFAULT
         return bool(record.get("granted", PERSONALIZATION_DEFAULT))
 
-    def consent_history(self, customer_id: str, *, limit: int | None = None) -> list[Document]:
+    def consent_history(
+        self, customer_id: str, *, limit: int | None = None
+    ) -> list[ConsentDocument]:
         """Consent changes, oldest first (the most recent `limit` when given)."""
-        items = self._query(
-            customer_id, [Filter("kind", "eq", "consent")], [Order("at")], limit=None
+        items = cast(
+            list[ConsentDocument],
+            self._query(customer_id, [Filter("kind", "eq", "consent")], [Order("at")], limit=None),
         )
         return items[-limit:] if limit else items
 
     def update_preferences(
         self, customer_id: str, update: PreferencesUpdate, source: str
-    ) -> Document:
+    ) -> PreferencesDocument:
         """Apply the changes; each flip of a flag is a new consent record and history entry.
 
         Returns the preferences document (unchanged, without a write, when nothing flips).
@@ -626,7 +654,7 @@ class CustomerService:
                 [first, *(BatchOp("create", document=e) for e in entries)],
                 [event],
             )
-            result = results[0]
+            result = cast(PreferencesDocument, results[0])
         if update.personalization is False:
             self._personalization_withdrawn(customer_id)
         return result
@@ -669,7 +697,7 @@ def _address_fields(data: AddressInput) -> dict[str, Any]:
     return {f: dumped.get(f) for f in ADDRESS_FIELDS}
 
 
-def _book_op(book: Document, new_book: Document) -> BatchOp:
+def _book_op(book: Mapping[str, Any], new_book: Document) -> BatchOp:
     if "_etag" in book:
         return BatchOp("replace", document=new_book, if_match=book["_etag"])
     return BatchOp("create", document=new_book)

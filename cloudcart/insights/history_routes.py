@@ -15,7 +15,7 @@ reading.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
@@ -39,6 +39,7 @@ from cloudcart.identity.dependencies import (
     current_caller,
 )
 from cloudcart.insights import history, storefront
+from cloudcart.insights.events import StorefrontEventType
 from cloudcart.insights.storefront import (
     MAX_AT_LENGTH,
     MAX_BODY_BYTES,
@@ -72,14 +73,7 @@ class StorefrontEventIn(BaseModel):
         alias_generator=to_camel, populate_by_name=True, extra="forbid", title="StorefrontEvent"
     )
 
-    type: Literal[
-        "product_viewed",
-        "search",
-        "add_to_cart",
-        "remove_from_cart",
-        "checkout_started",
-        "recommendation_clicked",
-    ] = Field(
+    type: StorefrontEventType = Field(
         description="`product_viewed` and `recommendation_clicked` need `productId`; `search` "
         "needs `query`; `add_to_cart` and `remove_from_cart` need `sku` or `productId`."
     )

@@ -597,7 +597,7 @@ def _order_from_event(store: DocumentStore, event: Event) -> PurchasedOrder | No
             order = get_order(store, customer_id, order_id)
         except OrderNotFound:
             raise InvalidMessage("OrderNotFound", f"no order {order_id!r}") from None
-        lines = order.get("lines") or []
+        lines: Any = order.get("lines") or []
         placed_at = event.time
     else:
         lines = data.get("lines")

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast, get_args
 
 from cloudcart.catalog.models import SKU_PATTERN
 from cloudcart.core.clock import utcnow
@@ -30,6 +30,7 @@ from cloudcart.core.events import Event, new_event
 from cloudcart.core.outbox import timestamp
 from cloudcart.core.ports.documents import DocumentStore, Filter, PatchOp
 from cloudcart.core.ports.messages import MessagePublisher
+from cloudcart.insights.events import EventsRecorded, StorefrontEvent, StorefrontEventType
 
 EVENT_TYPE = "storefront.events_recorded"
 """Type (and message subject) of the event that carries one accepted batch."""
@@ -58,14 +59,7 @@ MAX_RESULTS_COUNT = 1_000_000
 VIEW_TYPES: frozenset[str] = frozenset({"product_viewed", "recommendation_clicked"})
 """Event types that count as a view of their product (history entries)."""
 
-EVENT_TYPES: tuple[str, ...] = (
-    "product_viewed",
-    "search",
-    "add_to_cart",
-    "remove_from_cart",
-    "checkout_started",
-    "recommendation_clicked",
-)
+EVENT_TYPES: tuple[str, ...] = get_args(StorefrontEventType)
 
 FIELDS: tuple[str, ...] = ("type", "productId", "sku", "query", "resultsCount", "at")
 """Every field an event may have, in the order normalised events carry them."""
@@ -498,17 +492,15 @@ def recorded_event(
     owner: Owner, events: list[dict[str, Any]], *, correlation_id: str | None = None
 ) -> Event:
     """The `storefront.events_recorded` event that carries an accepted batch."""
+    data: EventsRecorded = {
+        "ownerId": owner.key,
+        "customerId": owner.customer_id,
+        "visitorId": owner.visitor_id,
+        # `parse_batch` checked and normalised them, each kind with its members.
+        "events": cast("list[StorefrontEvent]", events),
+    }
     return new_event(
-        EVENT_TYPE,
-        owner.key,
-        {
-            "ownerId": owner.key,
-            "customerId": owner.customer_id,
-            "visitorId": owner.visitor_id,
-            "events": events,
-        },
-        correlation_id=correlation_id,
-        version=EVENT_VERSION,
+        EVENT_TYPE, owner.key, data, correlation_id=correlation_id, version=EVENT_VERSION
     )
 
 

@@ -35,7 +35,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from cloudcart.core.clock import now_timestamp, parse_utc
 from cloudcart.core.errors import (
@@ -59,6 +59,7 @@ from cloudcart.core.ports.documents import (
     each,
     strip_system,
 )
+from cloudcart.inventory.events import InventoryChanged, StockOut, StockShortfall
 
 logger = logging.getLogger(__name__)
 
@@ -400,11 +401,11 @@ def _seconds_between(start: str, end: str) -> int:
     return int((ended - began).total_seconds()) if began and ended else 0
 
 
-def _ended_now(document: Mapping[str, Any]) -> dict[str, Any] | None:
+def _ended_now(document: Mapping[str, Any]) -> StockOut | None:
     """The out-of-stock period the move that wrote `document` ended, if it ended one."""
     periods = document.get("stockOuts") or []
     if periods and periods[0].get("to") == document.get("updatedAt"):
-        return dict(periods[0])
+        return cast("StockOut", dict(periods[0]))
     return None
 
 
@@ -412,7 +413,7 @@ def _events(
     before: StockLevel, after: Document, plan: _Plan, correlation_id: str | None
 ) -> list[Event]:
     level = level_of(after)
-    data = {
+    changed: InventoryChanged = {
         "sku": level.sku,
         "productId": level.product_id,
         "available": level.available,
@@ -424,25 +425,22 @@ def _events(
         "reference": plan.reference,
         "outSince": after.get("outSince"),
         "stockOut": _ended_now(after),
-        **plan.extra,
     }
+    # Some moves add members of their own (the order, the warehouse's sequence and reason).
+    data = {**changed, **plan.extra}
     events = [new_event(INVENTORY_CHANGED, level.sku, data, correlation_id=correlation_id)]
     if level.shortfall > before.shortfall:
+        shortfall: StockShortfall = {
+            "sku": level.sku,
+            "productId": level.product_id,
+            "onHand": level.on_hand,
+            "reserved": level.reserved,
+            "shortfall": level.shortfall,
+            "reason": plan.move,
+            "reference": plan.reference,
+        }
         events.append(
-            new_event(
-                STOCK_SHORTFALL,
-                level.sku,
-                {
-                    "sku": level.sku,
-                    "productId": level.product_id,
-                    "onHand": level.on_hand,
-                    "reserved": level.reserved,
-                    "shortfall": level.shortfall,
-                    "reason": plan.move,
-                    "reference": plan.reference,
-                },
-                correlation_id=correlation_id,
-            )
+            new_event(STOCK_SHORTFALL, level.sku, shortfall, correlation_id=correlation_id)
         )
     return events
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.cursors import decode_continuation, encode_continuation
@@ -45,6 +45,7 @@ from cloudcart.core.ports.documents import (
     fill_page,
     strip_system,
 )
+from cloudcart.ledger.events import LedgerPosted
 from cloudcart.ledger.rules import Line, balanced
 
 LEDGER = "ledger"
@@ -140,7 +141,8 @@ def post(
     if order_id is not None:
         entry["orderId"] = order_id
     container = _container(store)
-    event = new_event(LEDGER_POSTED, entry["id"], {**_public(entry), "currency": currency})
+    data = cast("LedgerPosted", {**_public(entry), "currency": currency})
+    event = new_event(LEDGER_POSTED, entry["id"], data)
     for attempt in range(_ATTEMPTS):
         totals_id = f"totals:{currency}"
         try:

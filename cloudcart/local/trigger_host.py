@@ -131,7 +131,10 @@ class TriggerHost:
     misconfiguration fails before anything runs: raises TriggerHostError.
 
     `poll_interval` is how long an idle receiver or change-feed poller waits before asking
-    again (seconds). Use as a context manager, or call `start()` and `stop()`.
+    again (seconds); while nothing comes, the wait doubles up to `max_idle`. Messages
+    published and documents written in this process end the wait at once, so the longer
+    waits only delay what another process sends. Use as a context manager, or call
+    `start()` and `stop()`.
     """
 
     def __init__(
@@ -142,6 +145,7 @@ class TriggerHost:
         *,
         host_config: HostConfig | None = None,
         poll_interval: float = 0.05,
+        max_idle: float = 0.5,
     ) -> None:
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
@@ -163,12 +167,13 @@ class TriggerHost:
                 self._invoker,
                 self._stopping,
                 poll_interval,
+                max_idle,
             )
             if service_bus
             else None
         )
         self._change_feed = ChangeFeedRunner(
-            change_feed, services, self._invoker, self._stopping, poll_interval
+            change_feed, services, self._invoker, self._stopping, poll_interval, max_idle
         )
         self._timers = TimerRunner(timers, self._invoker, self._stopping)
         self._started = False
@@ -214,6 +219,7 @@ class TriggerHost:
         self._stopped = True
         deadline = time.monotonic() + timeout
         self._stopping.set()
+        self._change_feed.wake()
         loops = [thread for runner in self._runners for thread in runner.loops]
         workers: list[threading.Thread] = []
         if self._service_bus is not None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -140,7 +141,7 @@ def record_order(documents: DocumentStore, event: Event) -> str:
 # --- the reminder ---------------------------------------------------------------------------
 
 
-def _contents(items: list[dict[str, Any]]) -> str:
+def _contents(items: Sequence[Mapping[str, Any]]) -> str:
     lines = sorted((str(i["sku"]), int(i["quantity"])) for i in items)
     return hashlib.sha256(json.dumps(lines).encode()).hexdigest()[:32]
 

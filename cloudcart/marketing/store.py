@@ -16,8 +16,9 @@ Every document carries `customerId`, so a customer's export and erasure find the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from cloudcart.core.clock import parse_utc
 from cloudcart.core.errors import NotFound
@@ -69,7 +70,9 @@ def marketing_allowed(documents: DocumentStore, customer_id: str, template: str)
 
     The notifications area checks consent per channel again when it plans the sends; this
     check keeps a customer without any consent from using up a once-per-period slot."""
-    consents = CustomerService(documents).get_preferences(customer_id).get("consents", {})
+    consents: Mapping[str, Any] = (
+        CustomerService(documents).get_preferences(customer_id).get("consents", {})
+    )
     return any(
         bool(consents.get(channel, {}).get("marketing", {}).get("granted"))
         for channel in templates.TEMPLATES[template].channels

@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import BatchFailed, Conflict, NotFound, PreconditionFailed
@@ -37,6 +37,7 @@ from cloudcart.core.ports.documents import (
     fill_page,
     strip_system,
 )
+from cloudcart.notifications.events import NotificationStatusChanged
 
 CONTAINER = "notifications"
 OPS_PARTITION = "~ops"
@@ -76,19 +77,17 @@ ANNOUNCED_STATUSES = frozenset({"sent", "delivered", "bounced", "failed"})
 
 def status_event(record: Document, previous: str | None) -> Event:
     """`notification.status_changed` for a record that just reached its status."""
-    return new_event(
-        STATUS_CHANGED,
-        str(record["id"]),
-        {
-            "notificationId": record["id"],
-            "customerId": record["customerId"],
-            "channel": record["channel"],
-            "template": record.get("template"),
-            "status": record["status"],
-            "previousStatus": previous,
-            "at": reached_at(record),
-        },
-    )
+    data: NotificationStatusChanged = {
+        "notificationId": record["id"],
+        "customerId": record["customerId"],
+        "channel": record["channel"],
+        "template": record.get("template"),
+        "status": record["status"],
+        "previousStatus": previous,
+        # A record always has `createdAt`, so it has a time.
+        "at": cast(str, reached_at(record)),
+    }
+    return new_event(STATUS_CHANGED, str(record["id"]), data)
 
 
 def reached_at(record: Mapping[str, Any]) -> str | None:

@@ -35,6 +35,7 @@ from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import timestamp, write_with_events
 from cloudcart.core.ports.documents import BatchOp, Document, DocumentStore, PatchOp
 from cloudcart.core.ports.messages import InvalidMessage
+from cloudcart.ops.events import Pinged
 
 logger = logging.getLogger(__name__)
 
@@ -124,12 +125,8 @@ def create_ping(
 ) -> tuple[Document, Event]:
     """Write a ping and its `diagnostics.pinged` event in one outbox batch."""
     ping_id = new_id("ping_")
-    event = new_event(
-        PING_EVENT,
-        ping_id,
-        {"pingId": ping_id, "failAttempts": fail_attempts, "holdMs": hold_ms},
-        correlation_id=correlation,
-    )
+    data: Pinged = {"pingId": ping_id, "failAttempts": fail_attempts, "holdMs": hold_ms}
+    event = new_event(PING_EVENT, ping_id, data, correlation_id=correlation)
     document: Document = {
         "id": ping_id,
         "key": PARTITION_KEY,

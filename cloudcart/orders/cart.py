@@ -17,7 +17,7 @@ import contextlib
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, cast
 
 from cloudcart import inventory
 from cloudcart.core.errors import DomainError, NotFound
@@ -26,17 +26,18 @@ from cloudcart.core.outbox import write_with_events
 from cloudcart.core.ports.documents import (
     BatchOp,
     Container,
-    Document,
     DocumentStore,
     Query,
     every,
     strip_system,
 )
+from cloudcart.orders.documents import CartDocument, CartItemDocument
+from cloudcart.orders.events import CartLine, CartUpdated
 from cloudcart.orders.models import MAX_QUANTITY
 from cloudcart.orders.service import now_stamp
 
 CARTS = "carts"
-CART_ID = "cart"
+CART_ID: Final = "cart"
 ANON_PREFIX = "anon:"
 CART_ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 """Anonymous cart ids: what `new_cart_id` makes (22 characters), with margin."""
@@ -92,22 +93,19 @@ def offer(store: DocumentStore, sku: str) -> Offer:
     raise CartError(f"no product sells SKU {sku!r}", "unknown-sku")
 
 
-def cart_updated_event(cart: Document) -> Event:
+def cart_updated_event(cart: CartDocument) -> Event:
     """`cart.updated`: a signed-in customer's cart after a change (its lines and when)."""
-    items = [
+    items: list[CartLine] = [
         {"sku": i["sku"], "productId": i.get("productId"), "quantity": int(i["quantity"])}
         for i in cart["items"]
     ]
-    return new_event(
-        CART_UPDATED,
-        cart["customerId"],
-        {
-            "customerId": cart["customerId"],
-            "items": items,
-            "itemCount": sum(i["quantity"] for i in items),
-            "updatedAt": cart["updatedAt"],
-        },
-    )
+    data: CartUpdated = {
+        "customerId": cart["customerId"],
+        "items": items,
+        "itemCount": sum(i["quantity"] for i in items),
+        "updatedAt": cart["updatedAt"],
+    }
+    return new_event(CART_UPDATED, cart["customerId"], data)
 
 
 def new_cart_id() -> str:
@@ -134,14 +132,14 @@ class Carts:
         self.owner = owner
         self._container: Container = store.container(CARTS)
 
-    def load(self) -> Document:
+    def load(self) -> CartDocument:
         """The stored cart (an empty one if there is none)."""
         try:
-            return self._container.read(CART_ID, self.owner)
+            return cast(CartDocument, self._container.read(CART_ID, self.owner))
         except NotFound:
             return {"id": CART_ID, "customerId": self.owner, "items": []}
 
-    def _save(self, cart: Document) -> None:
+    def _save(self, cart: CartDocument) -> None:
         cart["updatedAt"] = now_stamp()
         document = strip_system(cart)
         if self.owner.startswith(ANON_PREFIX):
@@ -153,14 +151,14 @@ class Carts:
             self._container,
             self.owner,
             [BatchOp("upsert", document=document)],
-            [cart_updated_event(document)],
+            [cart_updated_event(cast(CartDocument, document))],
         )
 
-    def add(self, sku: str, quantity: int) -> Document:
+    def add(self, sku: str, quantity: int) -> CartDocument:
         """Add units (summed with what is there, capped at 99 and at availability)."""
         current = offer(self.store, sku)
         cart = self.load()
-        items: list[dict[str, Any]] = cart["items"]
+        items: list[CartItemDocument] = cart["items"]
         existing = next((i for i in items if i["sku"] == sku), None)
         total = quantity + (int(existing["quantity"]) if existing else 0)
         self._check(current, total)
@@ -171,7 +169,7 @@ class Carts:
         self._save(cart)
         return cart
 
-    def set_quantity(self, sku: str, quantity: int) -> Document:
+    def set_quantity(self, sku: str, quantity: int) -> CartDocument:
         """Set a line's quantity; 404 if the SKU is not in the cart."""
         cart = self.load()
         line = next((i for i in cart["items"] if i["sku"] == sku), None)
@@ -182,7 +180,7 @@ class Carts:
         self._save(cart)
         return cart
 
-    def remove(self, sku: str) -> Document:
+    def remove(self, sku: str) -> CartDocument:
         """Remove a line; 404 if the SKU is not in the cart."""
         cart = self.load()
         kept = [i for i in cart["items"] if i["sku"] != sku]
@@ -215,14 +213,19 @@ class Carts:
                 current = offer(self.store, item["sku"])
             except CartError:
                 continue  # the product is gone: nothing to merge
-            total = int(item["quantity"]) + int(by_sku.get(item["sku"], {}).get("quantity", 0))
+            held = by_sku.get(item["sku"])
+            total = int(item["quantity"]) + int(held.get("quantity", 0) if held else 0)
             total = min(total, MAX_QUANTITY, current.available)
             if total <= 0:
                 continue
             if item["sku"] in by_sku:
                 by_sku[item["sku"]]["quantity"] = total
             else:
-                line = {"sku": item["sku"], "productId": current.product_id, "quantity": total}
+                line: CartItemDocument = {
+                    "sku": item["sku"],
+                    "productId": current.product_id,
+                    "quantity": total,
+                }
                 cart["items"].append(line)
                 by_sku[item["sku"]] = line
         self._save(cart)
@@ -243,7 +246,7 @@ class Carts:
                 "insufficient-stock",
             )
 
-    def view(self, cart: Document) -> dict[str, Any]:
+    def view(self, cart: CartDocument) -> dict[str, Any]:
         """The cart as the API returns it, priced from the catalog right now."""
         lines = []
         subtotal = 0

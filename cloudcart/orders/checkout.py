@@ -38,9 +38,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cloudcart import risk
 from cloudcart.core.clock import utcnow
@@ -60,11 +61,25 @@ from cloudcart.core.ports.documents import (
 from cloudcart.core.ports.payments import DisabledGateway, PaymentsDisabled
 from cloudcart.inventory import OutOfStock, release_reservation, reserve_stock
 from cloudcart.orders.cart import CartError, Carts, offer
+from cloudcart.orders.documents import (
+    OrderDocument,
+    OrderLineDocument,
+    OrderPaymentDocument,
+    OrderRiskDocument,
+    ShippingAddressDocument,
+)
+from cloudcart.orders.events import (
+    InventoryReserved,
+    OrderPlaced,
+    OrderStatusChanged,
+    PlacedTotals,
+)
 from cloudcart.orders.lifecycle import gateway
 from cloudcart.orders.models import CheckoutIn
 from cloudcart.orders.pricing import PricingError, price_lines
 from cloudcart.orders.service import (
     ORDER_TYPE,
+    as_order,
     money,
     now_stamp,
     orders_container,
@@ -297,7 +312,7 @@ def _follow(
             if order.get("checkoutResponse"):
                 return CheckoutResponse(201, order["checkoutResponse"])
             if expired:
-                return attach_payment(services, order)
+                return attach_payment(services, as_order(order))
         elif expired or status == "abandoned":
             # A crashed owner (lease over) or one the recovery timer released: start
             # again under this key; `_own` first releases what the record says is held.
@@ -321,7 +336,7 @@ def _follow(
 
 def _place(
     services: Services, customer_id: str, body: CheckoutIn, lease: _Lease, context: CheckoutContext
-) -> Document:
+) -> OrderDocument:
     store = services.documents
     settings = services.settings
     cart = Carts(store, customer_id).load()
@@ -388,16 +403,18 @@ def _place(
 
     order_id = new_id("ord_")
     now = utcnow()
-    order: Document = {
+    expires_at = timestamp(now + timedelta(minutes=settings.payment_window_minutes))
+    order: OrderDocument = {
         "id": order_id,
         "type": ORDER_TYPE,
         "customerId": customer_id,
         "status": "pending_payment",
-        "lines": lines,
+        "lines": cast(list[OrderLineDocument], lines),  # priced by `price_lines` above
         "totals": totals.to_document(),
-        "shippingAddress": address,
+        # A checkout address or a saved one: `_address` gives every member.
+        "shippingAddress": cast(ShippingAddressDocument, address),
         "shippingMethod": body.shipping_method,
-        "reservationExpiresAt": timestamp(now + timedelta(minutes=settings.payment_window_minutes)),
+        "reservationExpiresAt": expires_at,
         "payment": None,
         "capturedAmount": 0,
         "refundedAmount": 0,
@@ -410,7 +427,7 @@ def _place(
         "updatedAt": timestamp(now),
     }
     if check is not None:
-        order["risk"] = check.to_document()
+        order["risk"] = cast(OrderRiskDocument, check.to_document())
     held = check is not None and check.holds
     if held:
         # Held for review from the start: the customer still pays, but nothing is sent to
@@ -424,51 +441,41 @@ def _place(
         "orderId": order_id,
         "leaseUntil": _lease_until(),
     }
+    placed: OrderPlaced = {
+        "orderId": order_id,
+        "customerId": customer_id,
+        "status": "pending_payment",
+        "lines": [
+            {"sku": ln["sku"], "quantity": ln["quantity"], "unitPrice": ln["unitPrice"]}
+            for ln in lines
+        ],
+        # The stored totals always carry `taxInclusive`; the event's may lack it.
+        "totals": cast("PlacedTotals", totals.to_document()),
+    }
+    reserved: InventoryReserved = {
+        "orderId": order_id,
+        "customerId": customer_id,
+        "expiresAt": expires_at,
+        "lines": [{"sku": s, "quantity": q} for s, q in quantities.items()],
+    }
     events = [
-        new_event(
-            "order.placed",
-            order_id,
-            {
-                "orderId": order_id,
-                "customerId": customer_id,
-                "status": "pending_payment",
-                "lines": [
-                    {"sku": ln["sku"], "quantity": ln["quantity"], "unitPrice": ln["unitPrice"]}
-                    for ln in lines
-                ],
-                "totals": totals.to_document(),
-            },
-        ),
-        new_event(
-            "inventory.reserved",
-            order_id,
-            {
-                "orderId": order_id,
-                "customerId": customer_id,
-                "expiresAt": order["reservationExpiresAt"],
-                "lines": [{"sku": s, "quantity": q} for s, q in quantities.items()],
-            },
-        ),
+        new_event("order.placed", order_id, placed),
+        new_event("inventory.reserved", order_id, reserved),
     ]
     if held:
-        events.append(
-            new_event(
-                "order.status_changed",
-                order_id,
-                {
-                    "orderId": order_id,
-                    "customerId": customer_id,
-                    "from": "pending_payment",
-                    "to": "on_hold",
-                },
-            )
-        )
+        on_hold: OrderStatusChanged = {
+            "orderId": order_id,
+            "customerId": customer_id,
+            "from": "pending_payment",
+            "to": "on_hold",
+        }
+        events.append(new_event("order.status_changed", order_id, on_hold))
     # A failure here is released by `_own` from the record's reservation.
     results = write_with_events(
         orders_container(store),
         customer_id,
         [
-            BatchOp("create", document=order),
+            BatchOp("create", document=cast(Document, order)),
             BatchOp("replace", document=completed, if_match=str(record["_etag"])),
         ],
         events,
@@ -480,7 +487,7 @@ def _place(
             # The order stands: a counter that misses one order is better than a placed
             # order whose checkout fails (and whose stock the failure path would release).
             logger.warning("order %s was not counted by the fraud rules", order_id, exc_info=True)
-    return results[0]
+    return as_order(results[0])
 
 
 def _assess(
@@ -489,7 +496,7 @@ def _assess(
     context: CheckoutContext,
     address: dict[str, Any],
     quantities: dict[str, int],
-    totals: dict[str, Any],
+    totals: Mapping[str, Any],
 ) -> risk.CheckoutCheck | None:
     """The fraud rules' decision, or None when they are off or cannot be read (fail open:
     a risk store outage must not stop every sale)."""
@@ -543,7 +550,7 @@ def _saved_address(services: Services, customer_id: str, address_id: str) -> dic
     return {f: found.get(f) for f in fields}
 
 
-def attach_payment(services: Services, order: Document) -> CheckoutResponse:
+def attach_payment(services: Services, order: OrderDocument) -> CheckoutResponse:
     """Create the order's gateway payment (idempotent on the order id) and store it with the
     checkout response; 503 (order kept, key resumable) if the gateway fails."""
     store = services.documents
@@ -584,7 +591,7 @@ def attach_payment(services: Services, order: Document) -> CheckoutResponse:
                 retry_after=5,
             )
         )
-    stored_payment = {
+    stored_payment: OrderPaymentDocument = {
         "provider": payment.provider,
         "paymentId": payment.payment_id,
         "clientSecret": payment.client_secret,
@@ -610,7 +617,7 @@ def attach_payment(services: Services, order: Document) -> CheckoutResponse:
     return CheckoutResponse(201, response)
 
 
-def _open_lease(services: Services, order: Document) -> None:
+def _open_lease(services: Services, order: OrderDocument) -> None:
     """Let the next retry with the order's key resume at once instead of waiting out the
     lease (best effort)."""
     try:
@@ -623,7 +630,7 @@ def _open_lease(services: Services, order: Document) -> None:
         logger.warning("could not open idempotency record of %s", order["id"], exc_info=True)
 
 
-def _record_for(order: Document) -> str | None:
+def _record_for(order: OrderDocument) -> str | None:
     return (
         order.get("idempotencyRecord") if isinstance(order.get("idempotencyRecord"), str) else None
     )

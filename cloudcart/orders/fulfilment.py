@@ -24,12 +24,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from cloudcart.core.errors import DomainError, NotFound
 from cloudcart.core.events import Event
 from cloudcart.core.idempotency import processed_marker
-from cloudcart.core.ports.documents import BatchOp, Document
+from cloudcart.core.ports.documents import BatchOp
+from cloudcart.orders.documents import (
+    FulfilmentRequestDocument,
+    FulfilmentRequestStatus,
+    OrderDocument,
+    ShipmentDocument,
+    SkuQuantityDocument,
+)
 from cloudcart.orders.lifecycle import (
     issue_refund,
     order_event,
@@ -47,14 +54,14 @@ from cloudcart.orders.service import (
     unshipped_lines,
     update_order,
 )
-from cloudcart.orders.state import InvalidTransition, next_status
+from cloudcart.orders.state import InvalidTransition, OrderStatus, next_status
 
 if TYPE_CHECKING:
     from cloudcart.composition import Services
 
 logger = logging.getLogger(__name__)
 
-FULFILMENT_CHAIN = ("paid", "fulfilling", "shipped", "delivered")
+FULFILMENT_CHAIN: tuple[OrderStatus, ...] = ("paid", "fulfilling", "shipped", "delivered")
 """The statuses a fulfilled order passes through, in order."""
 
 UPDATES_CONSUMER = "fulfilment-updates"
@@ -100,7 +107,7 @@ class PartnerUpdate:
 # --- status walking -----------------------------------------------------------------------
 
 
-def _advance(document: Document, target: str) -> list[Event]:
+def _advance(document: OrderDocument, target: OrderStatus) -> list[Event]:
     """Walk the order forward along FULFILMENT_CHAIN up to `target`, one recorded step at
     a time; nothing when it is there already, past it, or off the chain (held, cancelled)."""
     status = document["status"]
@@ -118,7 +125,7 @@ def _advance(document: Document, target: str) -> list[Event]:
     return events
 
 
-def _settle_status(document: Document) -> list[Event]:
+def _settle_status(document: OrderDocument) -> list[Event]:
     """Move the order as far as its parcels allow."""
     shipments = document.get("shipments", [])
     if not shipments or unshipped_lines(document):
@@ -132,13 +139,13 @@ def _settle_status(document: Document) -> list[Event]:
 # --- the request --------------------------------------------------------------------------
 
 
-def awaiting_fulfilment(document: Document) -> bool:
+def awaiting_fulfilment(document: OrderDocument) -> bool:
     """Whether the order is paid and no fulfilment request was accepted for it yet."""
-    request = document.get("fulfilment") or {}
+    request: FulfilmentRequestDocument | dict[str, Any] = document.get("fulfilment") or {}
     return document["status"] == "paid" and request.get("status") in (None, "requested")
 
 
-def request_payload(document: Document) -> dict[str, Any]:
+def request_payload(document: OrderDocument) -> dict[str, Any]:
     """What the partner needs to fulfil the order (no customer id: the address suffices)."""
     return {
         "orderId": document["id"],
@@ -152,23 +159,26 @@ def request_payload(document: Document) -> dict[str, Any]:
 
 def record_request(
     services: Services, customer_id: str, order_id: str, *, request_id: str, accepted: bool
-) -> Document:
+) -> OrderDocument:
     """Record the partner's answer to the fulfilment request; an accepted request makes a
     paid order `fulfilling`. Repeats change nothing."""
 
-    def mutate(document: Document) -> list[Event] | None:
-        request = document.get("fulfilment") or {}
+    def mutate(document: OrderDocument) -> list[Event] | None:
+        request: FulfilmentRequestDocument | dict[str, Any] = document.get("fulfilment") or {}
         status = "accepted" if accepted or request.get("status") == "accepted" else "requested"
         if request.get("requestId") == request_id and request.get("status") == status:
             return None
         now = now_stamp()
-        document["fulfilment"] = {
-            **request,
-            "requestId": request_id,
-            "status": request.get("status") if request.get("status") in _FINAL else status,
-            "requestedAt": request.get("requestedAt", now),
-            "updatedAt": now,
-        }
+        document["fulfilment"] = cast(
+            FulfilmentRequestDocument,
+            {
+                **request,
+                "requestId": request_id,
+                "status": request.get("status") if request.get("status") in _FINAL else status,
+                "requestedAt": request.get("requestedAt", now),
+                "updatedAt": now,
+            },
+        )
         return _advance(document, "fulfilling") if status == "accepted" else []
 
     document, _ = update_order(services.documents, customer_id, order_id, mutate)
@@ -180,12 +190,12 @@ _FINAL = ("cancelled", "cancel_refused", "failed")
 
 def record_cancellation(
     services: Services, customer_id: str, order_id: str, *, cancelled: bool
-) -> Document:
+) -> OrderDocument:
     """Record the partner's answer to cancelling the request: `cancelled`, or
     `cancel_refused` when something had shipped (the order then keeps its parcels)."""
-    status = "cancelled" if cancelled else "cancel_refused"
+    status: FulfilmentRequestStatus = "cancelled" if cancelled else "cancel_refused"
 
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         request = document.get("fulfilment")
         if not request or request.get("status") == status:
             return None
@@ -213,51 +223,58 @@ def _markers(update: PartnerUpdate, customer_id: str) -> list[BatchOp]:
     ]
 
 
-def _check_lines(document: Document, lines: Sequence[tuple[str, int]]) -> None:
+def _check_lines(document: OrderDocument, lines: Sequence[tuple[str, int]]) -> None:
     skus = {line["sku"] for line in document["lines"]}
     for sku, _ in lines:
         if sku not in skus:
             raise UnknownOrderLine(f"SKU {sku!r} is not on order {document['id']}")
 
 
-def _shipment(document: Document, shipment_id: str) -> dict[str, Any]:
-    shipments: list[dict[str, Any]] = document.setdefault("shipments", [])
+def _shipment(document: OrderDocument, shipment_id: str) -> ShipmentDocument:
+    shipments: list[ShipmentDocument] = document.setdefault("shipments", [])
     for shipment in shipments:
         if shipment["shipmentId"] == shipment_id:
             return shipment
-    shipment = {"shipmentId": shipment_id, "status": "pending", "lines": []}
+    # The caller sets its status (and `updatedAt`) in the same write.
+    shipment = cast(ShipmentDocument, {"shipmentId": shipment_id, "status": "pending", "lines": []})
     shipments.append(shipment)
     return shipment
 
 
-def _lines_json(lines: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+def _lines_json(lines: Sequence[tuple[str, int]]) -> list[SkuQuantityDocument]:
     return [{"sku": sku, "quantity": quantity} for sku, quantity in lines]
 
 
-def _apply(document: Document, update: PartnerUpdate) -> list[Event]:
+def _apply(document: OrderDocument, update: PartnerUpdate) -> list[Event]:
     now = now_stamp()
+    request: FulfilmentRequestDocument | dict[str, Any]
     if update.kind == "accepted":
         request = document.get("fulfilment") or {}
         if request.get("status") not in _FINAL:
-            document["fulfilment"] = {
-                **request,
-                "requestId": update.request_id or request.get("requestId"),
-                "status": "accepted",
-                "requestedAt": request.get("requestedAt", now),
-                "updatedAt": now,
-            }
+            document["fulfilment"] = cast(
+                FulfilmentRequestDocument,
+                {
+                    **request,
+                    "requestId": update.request_id or request.get("requestId"),
+                    "status": "accepted",
+                    "requestedAt": request.get("requestedAt", now),
+                    "updatedAt": now,
+                },
+            )
         return _advance(document, "fulfilling")
     if update.kind == "shipped":
         _check_lines(document, update.lines)
         assert update.shipment_id is not None
         shipment = _shipment(document, update.shipment_id)
         shipment.update(
-            carrier=update.carrier,
-            trackingNumber=update.tracking_number,
-            trackingUrl=update.tracking_url,
-            lines=_lines_json(update.lines),
-            shippedAt=now,
-            updatedAt=now,
+            {
+                "carrier": update.carrier,
+                "trackingNumber": update.tracking_number,
+                "trackingUrl": update.tracking_url,
+                "lines": _lines_json(update.lines),
+                "shippedAt": now,
+                "updatedAt": now,
+            }
         )
         # A delivery that overtook this message stays delivered.
         if shipment["status"] != "delivered":
@@ -281,21 +298,19 @@ def _apply(document: Document, update: PartnerUpdate) -> list[Event]:
     if update.kind == "delivered":
         assert update.shipment_id is not None
         shipment = _shipment(document, update.shipment_id)
-        shipment.update(status="delivered", deliveredAt=now, updatedAt=now)
+        shipment.update({"status": "delivered", "deliveredAt": now, "updatedAt": now})
         events = [order_event(document, "shipment.delivered", {"shipmentId": update.shipment_id})]
         return [*events, *_settle_status(document)]
     if update.kind == "failed":
         if update.shipment_id is not None:
             shipment = _shipment(document, update.shipment_id)
-            shipment.update(status="failed", reason=update.reason, updatedAt=now)
+            shipment.update({"status": "failed", "reason": update.reason, "updatedAt": now})
         else:
             request = document.get("fulfilment") or {"requestId": update.request_id}
-            document["fulfilment"] = {
-                **request,
-                "status": "failed",
-                "reason": update.reason,
-                "updatedAt": now,
-            }
+            document["fulfilment"] = cast(
+                FulfilmentRequestDocument,
+                {**request, "status": "failed", "reason": update.reason, "updatedAt": now},
+            )
         return [
             order_event(
                 document,
@@ -306,7 +321,7 @@ def _apply(document: Document, update: PartnerUpdate) -> list[Event]:
     return _receive_return(document, update)
 
 
-def _receive_return(document: Document, update: PartnerUpdate) -> list[Event]:
+def _receive_return(document: OrderDocument, update: PartnerUpdate) -> list[Event]:
     lines = _lines_json(update.lines)
     _check_lines(document, update.lines)
     status = document["status"]
@@ -346,7 +361,7 @@ def _receive_return(document: Document, update: PartnerUpdate) -> list[Event]:
     return events
 
 
-def apply_update(services: Services, update: PartnerUpdate) -> Document:
+def apply_update(services: Services, update: PartnerUpdate) -> OrderDocument:
     """Apply one partner update to its order, once; returns the order.
 
     Raises UnknownOrder, UnknownOrderLine or InvalidTransition for an update that can never
@@ -357,7 +372,7 @@ def apply_update(services: Services, update: PartnerUpdate) -> Document:
         raise UnknownOrder(f"no order {update.order_id!r}")
     customer_id = str(found["customerId"])
 
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         return _apply(document, update)
 
     markers = _markers(update, customer_id)
@@ -390,7 +405,7 @@ def _applied_before(services: Services, customer_id: str, markers: Sequence[Batc
     return False
 
 
-def _refund_received(services: Services, document: Document) -> Document:
+def _refund_received(services: Services, document: OrderDocument) -> OrderDocument:
     if document["status"] != "returned" or not document.get("returnsReceived"):
         return document
     lines = document["returnsReceived"][-1]["lines"]

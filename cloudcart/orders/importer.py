@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal, cast
 
 from pydantic import (
     AwareDatetime,
@@ -76,6 +76,8 @@ from cloudcart.core.ports.documents import (
     every,
 )
 from cloudcart.inventory import SkuNotFound
+from cloudcart.orders.documents import OrderDocument, OrderLineDocument
+from cloudcart.orders.events import ImportedLine, OrderImported
 from cloudcart.orders.service import ORDER_TYPE, orders_container
 
 ORDER_IMPORTED = "order.imported"
@@ -92,7 +94,7 @@ with `~`)."""
 
 IMPORT_CLAIM_TYPE = "order-import-claim"
 
-STOCK_NOT_TRACKED = "none"
+STOCK_NOT_TRACKED: Final = "none"
 """`stock` of an imported order: no stock move is owed (the lifecycle and reconciliation
 act only on `reserved`, `sold`, `released` and `restocked`)."""
 
@@ -369,7 +371,7 @@ class OrderImporter:
         return current.get("importHash") == plan.digest
 
     def _operation(self, plan: _Plan) -> BatchOp:
-        document = self._document(plan.content, plan.digest, plan.current)
+        document = cast(Document, self._document(plan.content, plan.digest, plan.current))
         if plan.current is None:
             return BatchOp("create", document=document)
         return BatchOp("replace", document=document, if_match=str(plan.current["_etag"]))
@@ -406,10 +408,12 @@ class OrderImporter:
             "lines": lines,
         }
 
-    def _document(self, content: dict[str, Any], digest: str, current: Document | None) -> Document:
+    def _document(
+        self, content: dict[str, Any], digest: str, current: Document | None
+    ) -> OrderDocument:
         now = timestamp(self.clock())
         currency = content["currency"]
-        lines = []
+        lines: list[OrderLineDocument] = []
         subtotal = 0
         for item in content["lines"]:
             price = item["unitPrice"]
@@ -464,26 +468,24 @@ class OrderImporter:
         }
 
     def _event(self, content: dict[str, Any]) -> Event:
-        lines = []
+        lines: list[ImportedLine] = []
         for item in content["lines"]:
-            line: dict[str, Any] = {"sku": item["sku"], "quantity": item["quantity"]}
+            line: ImportedLine = {"sku": item["sku"], "quantity": item["quantity"]}
             if item["unitPrice"] is not None:
                 line["unitPrice"] = item["unitPrice"]
             if item["productId"] is not None:
                 line["productId"] = item["productId"]
             lines.append(line)
+        data: OrderImported = {
+            "orderId": content["orderId"],
+            "customerId": content["customerId"],
+            "placedAt": content["placedAt"],
+            "status": content["status"],
+            "currency": content["currency"],
+            "lines": lines,
+        }
         return new_event(
-            ORDER_IMPORTED,
-            content["orderId"],
-            {
-                "orderId": content["orderId"],
-                "customerId": content["customerId"],
-                "placedAt": content["placedAt"],
-                "status": content["status"],
-                "currency": content["currency"],
-                "lines": lines,
-            },
-            correlation_id=self.correlation_id,
+            ORDER_IMPORTED, content["orderId"], data, correlation_id=self.correlation_id
         )
 
     # --- lookups ------------------------------------------------------------------------

@@ -13,14 +13,22 @@ timer, reconciliation's repair), so a crash between the two writes is healed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.idempotency import SideEffectGuard
-from cloudcart.core.ports.documents import Document
 from cloudcart.inventory import move_order_stock
+from cloudcart.orders.documents import (
+    HeldFrom,
+    OrderDocument,
+    OrderPaymentDocument,
+    OrderRefundDocument,
+    OrderRiskDocument,
+    RefundKind,
+    SkuQuantityDocument,
+)
 from cloudcart.orders.pricing import line_refund_amount
 from cloudcart.orders.service import (
     MAX_RECORDED_PAYMENT_EVENTS,
@@ -29,16 +37,19 @@ from cloudcart.orders.service import (
     now_stamp,
     update_order,
 )
-from cloudcart.orders.state import CANCELLABLE, PAID_STATES, InvalidTransition, next_status
+from cloudcart.orders.state import (
+    CANCELLABLE,
+    PAID_STATES,
+    InvalidTransition,
+    OrderStatus,
+    next_status,
+)
 
 if TYPE_CHECKING:
     from cloudcart.composition import Services
     from cloudcart.core.ports.payments import PaymentGateway
 
 logger = logging.getLogger(__name__)
-
-RefundKind = Literal["refund", "cancellation"]
-"""A refund the customer or an admin asked for, or one that reverses a cancelled order."""
 
 REFUNDS_CONSUMER = "orders-refunds"
 PAYMENT_CANCEL_CONSUMER = "orders-payment-cancel"
@@ -50,22 +61,22 @@ def gateway(services: Services) -> PaymentGateway:
     return found
 
 
-def _lines(document: Document) -> list[tuple[str, int]]:
+def _lines(document: OrderDocument) -> list[tuple[str, int]]:
     return [(line["sku"], int(line["quantity"])) for line in document["lines"]]
 
 
-def order_event(document: Document, type_: str, data: dict[str, Any]) -> Event:
+def order_event(document: OrderDocument, type_: str, data: dict[str, Any]) -> Event:
     """An event about an order; `data` always carries the order and customer ids."""
     base = {"orderId": document["id"], "customerId": document["customerId"]}
     return new_event(type_, document["id"], {**base, **data})
 
 
-def status_changed_event(document: Document, before: str, after: str) -> Event:
+def status_changed_event(document: OrderDocument, before: str, after: str) -> Event:
     """`order.status_changed` for one step of the state machine."""
     return order_event(document, "order.status_changed", {"from": before, "to": after})
 
 
-def released_event(document: Document, lines: Sequence[tuple[str, int]], reason: str) -> Event:
+def released_event(document: OrderDocument, lines: Sequence[tuple[str, int]], reason: str) -> Event:
     """`inventory.released` for units of an order going back to stock."""
     return order_event(
         document,
@@ -74,7 +85,7 @@ def released_event(document: Document, lines: Sequence[tuple[str, int]], reason:
     )
 
 
-def settle_stock(services: Services, document: Document) -> None:
+def settle_stock(services: Services, document: OrderDocument) -> None:
     """Apply the stock moves the order's `stock` state implies (idempotent)."""
     store = services.documents
     state = document.get("stock", "reserved")
@@ -89,7 +100,7 @@ def settle_stock(services: Services, document: Document) -> None:
         move_order_stock(store, order_id, "restock", restock)
 
 
-def _remember_event(document: Document, event_id: str) -> bool:
+def _remember_event(document: OrderDocument, event_id: str) -> bool:
     """Record a gateway event id on the order; False if it was recorded before."""
     seen: list[str] = document.setdefault("paymentEvents", [])
     if event_id in seen:
@@ -99,7 +110,7 @@ def _remember_event(document: Document, event_id: str) -> bool:
     return True
 
 
-def _release_to(document: Document, reason: str) -> list[Event]:
+def _release_to(document: OrderDocument, reason: str) -> list[Event]:
     """Mark the order's stock for release (reserved -> available, or sold -> available)."""
     lines = _lines(document)
     if document.get("stock", "reserved") == "reserved":
@@ -126,7 +137,7 @@ def mark_paid(
     amount: int,
     fee: int | None = None,
     risk: dict[str, Any] | None = None,
-) -> Document:
+) -> OrderDocument:
     """Apply a succeeded payment (`fee`: the gateway's fee, when it reports one). Paid
     wins only from `pending_payment`; a held order (`on_hold`) records the capture and
     stays held until an admin releases it. A payment that succeeds on an order already
@@ -138,7 +149,7 @@ def mark_paid(
     already approved)."""
     late = {"value": False}
 
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         if not _remember_event(document, event_id):
             return None
         if not document.get("payment"):
@@ -194,12 +205,13 @@ def mark_paid(
     return document
 
 
-def _apply_risk(document: Document, risk: dict[str, Any] | None) -> bool:
+def _apply_risk(document: OrderDocument, risk: dict[str, Any] | None) -> bool:
     """Store a payment-time risk decision on the order; whether it holds the order."""
     if risk is None:
         return False
     review = (document.get("risk") or {}).get("review")
-    document["risk"] = {**risk, **({"review": review} if review else {})}
+    # `risk` is the fraud rules' payment-time decision, an `OrderRiskDocument` as stored.
+    document["risk"] = cast(OrderRiskDocument, {**risk, **({"review": review} if review else {})})
     if review and review.get("decision") == "approve":
         return False  # an admin looked at this order already
     return risk.get("mode") == "enforce" and risk.get("decision") in ("review", "block")
@@ -212,12 +224,12 @@ def mark_payment_failed(
     *,
     event_id: str,
     reason: str | None,
-    target: str = "payment_failed",
-) -> Document:
+    target: Literal["payment_failed", "cancelled"] = "payment_failed",
+) -> OrderDocument:
     """Apply a failed (or cancelled) payment: `payment_failed` and the stock released. A
     failure arriving after success (out of order) changes nothing."""
 
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         if not _remember_event(document, event_id):
             return None
         status = document["status"]
@@ -240,7 +252,7 @@ def mark_payment_failed(
 # --- cancellation -------------------------------------------------------------------------
 
 
-def _refuse_imported(document: Document) -> None:
+def _refuse_imported(document: OrderDocument) -> None:
     # Imported orders are history from another system: no payment was captured here, no
     # stock is held, no partner knows them. Changing them would emit events (notifications,
     # fulfilment, refunds) about things that never happened in this shop.
@@ -251,11 +263,13 @@ def _refuse_imported(document: Document) -> None:
         )
 
 
-def cancel_order(services: Services, customer_id: str, order_id: str, *, reason: str) -> Document:
+def cancel_order(
+    services: Services, customer_id: str, order_id: str, *, reason: str
+) -> OrderDocument:
     """Cancel before shipment: stock back to available, a captured payment refunded, an
     open one cancelled at the gateway. Cancelling a cancelled order is a no-op."""
 
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         _refuse_imported(document)
         status = document["status"]
         if status == "cancelled":
@@ -283,10 +297,12 @@ def cancel_order(services: Services, customer_id: str, order_id: str, *, reason:
     return document
 
 
-def cancel_gateway_payment(services: Services, document: Document) -> None:
+def cancel_gateway_payment(services: Services, document: OrderDocument) -> None:
     """Cancel the order's open gateway payment once (best effort: if it succeeded
     meanwhile, its webhook arrives and the late payment is refunded)."""
-    payment_id = str(document["payment"]["paymentId"])
+    payment = document["payment"]
+    assert payment is not None, "only an order with a payment has one to cancel"
+    payment_id = str(payment["paymentId"])
     guard = SideEffectGuard(services.documents, PAYMENT_CANCEL_CONSUMER)
     try:
         with guard.once(str(document["id"])) as key:
@@ -302,8 +318,8 @@ def cancel_gateway_payment(services: Services, document: Document) -> None:
 
 
 def refund_remaining(
-    services: Services, document: Document, *, reason: str, kind: RefundKind = "refund"
-) -> Document:
+    services: Services, document: OrderDocument, *, reason: str, kind: RefundKind = "refund"
+) -> OrderDocument:
     """Refund whatever was captured and not yet refunded."""
     remaining = int(document.get("capturedAmount", 0)) - int(document.get("refundedAmount", 0))
     if remaining <= 0:
@@ -311,7 +327,7 @@ def refund_remaining(
     return issue_refund(services, document, amount=remaining, lines=[], reason=reason, kind=kind)
 
 
-def refund_lines_amount(document: Document, lines: Sequence[dict[str, Any]]) -> int:
+def refund_lines_amount(document: OrderDocument, lines: Sequence[Mapping[str, Any]]) -> int:
     """What refunding these `{"sku", "quantity"}` lines gives back; OrderRuleViolation
     if a line is not on the order or more units than remain unrefunded are asked for."""
     by_sku = {line["sku"]: line for line in document["lines"]}
@@ -336,13 +352,13 @@ def refund_lines_amount(document: Document, lines: Sequence[dict[str, Any]]) -> 
 
 def issue_refund(
     services: Services,
-    document: Document,
+    document: OrderDocument,
     *,
     amount: int,
-    lines: Sequence[dict[str, Any]],
+    lines: Sequence[Mapping[str, Any]],
     reason: str,
     kind: RefundKind = "refund",
-) -> Document:
+) -> OrderDocument:
     """Refund `amount` through the gateway (once per refund number, via SideEffectGuard)
     and record it on the order with `refund.issued`; `returned` orders become `refunded`."""
     _refuse_imported(document)
@@ -355,7 +371,7 @@ def issue_refund(
             f"refund of {amount} exceeds what can be refunded ({captured - refunded})",
             "refund-exceeds-captured",
         )
-    payment = document.get("payment") or {}
+    payment: OrderPaymentDocument | dict[str, Any] = document.get("payment") or {}
     number = len(document.get("refunds", [])) + 1
     message_id = f"{order_id}:refund:{number}"
     guard = SideEffectGuard(services.documents, REFUNDS_CONSUMER)
@@ -384,11 +400,14 @@ def issue_refund(
         }
         guard.done(message_id, result)
 
-    def mutate(current: Document) -> list[Event] | None:
-        refunds: list[dict[str, Any]] = current.setdefault("refunds", [])
+    def mutate(current: OrderDocument) -> list[Event] | None:
+        refunds: list[OrderRefundDocument] = current.setdefault("refunds", [])
         if any(r.get("refundId") == result["refundId"] for r in refunds):
             return None
-        refunds.append({**result, "number": number, "createdAt": now_stamp()})
+        # `result` is the refund as the guard recorded it (above): a refund entry's members.
+        refunds.append(
+            cast(OrderRefundDocument, {**result, "number": number, "createdAt": now_stamp()})
+        )
         current["refundedAmount"] = int(current.get("refundedAmount", 0)) + int(result["amount"])
         by_sku = {line["sku"]: line for line in current["lines"]}
         for item in result.get("lines") or []:
@@ -426,11 +445,11 @@ def request_return(
     lines: Sequence[dict[str, Any]],
     reason: str,
     now: datetime,
-) -> Document:
+) -> OrderDocument:
     """Ask to return lines of a delivered order within `RETURN_WINDOW_DAYS`."""
     window = timedelta(days=services.settings.return_window_days)
 
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         _refuse_imported(document)
         if document["status"] != "delivered":
             raise InvalidTransition(document["status"], "return_requested")
@@ -446,7 +465,8 @@ def request_return(
         next_status(document["status"], "return_requested")
         add_history(document, "return_requested", reason)
         document["returnRequest"] = {
-            "lines": list(lines),
+            # Validated above: `{"sku", "quantity"}` of lines on the order.
+            "lines": cast(list[SkuQuantityDocument], list(lines)),
             "reason": reason,
             "requestedAt": now_stamp(),
         }
@@ -469,17 +489,18 @@ def review_order(
     decision: ReviewDecision,
     *,
     reviewer: str,
-) -> Document:
+) -> OrderDocument:
     """An admin's decision on a held order. `approve` releases it to where it was held from
     (`paid`, which asks the fulfilment partner to ship it, or `pending_payment` while its
     payment is still open); `reject` cancels it, refunding a captured payment or cancelling
     the open one. Repeating the same decision is a no-op; an order not on hold is refused
     (409 `invalid-transition`)."""
 
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         _refuse_imported(document)
-        risk: dict[str, Any] = dict(document.get("risk") or {})
-        done = (risk.get("review") or {}).get("decision")
+        risk = cast(OrderRiskDocument, dict(document.get("risk") or {}))
+        review = risk.get("review")
+        done = review.get("decision") if review else None
         status = document["status"]
         if done == decision and (decision == "reject" or status != "on_hold"):
             return None
@@ -502,7 +523,7 @@ def review_order(
     return document
 
 
-def heldfrom_target(document: Document) -> str:
+def heldfrom_target(document: OrderDocument) -> OrderStatus:
     """Where a held order goes back to: `paid` once its payment is captured (or
     `fulfilling` if it was held there), `pending_payment` while it is still open."""
     if not int(document.get("capturedAmount", 0)):
@@ -513,10 +534,12 @@ def heldfrom_target(document: Document) -> str:
 ADMIN_STATUSES = ("fulfilling", "shipped", "delivered", "on_hold", "returned")
 
 
-def set_status(services: Services, customer_id: str, order_id: str, target: str) -> Document:
+def set_status(
+    services: Services, customer_id: str, order_id: str, target: OrderStatus
+) -> OrderDocument:
     """An admin status change (shops without a fulfilment partner), state machine enforced."""
 
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         _refuse_imported(document)
         status = document["status"]
         if (
@@ -528,12 +551,14 @@ def set_status(services: Services, customer_id: str, order_id: str, target: str)
         if next_status(status, target) is None:
             return None
         if target == "on_hold":
-            document["heldFrom"] = status
+            # The state machine lets only these statuses go to `on_hold`.
+            document["heldFrom"] = cast(HeldFrom, status)
         if target == "delivered":
             document["deliveredAt"] = now_stamp()
         events: list[Event] = []
         if target == "returned":
-            returned = (document.get("returnRequest") or {}).get("lines", [])
+            request = document.get("returnRequest")
+            returned = request.get("lines", []) if request else []
             document["stock"] = "restocked"
             document["restockLines"] = returned
             events.append(

@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from cloudcart import risk
 from cloudcart.core.events import Event
-from cloudcart.core.ports.documents import Document
+from cloudcart.orders.documents import OrderDocument
 from cloudcart.orders.lifecycle import mark_paid, mark_payment_failed
 from cloudcart.orders.service import find_order, update_order
 
 if TYPE_CHECKING:
     from cloudcart.composition import Services
-    from cloudcart.core.ports.payments import PaymentEvent
+    from cloudcart.core.ports.payments import PaymentEvent, RefundStatus
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ def apply_payment_event(services: Services, event: PaymentEvent) -> None:
             risk=_payment_risk(services, order, event),
         )
     elif event.type in ("payment.failed", "payment.cancelled"):
-        target = "payment_failed" if event.type == "payment.failed" else "cancelled"
+        target: Literal["payment_failed", "cancelled"] = (
+            "payment_failed" if event.type == "payment.failed" else "cancelled"
+        )
         mark_payment_failed(
             services,
             customer_id,
@@ -80,8 +82,8 @@ def apply_payment_event(services: Services, event: PaymentEvent) -> None:
         _record_refund_status(services, customer_id, event)
 
 
-def _signals(order: Document, event: PaymentEvent) -> risk.PaymentSignals:
-    address = order.get("shippingAddress") or {}
+def _signals(order: OrderDocument, event: PaymentEvent) -> risk.PaymentSignals:
+    address = order.get("shippingAddress")
     return risk.PaymentSignals(
         order_id=str(order["id"]),
         customer_id=str(order["customerId"]),
@@ -89,13 +91,13 @@ def _signals(order: Document, event: PaymentEvent) -> risk.PaymentSignals:
         succeeded=event.type == "payment.succeeded",
         card_country=event.card_country,
         card_fingerprint=event.card_fingerprint,
-        shipping_country=address.get("country"),
+        shipping_country=address.get("country") if address else None,
         placed_at=datetime.fromisoformat(str(order["createdAt"]).replace("Z", "+00:00")),
     )
 
 
 def _payment_risk(
-    services: Services, order: Document, event: PaymentEvent
+    services: Services, order: OrderDocument, event: PaymentEvent
 ) -> dict[str, Any] | None:
     if order.get("imported"):
         return None
@@ -106,7 +108,7 @@ def _payment_risk(
         return None
 
 
-def _count_decline(services: Services, order: Document, event: PaymentEvent) -> None:
+def _count_decline(services: Services, order: OrderDocument, event: PaymentEvent) -> None:
     try:
         risk.record_decline(services, _signals(order, event))
     except Exception:
@@ -114,9 +116,9 @@ def _count_decline(services: Services, order: Document, event: PaymentEvent) -> 
 
 
 def _record_refund_status(services: Services, customer_id: str, event: PaymentEvent) -> None:
-    status = "succeeded" if event.type == "refund.succeeded" else "failed"
+    status: RefundStatus = "succeeded" if event.type == "refund.succeeded" else "failed"
 
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         for refund in document.get("refunds", []):
             if refund.get("refundId") == event.refund_id and refund.get("status") != status:
                 refund["status"] = status

@@ -13,11 +13,13 @@ never floats, so totals are exact.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from cloudcart.core.settings import Settings
+from cloudcart.orders.documents import OrderTotalsDocument
 
 
 class PricingError(ValueError):
@@ -71,7 +73,7 @@ class Totals:
     tax_inclusive: bool
     total: int
 
-    def to_document(self) -> dict[str, Any]:
+    def to_document(self) -> OrderTotalsDocument:
         """The JSON form stored on the order and returned by the API."""
         return {
             "currency": self.currency,
@@ -107,7 +109,7 @@ def price_lines(
     return Totals(currencies.pop(), subtotal, shipping, tax, inclusive, total)
 
 
-def line_refund_amount(line: dict[str, Any], quantity: int, *, tax_inclusive: bool) -> int:
+def line_refund_amount(line: Mapping[str, Any], quantity: int, *, tax_inclusive: bool) -> int:
     """What refunding `quantity` units of a priced line gives back (its share of the line's
     price, plus its share of the tax when tax was added on top)."""
     ordered = int(line["quantity"])

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from cloudcart.core.errors import NotFound, PreconditionFailed
 from cloudcart.core.events import Event
@@ -68,6 +68,7 @@ from cloudcart.customers.privacy import (
 )
 from cloudcart.orders.cart import CART_ID, CARTS, Carts
 from cloudcart.orders.checkout import IDEMPOTENCY_TYPE
+from cloudcart.orders.documents import AnonymizedAddressDocument, OrderDocument
 from cloudcart.orders.lifecycle import REFUNDS_CONSUMER
 from cloudcart.orders.service import (
     ORDER_TYPE,
@@ -147,12 +148,14 @@ def redact_reasons(value: Any) -> bool:
     return changed
 
 
-def anonymise_order_document(document: Document) -> bool:
+def anonymise_order_document(document: OrderDocument) -> bool:
     """Strip personal data from an order document in place; True if anything changed."""
     changed = False
     address = document.get("shippingAddress")
     if isinstance(address, dict):
-        kept = {"country": address.get("country"), "anonymized": True}
+        kept = cast(
+            AnonymizedAddressDocument, {"country": address.get("country"), "anonymized": True}
+        )
         if address != kept:
             document["shippingAddress"] = kept
             changed = True
@@ -198,7 +201,7 @@ def _rewrite(
 
 
 def _anonymise_order(ctx: PrivacyContext, order_id: str) -> None:
-    def mutate(document: Document) -> list[Event] | None:
+    def mutate(document: OrderDocument) -> list[Event] | None:
         # [] = write without events; None = nothing to do (already anonymised).
         return [] if anonymise_order_document(document) else None
 

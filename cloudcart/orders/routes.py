@@ -38,6 +38,7 @@ from cloudcart.orders.cart import (
     valid_cart_id,
 )
 from cloudcart.orders.checkout import CheckoutContext, checkout
+from cloudcart.orders.documents import OrderDocument
 from cloudcart.orders.models import (
     AdminCancelIn,
     AdminOrder,
@@ -412,7 +413,7 @@ def post_return(
 # --- admin -----------------------------------------------------------------------------
 
 
-def _admin_order(services: ServicesDep, order_id: str) -> dict[str, Any]:
+def _admin_order(services: ServicesDep, order_id: str) -> OrderDocument:
     found = find_order(services.documents, order_id)
     if found is None:
         raise OrderNotFound(order_id)
@@ -465,7 +466,7 @@ def admin_get(order_id: OrderIdPath, _: Admin, services: ServicesDep) -> dict[st
     return admin_order(_admin_order(services, order_id))
 
 
-def admin_order(document: dict[str, Any]) -> dict[str, Any]:
+def admin_order(document: OrderDocument) -> dict[str, Any]:
     """The order as admins see it: the customer's view plus its customer id and the fraud
     rules' `risk: {score, decision, reasons}` (null when it was not scored)."""
     risk = document.get("risk")

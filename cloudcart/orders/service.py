@@ -1,14 +1,8 @@
 """Order documents: lookup, the public view, lists, and ETag-conditional transitions.
 
-Storage: the `orders` container, partition = customer id. An order document::
-
-    {"id", "type": "order", "customerId", "status", "lines": [{"sku", "productId", "title",
-     "quantity", "unitPrice", "currency", "lineTotal", "tax", "refundedQuantity"}],
-     "totals": {...}, "shippingAddress", "shippingMethod", "reservationExpiresAt",
-     "payment": {"provider", "paymentId", "clientSecret", "confirmUrl"} | null,
-     "capturedAmount", "refundedAmount", "refunds": [...], "paymentEvents": [ids],
-     "stock": "reserved" | "sold" | "released" | "restocked", "restockLines": [...],
-     "history": [{"status", "at", "reason"}], "createdAt", "updatedAt"}
+Storage: the `orders` container, partition = customer id. An order document is an
+`OrderDocument` (cloudcart/orders/documents.py, its members and when each is present);
+`as_order` is where a stored document read here becomes one.
 
 Finding an order by id alone (webhooks, admin routes) is a cross-partition query on
 `type = "order" AND id = ?`: Cosmos serves it from the default (all paths) index and
@@ -20,7 +14,7 @@ so another customer's order id answers 404 exactly like an unknown one.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final, cast
 
 from cloudcart.core.clock import now_timestamp
 from cloudcart.core.cursors import (
@@ -48,9 +42,16 @@ from cloudcart.core.ports.documents import (
     fill_page,
     first,
 )
+from cloudcart.orders.documents import (
+    HistoryEntryDocument,
+    OrderDocument,
+    OrderLineDocument,
+    OrderPaymentDocument,
+)
+from cloudcart.orders.state import OrderStatus
 
 ORDERS = "orders"
-ORDER_TYPE = "order"
+ORDER_TYPE: Final = "order"
 _TRANSITION_ATTEMPTS = 8
 MAX_RECORDED_PAYMENT_EVENTS = 50
 
@@ -88,14 +89,22 @@ now_stamp = now_timestamp
 """Now as a fixed-width UTC timestamp (string order is time order)."""
 
 
-def find_order(store: DocumentStore, order_id: str) -> Document | None:
+def as_order(document: Document) -> OrderDocument:
+    """A stored document of type `order` as the `OrderDocument` it is (no copy, no check:
+    the callers filter on `type`, and tests/unit/orders/test_document_types.py checks that
+    what the orders area stores matches the type)."""
+    return cast(OrderDocument, document)
+
+
+def find_order(store: DocumentStore, order_id: str) -> OrderDocument | None:
     """The order with that id in any partition, or None (one cross-partition query)."""
     # `first` follows continuations: a cross-partition query may answer an empty page.
     query = Query(filters=(Filter("type", "eq", ORDER_TYPE), Filter("id", "eq", order_id)))
-    return first(orders_container(store), query)
+    found = first(orders_container(store), query)
+    return None if found is None else as_order(found)
 
 
-def get_order(store: DocumentStore, customer_id: str, order_id: str) -> Document:
+def get_order(store: DocumentStore, customer_id: str, order_id: str) -> OrderDocument:
     """The caller's order (point read); OrderNotFound otherwise."""
     try:
         document = orders_container(store).read(order_id, customer_id)
@@ -103,15 +112,15 @@ def get_order(store: DocumentStore, customer_id: str, order_id: str) -> Document
         raise OrderNotFound(order_id) from None
     if document.get("type") != ORDER_TYPE:
         raise OrderNotFound(order_id)
-    return document
+    return as_order(document)
 
 
-def money(amount: int, currency: str) -> dict[str, Any]:
-    """`{"amount", "currency"}`."""
+def money(amount: int | None, currency: str) -> dict[str, Any]:
+    """`{"amount", "currency"}` (`amount` None: an imported line's unknown price)."""
     return {"amount": amount, "currency": currency}
 
 
-def public_payment(payment: dict[str, Any] | None) -> dict[str, Any] | None:
+def public_payment(payment: OrderPaymentDocument | None) -> dict[str, Any] | None:
     """The payment as the API shows it."""
     if not payment:
         return None
@@ -123,7 +132,7 @@ def public_payment(payment: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def public_order(document: Document) -> dict[str, Any]:
+def public_order(document: OrderDocument) -> dict[str, Any]:
     """The order as the API returns it (no storage fields)."""
     totals = document["totals"]
     currency = totals["currency"]
@@ -155,7 +164,7 @@ def public_order(document: Document) -> dict[str, Any]:
     }
 
 
-def shipped_quantities(document: Document) -> dict[str, int]:
+def shipped_quantities(document: OrderDocument) -> dict[str, int]:
     """Units shipped per SKU across the order's parcels."""
     shipped: dict[str, int] = {}
     for shipment in document.get("shipments", []):
@@ -164,7 +173,7 @@ def shipped_quantities(document: Document) -> dict[str, int]:
     return shipped
 
 
-def unshipped_lines(document: Document) -> list[dict[str, Any]]:
+def unshipped_lines(document: OrderDocument) -> list[dict[str, Any]]:
     """`{"sku", "quantity"}` of the order's units no parcel has carried yet."""
     shipped = shipped_quantities(document)
     remaining = []
@@ -175,15 +184,15 @@ def unshipped_lines(document: Document) -> list[dict[str, Any]]:
     return remaining
 
 
-def partially_shipped(document: Document) -> bool:
+def partially_shipped(document: OrderDocument) -> bool:
     """Some units have shipped and some have not."""
     return bool(shipped_quantities(document)) and bool(unshipped_lines(document))
 
 
-def public_fulfilments(document: Document) -> list[dict[str, Any]]:
+def public_fulfilments(document: OrderDocument) -> list[dict[str, Any]]:
     """One entry per parcel the partner shipped, then one for the units still waiting at
     the partner (while a fulfilment request is open)."""
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "id": s["shipmentId"],
             "status": s["status"],
@@ -212,7 +221,7 @@ def public_fulfilments(document: Document) -> list[dict[str, Any]]:
     return items
 
 
-def public_line(line: dict[str, Any]) -> dict[str, Any]:
+def public_line(line: OrderLineDocument) -> dict[str, Any]:
     """One order line as the API shows it."""
     return {
         "sku": line["sku"],
@@ -226,7 +235,7 @@ def public_line(line: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-Mutation = Callable[[Document], Sequence[Event] | None]
+Mutation = Callable[[OrderDocument], Sequence[Event] | None]
 """Changes an order document in place and returns the events announcing the change, or
 None when there is nothing to do (the transition is a no-op)."""
 
@@ -238,7 +247,7 @@ def update_order(
     mutate: Mutation,
     *,
     markers: Sequence[BatchOp] = (),
-) -> tuple[Document, bool]:
+) -> tuple[OrderDocument, bool]:
     """Read the order, apply `mutate`, and replace it (If-Match its ETag) together with the
     events in one outbox batch; on a lost race (412) read again and re-apply.
 
@@ -259,7 +268,7 @@ def update_order(
             results = write_with_events(
                 container,
                 customer_id,
-                [*markers, BatchOp("replace", document=document, if_match=etag)],
+                [*markers, BatchOp("replace", document=cast(Document, document), if_match=etag)],
                 events,
             )
         except BatchFailed as exc:
@@ -268,13 +277,13 @@ def update_order(
             if exc.index == len(markers) and isinstance(exc.cause, PreconditionFailed | NotFound):
                 continue
             raise
-        return results[len(markers)], True
+        return as_order(results[len(markers)]), True
     raise OrderRuleViolation("the order kept changing while it was updated; retry", "order-busy")
 
 
-def add_history(document: Document, status: str, reason: str | None = None) -> None:
+def add_history(document: OrderDocument, status: OrderStatus, reason: str | None = None) -> None:
     """Record a status change on the order."""
-    entry: dict[str, Any] = {"status": status, "at": now_stamp()}
+    entry: HistoryEntryDocument = {"status": status, "at": now_stamp()}
     if reason:
         entry["reason"] = reason
     document.setdefault("history", []).append(entry)
@@ -298,7 +307,7 @@ def list_orders(
     status: str | None = None,
     cursor: str | None = None,
     limit: int = 20,
-) -> tuple[list[Document], str | None]:
+) -> tuple[list[OrderDocument], str | None]:
     """Orders newest first: one customer's (single partition) or, for admins, everyone's
     (`customer_id=None`, cross-partition), optionally of one status."""
     filters = [Filter("type", "eq", ORDER_TYPE)]
@@ -310,4 +319,4 @@ def list_orders(
         partition_key=customer_id,
         continuation=decode_cursor(cursor),
     )
-    return page.items, encode_cursor(page.continuation)
+    return cast(list[OrderDocument], page.items), encode_cursor(page.continuation)

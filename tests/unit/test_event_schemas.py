@@ -17,43 +17,14 @@ from cloudcart.catalog.service import CatalogService
 from cloudcart.core.documents.embedded import SqliteDocumentStore
 from cloudcart.core.events import Event, new_event
 from cloudcart.core.ports.documents import Filter, Query
+from cloudcart.event_catalogue import EVENT_SPECS, render
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = ROOT / "cloudcart"
 EVENTS_DOCS = ROOT / "docs" / "events"
 ENVELOPE = EVENTS_DOCS / "event.schema.json"
-TYPE_SCHEMAS = {
-    "ops.dead_lettered": EVENTS_DOCS / "ops.dead_lettered.schema.json",
-    "storefront.events_recorded": EVENTS_DOCS / "storefront.events_recorded.schema.json",
-    "order.imported": EVENTS_DOCS / "order.imported.schema.json",
-    "ops.stock_shortfall": EVENTS_DOCS / "ops.stock_shortfall.schema.json",
-    "diagnostics.pinged": EVENTS_DOCS / "diagnostics.pinged.schema.json",
-    "customer.created": EVENTS_DOCS / "customer.created.schema.json",
-    "customer.updated": EVENTS_DOCS / "customer.updated.schema.json",
-    "customer.erased": EVENTS_DOCS / "customer.erased.schema.json",
-    "order.placed": EVENTS_DOCS / "order.placed.schema.json",
-    "order.paid": EVENTS_DOCS / "order.paid.schema.json",
-    "order.payment_failed": EVENTS_DOCS / "order.payment_failed.schema.json",
-    "order.cancelled": EVENTS_DOCS / "order.cancelled.schema.json",
-    "order.status_changed": EVENTS_DOCS / "order.status_changed.schema.json",
-    "return.requested": EVENTS_DOCS / "return.requested.schema.json",
-    "refund.issued": EVENTS_DOCS / "refund.issued.schema.json",
-    "shipment.dispatched": EVENTS_DOCS / "shipment.dispatched.schema.json",
-    "shipment.delivered": EVENTS_DOCS / "shipment.delivered.schema.json",
-    "shipment.delivery_failed": EVENTS_DOCS / "shipment.delivery_failed.schema.json",
-    "return.received": EVENTS_DOCS / "return.received.schema.json",
-    "ledger.posted": EVENTS_DOCS / "ledger.posted.schema.json",
-    "inventory.reserved": EVENTS_DOCS / "inventory.reserved.schema.json",
-    "inventory.released": EVENTS_DOCS / "inventory.released.schema.json",
-    "inventory.changed": EVENTS_DOCS / "inventory.changed.schema.json",
-    "product.created": EVENTS_DOCS / "product.created.schema.json",
-    "product.updated": EVENTS_DOCS / "product.updated.schema.json",
-    "product.archived": EVENTS_DOCS / "product.archived.schema.json",
-    "category.created": EVENTS_DOCS / "category.created.schema.json",
-    "media.uploaded": EVENTS_DOCS / "media.uploaded.schema.json",
-    "cart.updated": EVENTS_DOCS / "cart.updated.schema.json",
-    "notification.status_changed": EVENTS_DOCS / "notification.status_changed.schema.json",
-}
+# Rendered from the payload TypedDicts each domain declares (cloudcart/<domain>/events.py).
+TYPE_SCHEMAS = {type_: EVENTS_DOCS / spec.schema_file for type_, spec in EVENT_SPECS.items()}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -75,7 +46,19 @@ def _wire(event: Event) -> Any:
 def test_committed_envelope_schema_matches_the_model() -> None:
     assert _load(ENVELOPE) == Event.model_json_schema(by_alias=True), (
         "docs/events/event.schema.json is stale; regenerate it with "
-        "`.venv/bin/python -m cloudcart.core.events > docs/events/event.schema.json`"
+        "`.venv/bin/python -m cloudcart.event_catalogue --write`"
+    )
+
+
+RENDERED = render()
+
+
+@pytest.mark.parametrize("name", sorted(RENDERED))
+def test_committed_schemas_are_what_the_catalogue_renders(name: str) -> None:
+    committed = (EVENTS_DOCS / name).read_text(encoding="utf-8")
+    assert committed == RENDERED[name], (
+        f"docs/events/{name} differs from its payload TypedDict; regenerate the schemas with "
+        "`.venv/bin/python -m cloudcart.event_catalogue --write`"
     )
 
 
@@ -385,11 +368,30 @@ def test_every_published_event_type_has_a_schema_and_a_readme_row() -> None:
             problems.append(f"{type_} (from {where}) is not a lowercase noun.verb name")
         if not (EVENTS_DOCS / name).is_file():
             problems.append(f"{type_} (from {where}) has no docs/events/{name}")
-        if TYPE_SCHEMAS.get(type_) != EVENTS_DOCS / name:
-            problems.append(f"{type_} (from {where}) is missing from TYPE_SCHEMAS")
+        if type_ not in EVENT_SPECS:
+            problems.append(
+                f"{type_} (from {where}) has no EventSpec in cloudcart.event_catalogue "
+                "(declare its payload in its domain's events module)"
+            )
         if not re.search(row, readme, re.MULTILINE):
             problems.append(f"{type_} (from {where}) has no row in docs/events/README.md")
+    for type_ in sorted(set(EVENT_SPECS) - set(published)):
+        problems.append(f"{type_} has an EventSpec but nothing in cloudcart publishes it")
     assert not problems, "\n".join(problems)
+
+
+def test_each_schema_and_readme_row_pins_its_spec() -> None:
+    readme = (EVENTS_DOCS / "README.md").read_text(encoding="utf-8")
+    for type_, spec in EVENT_SPECS.items():
+        schema = _load(TYPE_SCHEMAS[type_])
+        assert schema["properties"]["type"] == {"const": type_}
+        assert schema["properties"]["version"] == {"const": spec.version}
+        assert schema["description"] == spec.description
+        assert f"| `{type_}` | {spec.version} |" in readme, type_
+        # Consumers must tolerate added members, unless a payload deliberately forbids them.
+        assert schema["properties"]["data"]["additionalProperties"] is (
+            type_ != "customer.erased"
+        ), type_
 
 
 # --- catalog events as the service writes them ---------------------------------------------

@@ -129,7 +129,7 @@ def profile(services: Services, customer_id: str = "c1", **patch: Any) -> Docume
         customers.update_profile(caller(customer_id), ProfilePatch(**patch), None)
     stored = customers.get_profile(customer_id)
     assert stored is not None
-    return stored
+    return dict(stored)
 
 
 def notifications(services: Services, partition: str) -> list[Document]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -103,7 +104,7 @@ async def search_products(
             json_schema_extra=documented_string(pattern=CURSOR_PATTERN),
         ),
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Full-text product search that understands brands, models, storage sizes, operating
     systems, synonyms and typos, with filters, facets and cursor pagination."""
     query = SearchQuery(
@@ -122,14 +123,38 @@ async def search_products(
         result = await run_in_threadpool(services.search.search, query)
     except InvalidCursor as exc:
         raise Problem(400, "Bad Request", str(exc), type_="invalid-cursor") from exc
-    return {
-        "items": result.items,
+    # Built in SearchResponse's exact shape and encoded here, rather than validated
+    # against the model again on every search.
+    body = {
+        "items": [_item(item) for item in result.items],
         "total": result.total,
         "facets": {
             name: [{"value": f.value, "count": f.count} for f in values]
             for name, values in result.facets.items()
         },
         "nextCursor": result.next_cursor,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _item(item: dict[str, Any]) -> dict[str, Any]:
+    """A hit (`cloudcart.core.search.documents.public_item`) as `SearchItem` serialises it:
+    every field, in the model's order, absent ones null."""
+    price = item.get("price")
+    return {
+        "productId": item["productId"],
+        "title": item["title"],
+        "slug": item.get("slug"),
+        "brand": item["brand"],
+        "categoryId": item["categoryId"],
+        "price": None
+        if price is None
+        else {"amount": price["amount"], "currency": price.get("currency")},
+        "sku": item.get("sku"),
+        "inStock": bool(item["inStock"]),
+        "storage": list(item.get("storage") or []),
+        "os": item.get("os"),
+        "image": item.get("image"),
     }
 
 

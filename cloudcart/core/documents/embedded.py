@@ -89,6 +89,17 @@ def _json_path(field: str) -> str:
     return "$" + "".join(f'."{p}"' for p in field_path(field))
 
 
+def _extract(field: str) -> str:
+    """`json_extract` of a field with its path written into the SQL, not bound: SQLite uses
+    an index on an expression only for the very same expression, so a bound path could
+    never use one. Safe to inline: `field_path` allows identifier segments only."""
+    return f"json_extract(body, '{_json_path(field)}')"
+
+
+def _index_name(container: str, fields: Sequence[str]) -> str:
+    return f"ix_{container}_" + "_".join(f.replace(".", "_") for f in fields)
+
+
 def _decode_token(token: str) -> dict[str, Any]:
     try:
         return decode_token(token)
@@ -215,17 +226,16 @@ def _filter_sql(flt: Filter, params: list[Any]) -> str:
     if flt.op == "startswith":
         if not isinstance(value, str):
             raise ValueError("startswith needs a string value")
-        params.extend([path, path, value, value])
-        return "(json_type(body, ?) = 'text' AND substr(json_extract(body, ?), 1, length(?)) = ?)"
+        params.extend([path, value, value])
+        return f"(json_type(body, ?) = 'text' AND substr({_extract(flt.field)}, 1, length(?)) = ?)"
     if flt.op == "in":
         if not isinstance(value, list | tuple) or not value:
             # An empty IN matches nothing, like ARRAY_CONTAINS([], x) in Cosmos.
             if isinstance(value, list | tuple):
                 return "0"
             raise ValueError("'in' needs a list value")
-        params.append(path)
         params.extend(_sql_value(v) for v in value)
-        return f"json_extract(body, ?) IN ({', '.join('?' for _ in value)})"
+        return f"{_extract(flt.field)} IN ({', '.join('?' for _ in value)})"
     if value is None:
         if flt.op == "eq":
             params.append(path)
@@ -242,13 +252,13 @@ def _filter_sql(flt: Filter, params: list[Any]) -> str:
     if flt.op == "eq" and isinstance(value, str) and not value.startswith(("{", "[")):
         # No type guard needed (and one JSON parse per row saved): json_extract gives TEXT
         # only for a string, or for an object or array, whose text starts with { or [.
-        params.extend([path, value])
-        return "json_extract(body, ?) = ?"
+        params.append(value)
+        return f"{_extract(flt.field)} = ?"
     # Type guard: like Cosmos, a number never equals/compares with a string (SQLite would
     # otherwise order every number before every string).
-    params.extend([path, path, _sql_value(value)])
+    params.extend([path, _sql_value(value)])
     types = _json_type_of(value)  # constant SQL literals, never caller data
-    return f"(json_type(body, ?) IN ({types}) AND json_extract(body, ?) {sql_ops[flt.op]} ?)"
+    return f"(json_type(body, ?) IN ({types}) AND {_extract(flt.field)} {sql_ops[flt.op]} ?)"
 
 
 def _all_text(value: Any) -> bool:
@@ -506,8 +516,7 @@ class SqliteContainer:
                 params.append(_json_path(order.field))
         order_parts = []
         for order in query.order_by:
-            order_parts.append(f"json_extract(body, ?) {'DESC' if order.descending else 'ASC'}")
-            params.append(_json_path(order.field))
+            order_parts.append(f"{_extract(order.field)} {'DESC' if order.descending else 'ASC'}")
         # Tie-breakers keep pages stable when sort keys repeat.
         order_parts.extend(["pk ASC", "id ASC"])
         params.extend([query.limit + 1, offset])
@@ -594,6 +603,10 @@ class SqliteDocumentStore:
         self._pid = os.getpid()
         self._writes = 0
         self._containers: dict[str, SqliteContainer] = {}
+        # Change-feed pollers in this process sleep on this instead of asking SQLite many
+        # times a second; another process's writes are seen at their next poll.
+        self._commit = threading.Condition()
+        self._commits = 0
         with self.writing() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('sequence', 0)")
@@ -670,6 +683,7 @@ class SqliteDocumentStore:
                     "UPDATE meta SET value = ? WHERE key = 'sequence'", (self._local.sequence,)
                 )
             conn.execute("COMMIT")
+            self.wake()
         except BaseException as exc:
             # The transaction may be gone already (e.g. the connection broke).
             with suppress(sqlite3.Error):
@@ -679,6 +693,25 @@ class SqliteDocumentStore:
             raise
         finally:
             self._local.depth = 0
+
+    @property
+    def commits(self) -> int:
+        """How many write transactions this store object has committed (plus `wake` calls);
+        pass it to `wait_for_commit` before reading a change feed."""
+        return self._commits
+
+    def wait_for_commit(self, seen: int, timeout: float) -> int:
+        """Block until this store object commits a write after `commits` was `seen`, `wake`
+        is called, or `timeout` seconds pass; returns `commits`."""
+        with self._commit:
+            self._commit.wait_for(lambda: self._commits != seen, timeout)
+            return self._commits
+
+    def wake(self) -> None:
+        """Wake every `wait_for_commit` (a write committed, or the pollers should stop)."""
+        with self._commit:
+            self._commits += 1
+            self._commit.notify_all()
 
     def _savepoint(self, conn: sqlite3.Connection, depth: int) -> Iterator[sqlite3.Connection]:
         name = f"sp{depth}"
@@ -773,6 +806,12 @@ class SqliteDocumentStore:
                     f'CREATE INDEX IF NOT EXISTS "ix_{spec.name}_expiry" ON {table} (expires_at) '
                     "WHERE expires_at IS NOT NULL"
                 )
+                for fields in spec.embedded_indexes:
+                    columns = ", ".join(_extract(f) for f in fields)
+                    conn.execute(
+                        f'CREATE INDEX IF NOT EXISTS "{_index_name(spec.name, fields)}" '
+                        f"ON {table} ({columns})"
+                    )
             self._purge_expired(conn)
 
     def check(self) -> None:

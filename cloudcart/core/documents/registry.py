@@ -19,6 +19,12 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
         # its outbox events share its partition); every category lives in "categories".
         "Products (pk = product id) and categories (pk = 'categories'), with outbox events.",
         outbox=True,
+        # The storefront list (type, status, then its sort), carrying the fields it filters
+        # on, so the embedded store reads a page instead of parsing the whole catalog.
+        embedded_indexes=tuple(
+            ("type", "status", sort, "categoryId", "brandKey")
+            for sort in ("createdAt", "minPrice.amount", "sortTitle")
+        ),
     ),
     ContainerSpec("inventory", "/sku", -1, "Stock levels and reservations per SKU.", outbox=True),
     ContainerSpec(

@@ -131,6 +131,10 @@ class SqliteBroker:
         that expired on it, or an explicit `dead_letter`. The trigger host raises its alert
         here. Exceptions it raises are logged, never passed to the settling caller."""
         self._fresh_dead_letters: list[DeadLetter] = []
+        # Receivers in this process sleep on this between polls instead of asking SQLite
+        # many times a second; what another process publishes is seen at the next poll.
+        self._arrival = threading.Condition()
+        self._arrivals = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by the threads of this process (guarded by _lock);
         # transactions are explicit, hence isolation_level=None.
@@ -145,6 +149,27 @@ class SqliteBroker:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+
+    # --- waiting for messages ----------------------------------------------------------
+
+    @property
+    def arrivals(self) -> int:
+        """How many times this broker object has made messages available (publish, abandon,
+        resubmit); pass it to `wait_for_arrival` before receiving."""
+        return self._arrivals
+
+    def wait_for_arrival(self, seen: int, timeout: float) -> int:
+        """Block until messages arrive through this broker object after `arrivals` was
+        `seen`, `wake` is called, or `timeout` seconds pass; returns `arrivals`."""
+        with self._arrival:
+            self._arrival.wait_for(lambda: self._arrivals != seen, timeout)
+            return self._arrivals
+
+    def wake(self) -> None:
+        """Wake every `wait_for_arrival` (messages arrived, or the receivers should stop)."""
+        with self._arrival:
+            self._arrivals += 1
+            self._arrival.notify_all()
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -260,6 +285,7 @@ class SqliteBroker:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(entity, target, *row) for target in targets],
                 )
+        self.wake()
 
     def check(self) -> None:
         """Raise Unavailable if the database cannot be used."""
@@ -397,6 +423,7 @@ class SqliteBroker:
                 "WHERE seq = ?",
                 (now, columns["seq"]),
             )
+        self.wake()
 
     def dead_letter(self, lock_token: str, reason: str, description: str = "") -> None:
         """Move a locked message to the dead letters now, without retries. Raises LockLost."""
@@ -583,6 +610,7 @@ class SqliteBroker:
                 ),
             )
             db.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,))
+        self.wake()
 
     def purge(self, dead_letter_id: str) -> None:
         """Delete a dead letter. Raises DeadLetterNotFound."""

@@ -146,6 +146,11 @@ class ContainerSpec:
     (path, order) pairs such as `(("/createdAt", "descending"), ("/id", "ascending"))`.
     The Cosmos adapter and infra/bicep/modules/cosmos.bicep create them; tests/infra checks
     that both agree and that every multi-field sort in the code has one.
+
+    `embedded_indexes`: dotted fields (`("type", "status", "createdAt")`) the embedded store
+    keeps a SQLite index over, for hot queries that filter on the leading fields by equality
+    and sort by the next one: without one SQLite parses every document of the container.
+    Cosmos indexes every path already and ignores them.
     """
 
     name: str
@@ -158,6 +163,7 @@ class ContainerSpec:
     # Azure never uses them, so the Bicep check skips them instead of demanding a container.
     embedded_only: bool = False
     composite_indexes: tuple[tuple[tuple[str, CompositeOrder], ...], ...] = ()
+    embedded_indexes: tuple[tuple[str, ...], ...] = ()
 
     @property
     def partition_key_field(self) -> str:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from cloudcart.core.ports.search import SearchDocument
 from cloudcart.core.search.spec import ACCESSORY_WORDS, analyze, normalise_unit_value
 
@@ -148,7 +150,7 @@ def public_item(document: Mapping[str, Any], variant_sku: str | None = None) -> 
     With `variant_sku` the price and SKU are that variant's (the one the query asked for,
     e.g. the 64 GB one); otherwise the cheapest variant's.
     """
-    variants: list[dict[str, Any]] = json.loads(document.get("variants") or "[]")
+    variants: list[dict[str, Any]] = orjson.loads(document.get("variants") or "[]")
     chosen = next((v for v in variants if v["sku"] == variant_sku), None)
     if chosen is None and variants:
         chosen = min(variants, key=lambda v: v["price"]["amount"])

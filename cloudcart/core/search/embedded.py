@@ -20,9 +20,12 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from cloudcart.core.errors import Unavailable
 from cloudcart.core.ports.search import (
@@ -72,6 +75,15 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+@dataclass
+class _Ticket:
+    """One writer's work waiting for a commit, and how that commit went for it."""
+
+    work: Callable[[tantivy.IndexWriter], None]
+    done: bool = False
+    error: Exception | None = None
+
+
 class TantivySearchIndex:
     """A `SearchIndex` backed by tantivy files in `path`."""
 
@@ -85,6 +97,8 @@ class TantivySearchIndex:
         self._index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
         self._index.config_reader(reload_policy="commit")
         self._write_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: list[_Ticket] = []
         self._vocab_lock = threading.Lock()
         self._vocab_key: int | None = None
         self._vocab = Vocabulary()
@@ -130,27 +144,58 @@ class TantivySearchIndex:
 
     # --- writing --------------------------------------------------------------------------
 
-    def _write(self, work: Any) -> None:
+    def _write(self, work: Callable[[tantivy.IndexWriter], None]) -> None:
+        """Apply `work` and commit; returns once it is searchable.
+
+        Writers that arrive while a commit runs are committed together by the next one
+        (group commit): a commit, its merge wait and the reader reload cost far more than
+        the documents, so a burst of catalog events costs a few commits, not one each.
+        """
+        ticket = _Ticket(work)
+        with self._pending_lock:
+            self._pending.append(ticket)
         with self._write_lock:
-            deadline = time.monotonic() + 10
-            while True:
+            if not ticket.done:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
                 try:
-                    writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
-                    break
-                except ValueError as exc:
-                    # Another process holds the directory lock (a reindex): wait our turn.
-                    if time.monotonic() > deadline:
-                        raise Unavailable(f"search index is locked: {exc}") from exc
-                    time.sleep(0.05)
+                    self._commit(batch)
+                except Unavailable as exc:
+                    for each in batch:
+                        each.error = exc
+                except Exception:
+                    # One bad piece of work must not fail the others: commit one by one.
+                    for each in batch:
+                        try:
+                            self._commit([each])
+                        except Exception as exc:
+                            each.error = exc
+                for each in batch:
+                    each.done = True
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _commit(self, batch: Sequence[_Ticket]) -> None:
+        deadline = time.monotonic() + 10
+        while True:
             try:
-                work(writer)
-                writer.commit()
-            except BaseException:
-                writer.rollback()
-                raise
-            finally:
-                writer.wait_merging_threads()
-            self._index.reload()
+                writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+                break
+            except ValueError as exc:
+                # Another process holds the directory lock (a reindex): wait our turn.
+                if time.monotonic() > deadline:
+                    raise Unavailable(f"search index is locked: {exc}") from exc
+                time.sleep(0.05)
+        try:
+            for ticket in batch:
+                ticket.work(writer)
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()
+        self._index.reload()
 
     def upsert(self, documents: Iterable[SearchDocument]) -> None:
         """Add or replace documents by id; searchable on return."""
@@ -217,7 +262,8 @@ class TantivySearchIndex:
         stored = searcher.doc(address).get_first("doc")
         if stored is None:
             raise Unavailable("search document without its stored body")
-        loaded: SearchDocument = json.loads(bytes(stored))
+        # orjson: every hit's stored body is parsed on every search.
+        loaded: SearchDocument = orjson.loads(bytes(stored))
         return loaded
 
     def _term_clause(self, token: str) -> tantivy.Query:
@@ -289,7 +335,7 @@ class TantivySearchIndex:
         return SearchResult(
             items=[public_item(r.document, r.sku) for r in page],
             total=len(ranked),
-            facets=compute_facets([dict(r.document) for r in ranked]),
+            facets=compute_facets([r.document for r in ranked]),
             next_cursor=(
                 encode_cursor(next_offset, query_fingerprint(query))
                 if next_offset < len(ranked)
@@ -365,7 +411,7 @@ class TantivySearchIndex:
         """Nothing to release: tantivy drops its files with the objects."""
 
 
-def compute_facets(documents: Sequence[SearchDocument]) -> dict[str, list[FacetValue]]:
+def compute_facets(documents: Sequence[Mapping[str, Any]]) -> dict[str, list[FacetValue]]:
     """Facet counts over matching documents, in `spec.FACETS` order (price bands in band
     order, other facets by count then value)."""
     out: dict[str, list[FacetValue]] = {}

@@ -147,8 +147,12 @@ def cancel_fulfilment(
         document = get_order(services.documents, customer_id, order_id)
     except OrderNotFound:
         return "skipped"
-    request = document.get("fulfilment") or {}
-    if not request.get("requestId") or request.get("status") in ("cancelled", "cancel_refused"):
+    request = document.get("fulfilment")
+    if (
+        not request
+        or not request.get("requestId")
+        or request.get("status") in ("cancelled", "cancel_refused")
+    ):
         return "skipped"
     with partner_call(services, "fulfilment"):
         outcome = partner.cancel_request(

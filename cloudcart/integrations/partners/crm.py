@@ -16,6 +16,7 @@ and a customer erased meanwhile is never sent again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from cloudcart.core.events import Event
@@ -72,8 +73,8 @@ def contact_of(services: Services, customer_id: str) -> Contact | None:
     customers = CustomerService(services.documents)
     if customers.is_erased(customer_id):
         return None
-    profile = customers.get_profile(customer_id) or {}
-    consents = customers.get_preferences(customer_id).get("consents", {})
+    profile: Mapping[str, Any] = customers.get_profile(customer_id) or {}
+    consents: Mapping[str, Any] = customers.get_preferences(customer_id).get("consents", {})
     marketing = {
         channel: bool(consents.get(channel, {}).get("marketing", {}).get("granted"))
         for channel in MARKETING_CHANNELS

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from cloudcart.core.clock import utcnow
+from cloudcart.core.documents.embedded import SqliteDocumentStore
 from cloudcart.core.errors import NotFound
 from cloudcart.local.triggers import logger
 from cloudcart.local.triggers.bindings import FunctionPlan, TriggerBinding
@@ -86,10 +87,12 @@ class ChangeFeedRunner(Runner[ChangeFeedPlan]):
         invoker: Invoker,
         stopping: threading.Event,
         poll_interval: float,
+        max_idle: float,
     ) -> None:
         super().__init__(plans, invoker, stopping)
         self.services = services
         self.poll_interval = poll_interval
+        self.max_idle = max_idle
         leases: dict[tuple[str, str], str] = {}
         for plan in self.plans:
             key = (plan.lease_container, plan.lease_id)
@@ -105,6 +108,30 @@ class ChangeFeedRunner(Runner[ChangeFeedPlan]):
         """Start one poller per function."""
         for plan in self.plans:
             self._spawn(partial(self._poll, plan), plan.function.name)
+
+    def _commits(self) -> int:
+        store = self.services.documents
+        return store.commits if isinstance(store, SqliteDocumentStore) else 0
+
+    def wake(self) -> None:
+        """Let pollers waiting for a write return; called once `stopping` is set."""
+        store = self.services.documents
+        if isinstance(store, SqliteDocumentStore):
+            store.wake()
+
+    def _wait_idle(self, plan: ChangeFeedPlan, seen: int, idle: float) -> float:
+        """Wait before polling an empty feed again; returns the next wait.
+
+        A trigger's own `feedPollDelay` is kept as it is. Otherwise a write committed in
+        this process ends the wait at once, and the wait doubles up to `max_idle` while the
+        feed stays empty, which only bounds how late another process's write is seen.
+        """
+        store = self.services.documents
+        if plan.poll_seconds is not None or not isinstance(store, SqliteDocumentStore):
+            self.stopping.wait(idle)
+            return idle
+        store.wait_for_commit(seen, idle)
+        return min(max(self.poll_interval, self.max_idle), idle * 2)
 
     def _backoff(self, failures: int) -> float:
         return float(min(MAX_RETRY_BACKOFF_SECONDS, self.poll_interval * 2**failures))
@@ -144,11 +171,13 @@ class ChangeFeedRunner(Runner[ChangeFeedPlan]):
 
     def _poll(self, plan: ChangeFeedPlan) -> None:
         name = plan.function.name
-        idle = plan.poll_seconds if plan.poll_seconds is not None else self.poll_interval
+        first_idle = plan.poll_seconds if plan.poll_seconds is not None else self.poll_interval
+        idle = first_idle
         failures = 0
         checkpoint: str | None = None
         loaded = False
         while not self.stopping.is_set():
+            seen = self._commits()
             try:
                 container = self.services.documents.container(plan.container)
                 if not loaded:
@@ -161,8 +190,9 @@ class ChangeFeedRunner(Runner[ChangeFeedPlan]):
                 self.stopping.wait(self._backoff(failures))
                 continue
             if not page.items:
-                self.stopping.wait(idle)
+                idle = self._wait_idle(plan, seen, idle)
                 continue
+            idle = first_idle
             documents = func.DocumentList([func.Document.from_dict(d) for d in page.items])
             fields = {"container": plan.container, "documentCount": len(page.items)}
             try:

@@ -11,6 +11,7 @@ from cloudcart.local.triggers import logger
 
 if TYPE_CHECKING:
     from cloudcart.core.messages.embedded import SqliteBroker
+    from cloudcart.ops.events import DeadLettered
 
 DEAD_LETTERED_EVENT = "ops.dead_lettered"
 """Subject (event type) of the alert published when a message is dead-lettered."""
@@ -42,7 +43,7 @@ class DeadLetterAlert:
         self._broker.on_dead_letter = self._previous
 
     def _on_dead_letter(self, letter: DeadLetter) -> None:
-        data = {
+        data: DeadLettered = {
             "entity": letter.entity,
             "subscription": letter.subscription,
             "messageId": letter.message_id,

@@ -151,10 +151,12 @@ class ServiceBusRunner(Runner[ServiceBusPlan]):
         invoker: Invoker,
         stopping: threading.Event,
         poll_interval: float,
+        max_idle: float,
     ) -> None:
         super().__init__(plans, invoker, stopping)
         self.host_config = host_config
         self.poll_interval = poll_interval
+        self.max_idle = max_idle
         self._broker = _embedded_broker(settings, services, host_config)
         for plan in self.plans:
             plan.lock_seconds = _lock_seconds(self._broker, plan)
@@ -178,7 +180,9 @@ class ServiceBusRunner(Runner[ServiceBusPlan]):
             self._start_function(plan)
 
     def wake_workers(self) -> None:
-        """Let every idle handler thread return; called once `stopping` is set."""
+        """Let every idle handler thread and receiver return; called once `stopping` is
+        set."""
+        self._broker.wake()
         for _, work in self._workers:
             work.put(None)
 
@@ -222,7 +226,9 @@ class ServiceBusRunner(Runner[ServiceBusPlan]):
     ) -> None:
         limit = self.host_config.max_concurrent_calls
         renewal = self.host_config.max_auto_lock_renewal_duration.total_seconds()
+        idle = self.poll_interval
         while not self.stopping.is_set():
+            seen = self._broker.arrivals
             # Receive only as many as there are free handler slots (prefetch 0): a message
             # never sits locked in memory while its lock runs down.
             if not slots.acquire(timeout=self.poll_interval):
@@ -248,8 +254,14 @@ class ServiceBusRunner(Runner[ServiceBusPlan]):
                 with self._in_flight_lock:
                     self._in_flight[message.lock_token] = entry
                 work.put(entry)
-            if not messages:
-                self.stopping.wait(self.poll_interval)
+            if messages:
+                idle = self.poll_interval
+            else:
+                # Messages published in this process wake the wait at once; the poll only
+                # catches what no publish announces (another process, a schedule or a lock
+                # running out), so it backs off while the subscription stays empty.
+                self._broker.wait_for_arrival(seen, idle)
+                idle = min(max(self.poll_interval, self.max_idle), idle * 2)
 
     def _work(
         self, plan: ServiceBusPlan, work: queue.Queue[_InFlight | None], slots: threading.Semaphore

@@ -456,3 +456,23 @@ def test_from_settings_uses_the_data_folder(tmp_path: Path) -> None:
         b.publish("events", [event("f1")])  # the shipped topology has the events topic
     finally:
         b.close()
+
+
+# --- waiting for messages ----------------------------------------------------------------
+
+
+def test_a_publish_wakes_a_receiver_waiting_for_arrivals(broker: SqliteBroker) -> None:
+    seen = broker.arrivals
+    # Nothing arrives: the wait runs out and the count is unchanged.
+    assert broker.wait_for_arrival(seen, 0.01) == seen
+    woke: list[int] = []
+    waiter = threading.Thread(target=lambda: woke.append(broker.wait_for_arrival(seen, 30)))
+    waiter.start()
+    broker.publish("events", [event("e1")])
+    waiter.join(10)
+    assert not waiter.is_alive() and woke and woke[0] != seen
+    # An abandon makes a message available again: it wakes waiters too.
+    (message,) = broker.receive("events", "billing")
+    seen = broker.arrivals
+    broker.abandon(message.lock_token)
+    assert broker.wait_for_arrival(seen, 0) != seen

@@ -32,6 +32,7 @@ from cloudcart.insights import history
 from cloudcart.inventory import reserve_stock, set_stock, stock_level
 from cloudcart.local.cli import cli
 from cloudcart.orders import lifecycle
+from cloudcart.orders.documents import OrderDocument
 from cloudcart.orders.importer import OrderImporter
 from cloudcart.orders.payments import apply_payment_event
 from cloudcart.orders.service import get_order
@@ -102,12 +103,14 @@ class Day:
         order: dict[str, Any] = r.json()
         return order
 
-    def pay(self, sub: str, order_id: str) -> dict[str, Any]:
+    def pay(self, sub: str, order_id: str) -> OrderDocument:
         """Settle the payment at the gateway and apply its webhook, as the route would."""
         order = get_order(self.services.documents, sub, order_id)
         gateway = self.services.payments
         assert isinstance(gateway, FakeGateway)
-        event = gateway.settle(str(order["payment"]["paymentId"]), "succeeded")
+        payment = order["payment"]
+        assert payment is not None
+        event = gateway.settle(str(payment["paymentId"]), "succeeded")
         apply_payment_event(self.services, event)
         return get_order(self.services.documents, sub, order_id)
 

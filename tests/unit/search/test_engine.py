@@ -3,7 +3,9 @@ filters, suggestions, pagination, writes."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,3 +196,29 @@ def test_upsert_delete_and_replace_all_are_visible_at_once(tmp_path: Path):
     # A second handle on the same folder (another process) reads the same index.
     other = TantivySearchIndex(tmp_path / "idx")
     assert other.count() == 3
+
+
+def test_concurrent_writes_are_all_searchable_and_a_bad_one_fails_alone(tmp_path: Path):
+    index = TantivySearchIndex(tmp_path / "idx")
+    docs = search_documents()[:12]
+    bad = dict(docs[0], id="broken", price="not a number")
+    errors: dict[str, BaseException] = {}
+    start = threading.Barrier(len(docs) + 1)
+
+    def write(doc: dict[str, Any]) -> None:
+        start.wait()
+        try:
+            index.upsert([doc])
+        except Exception as exc:
+            errors[str(doc["id"])] = exc
+
+    threads = [threading.Thread(target=write, args=(d,)) for d in [*docs, bad]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert list(errors) == ["broken"]
+    assert isinstance(errors["broken"], ValueError)
+    assert index.count() == len(docs)
+    found = index.search(SearchQuery(text="", limit=50)).items
+    assert {item["productId"] for item in found} == {doc["id"] for doc in docs}
