@@ -161,6 +161,21 @@ class Services:
                     self._built[key] = build()
         return self._built[key]
 
+    @property
+    def reads_in_process(self) -> bool:
+        """True when the documents, blobs and search adapters are the embedded ones.
+
+        Their reads are in-process work that never waits on a network or a writer (SQLite in
+        WAL mode, tantivy's memory-mapped segments), cheaper to run on the event loop than
+        to hand to a worker thread; the Azure SDKs' calls block on the network and go to the
+        thread pool (`cloudcart.api.deps.run_read`).
+        """
+        s = self.settings
+        return all(
+            adapter == Adapter.embedded
+            for adapter in (s.documents_adapter, s.blobs_adapter, s.search_adapter)
+        )
+
     def _documents(self) -> DocumentStore:
         return self.documents
 

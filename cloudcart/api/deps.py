@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
@@ -20,6 +22,18 @@ def get_app_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     services: Services = request.app.state.services
     return services.settings
+
+
+_T = TypeVar("_T")
+
+
+async def run_read(services: Services, read: Callable[[], _T]) -> _T:
+    """Run a route's read-only work: on the event loop when the adapters read in process
+    (`Services.reads_in_process`: a thread hop would cost more than the read), else in the
+    thread pool, so a network call never blocks the loop."""
+    if services.reads_in_process:
+        return read()
+    return await run_in_threadpool(read)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

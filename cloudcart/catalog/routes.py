@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from cloudcart.api.deps import ServicesDep
+from cloudcart.api.deps import ServicesDep, run_read
 from cloudcart.api.logging import correlation_id
 from cloudcart.api.responses import documented_string, problem_responses
 from cloudcart.catalog.documents import ProductDocument
@@ -232,7 +232,7 @@ def categories(services: ServicesDep, response: Response) -> dict[str, Any]:
     responses=problem_responses(400),
     summary="List active products",
 )
-def list_products(
+async def list_products(
     services: ServicesDep,
     category: Annotated[
         str | None,
@@ -254,17 +254,21 @@ def list_products(
 ) -> Response:
     """Active products, filtered by category (with descendants) and brand. 422 for an
     unknown category or sort; 400 for a cursor from another query."""
-    items, next_cursor = _service(services).list_products(
-        category=category, brand=brand, sort=sort, limit=limit, cursor=cursor
-    )
-    # Built in the response model's exact shape and encoded here: validating two dozen
-    # products against the model again was a large share of the page's cost.
-    page = {
-        "items": [_listed_product(d, services) for d in items],
-        "nextCursor": next_cursor,
-    }
+
+    def read() -> bytes:
+        items, next_cursor = _service(services).list_products(
+            category=category, brand=brand, sort=sort, limit=limit, cursor=cursor
+        )
+        # Built in the response model's exact shape and encoded here: validating two dozen
+        # products against the model again was a large share of the page's cost.
+        page = {
+            "items": [_listed_product(d, services) for d in items],
+            "nextCursor": next_cursor,
+        }
+        return orjson.dumps(page)
+
     return Response(
-        orjson.dumps(page),
+        await run_read(services, read),
         media_type="application/json",
         headers={"Cache-Control": LIST_CACHE_CONTROL},
     )
@@ -298,25 +302,8 @@ def _listed_product(document: ProductDocument, services: Services) -> dict[str, 
 _MEDIA_FIELDS = frozenset({"id", "kind", "contentType", "blob", "thumbnails"})
 
 
-@public_router.get(
-    "/products/{productId}",
-    response_model=ProductDetail,
-    responses={
-        304: {"description": "Not Modified: the If-None-Match ETag is current."},
-        **problem_responses(404),
-    },
-    summary="Read an active product",
-)
-def get_product(
-    product_id: Annotated[ProductIdPath, Path(alias="productId")],
-    services: ServicesDep,
-    if_none_match: Annotated[str | None, Header(max_length=2000)] = None,
-) -> Response:
-    """One active product with per-variant availability (`available`, `inStock`).
-
-    A strong `ETag` (hash of the body) and CDN-friendly `Cache-Control`; 304 when
-    If-None-Match names the current ETag. Draft and archived products are 404.
-    """
+def _active_product_json(services: Services, product_id: str) -> bytes:
+    """The storefront view of an active product, with media URLs and stock, as JSON."""
     service = _service(services)
     product = service.get_product(product_id)
     if product.document["status"] != "active":
@@ -328,7 +315,29 @@ def get_product(
         available = stock[variant["sku"]]
         variant["available"] = available
         variant["inStock"] = available > 0
-    body = _json_bytes(payload)
+    return _json_bytes(payload)
+
+
+@public_router.get(
+    "/products/{productId}",
+    response_model=ProductDetail,
+    responses={
+        304: {"description": "Not Modified: the If-None-Match ETag is current."},
+        **problem_responses(404),
+    },
+    summary="Read an active product",
+)
+async def get_product(
+    product_id: Annotated[ProductIdPath, Path(alias="productId")],
+    services: ServicesDep,
+    if_none_match: Annotated[str | None, Header(max_length=2000)] = None,
+) -> Response:
+    """One active product with per-variant availability (`available`, `inStock`).
+
+    A strong `ETag` (hash of the body) and CDN-friendly `Cache-Control`; 304 when
+    If-None-Match names the current ETag. Draft and archived products are 404.
+    """
+    body = await run_read(services, lambda: _active_product_json(services, product_id))
     etag = _body_etag(body)
     headers = {"ETag": etag, "Cache-Control": PRODUCT_CACHE_CONTROL}
     if if_none_match is not None and etag_matches(if_none_match, etag):

@@ -9,11 +9,10 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from cloudcart.api.deps import ServicesDep
+from cloudcart.api.deps import ServicesDep, run_read
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import documented_string, problem_responses
 from cloudcart.core.ports.search import InvalidCursor, SearchQuery, Sort
@@ -120,7 +119,7 @@ async def search_products(
     )
     try:
         # The engine is synchronous (tantivy, or the Azure SDK's sync client).
-        result = await run_in_threadpool(services.search.search, query)
+        result = await run_read(services, lambda: services.search.search(query))
     except InvalidCursor as exc:
         raise Problem(400, "Bad Request", str(exc), type_="invalid-cursor") from exc
     # Built in SearchResponse's exact shape and encoded here, rather than validated
@@ -170,5 +169,5 @@ async def suggest(
     limit: Annotated[int, Query(ge=1, le=20)] = 8,
 ) -> dict[str, Any]:
     """Product titles and brands that start with what the customer has typed."""
-    suggestions = await run_in_threadpool(services.search.suggest, q, limit)
+    suggestions = await run_read(services, lambda: services.search.suggest(q, limit))
     return {"suggestions": suggestions}
