@@ -24,6 +24,13 @@ OrderId = Annotated[str, Field(min_length=1, description="The order.")]
 CustomerId = Annotated[str, Field(min_length=1, description="The order's customer.")]
 
 
+class OrderIds(TypedDict):
+    """The members every order event's payload starts with."""
+
+    orderId: OrderId
+    customerId: CustomerId
+
+
 class StockLine(TypedDict):
     """Units of one SKU."""
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from cloudcart.core.errors import DomainError, NotFound
 from cloudcart.core.events import Event
@@ -37,9 +37,16 @@ from cloudcart.orders.documents import (
     ShipmentDocument,
     SkuQuantityDocument,
 )
+from cloudcart.orders.events import (
+    ReturnReceived,
+    ShipmentDelivered,
+    ShipmentDeliveryFailed,
+    ShipmentDispatched,
+)
 from cloudcart.orders.lifecycle import (
     issue_refund,
     order_event,
+    order_ids,
     refund_lines_amount,
     released_event,
     settle_stock,
@@ -102,6 +109,17 @@ class PartnerUpdate:
     condition: Literal["resellable", "damaged"] | None = None
     message_ids: tuple[str, ...] = field(default=())
     """Broker message ids it came with (a repeat of one is applied once too)."""
+
+
+_T = TypeVar("_T")
+
+
+def _given(value: _T | None, name: str, update: PartnerUpdate) -> _T:
+    """A member this kind of update always has: the partner's message schema requires it
+    (`cloudcart.integrations.partners.inbound`), so a missing one is a bug, not bad input."""
+    if value is None:
+        raise ValueError(f"a {update.kind!r} update of order {update.order_id} has no {name}")
+    return value
 
 
 # --- status walking -----------------------------------------------------------------------
@@ -279,27 +297,24 @@ def _apply(document: OrderDocument, update: PartnerUpdate) -> list[Event]:
         # A delivery that overtook this message stays delivered.
         if shipment["status"] != "delivered":
             shipment["status"] = "shipped"
-        events = [
-            order_event(
-                document,
-                "shipment.dispatched",
-                {
-                    "requestId": update.request_id,
-                    "shipmentId": update.shipment_id,
-                    "carrier": update.carrier,
-                    "trackingNumber": update.tracking_number,
-                    "trackingUrl": update.tracking_url,
-                    "lines": _lines_json(update.lines),
-                    "partial": bool(unshipped_lines(document)),
-                },
-            )
-        ]
+        dispatched: ShipmentDispatched = {
+            **order_ids(document),
+            "requestId": update.request_id,
+            "shipmentId": update.shipment_id,
+            "carrier": _given(update.carrier, "carrier", update),
+            "trackingNumber": _given(update.tracking_number, "tracking_number", update),
+            "trackingUrl": update.tracking_url,
+            "lines": _lines_json(update.lines),
+            "partial": bool(unshipped_lines(document)),
+        }
+        events = [order_event(document, "shipment.dispatched", dispatched)]
         return [*_advance(document, "fulfilling"), *events, *_settle_status(document)]
     if update.kind == "delivered":
         assert update.shipment_id is not None
         shipment = _shipment(document, update.shipment_id)
         shipment.update({"status": "delivered", "deliveredAt": now, "updatedAt": now})
-        events = [order_event(document, "shipment.delivered", {"shipmentId": update.shipment_id})]
+        delivered: ShipmentDelivered = {**order_ids(document), "shipmentId": update.shipment_id}
+        events = [order_event(document, "shipment.delivered", delivered)]
         return [*events, *_settle_status(document)]
     if update.kind == "failed":
         if update.shipment_id is not None:
@@ -311,13 +326,12 @@ def _apply(document: OrderDocument, update: PartnerUpdate) -> list[Event]:
                 FulfilmentRequestDocument,
                 {**request, "status": "failed", "reason": update.reason, "updatedAt": now},
             )
-        return [
-            order_event(
-                document,
-                "shipment.delivery_failed",
-                {"shipmentId": update.shipment_id, "reason": update.reason},
-            )
-        ]
+        failed: ShipmentDeliveryFailed = {
+            **order_ids(document),
+            "shipmentId": update.shipment_id,
+            "reason": _given(update.reason, "reason", update),
+        }
+        return [order_event(document, "shipment.delivery_failed", failed)]
     return _receive_return(document, update)
 
 
@@ -352,9 +366,14 @@ def _receive_return(document: OrderDocument, update: PartnerUpdate) -> list[Even
             "receivedAt": now_stamp(),
         }
     )
+    received: ReturnReceived = {
+        **order_ids(document),
+        "lines": lines,
+        "condition": _given(update.condition, "condition", update),
+    }
     events += [
         status_changed_event(document, "return_requested", "returned"),
-        order_event(document, "return.received", {"lines": lines, "condition": update.condition}),
+        order_event(document, "return.received", received),
     ]
     if resellable:
         events.append(released_event(document, update.lines, "returned"))

@@ -29,6 +29,16 @@ from cloudcart.orders.documents import (
     RefundKind,
     SkuQuantityDocument,
 )
+from cloudcart.orders.events import (
+    InventoryReleased,
+    OrderCancelled,
+    OrderIds,
+    OrderPaid,
+    OrderPaymentFailed,
+    OrderStatusChanged,
+    RefundIssued,
+    ReturnRequested,
+)
 from cloudcart.orders.pricing import line_refund_amount
 from cloudcart.orders.service import (
     MAX_RECORDED_PAYMENT_EVENTS,
@@ -65,24 +75,31 @@ def _lines(document: OrderDocument) -> list[tuple[str, int]]:
     return [(line["sku"], int(line["quantity"])) for line in document["lines"]]
 
 
-def order_event(document: OrderDocument, type_: str, data: dict[str, Any]) -> Event:
-    """An event about an order; `data` always carries the order and customer ids."""
-    base = {"orderId": document["id"], "customerId": document["customerId"]}
-    return new_event(type_, document["id"], {**base, **data})
+def order_ids(document: OrderDocument) -> OrderIds:
+    """The order and customer ids every order event's payload starts with."""
+    return {"orderId": document["id"], "customerId": document["customerId"]}
+
+
+def order_event(document: OrderDocument, type_: str, data: Mapping[str, Any]) -> Event:
+    """An event about an order (its subject). Build `data` as the type's payload TypedDict
+    from `order_ids(document)`, so mypy checks its members."""
+    return new_event(type_, document["id"], data)
 
 
 def status_changed_event(document: OrderDocument, before: str, after: str) -> Event:
     """`order.status_changed` for one step of the state machine."""
-    return order_event(document, "order.status_changed", {"from": before, "to": after})
+    data: OrderStatusChanged = {**order_ids(document), "from": before, "to": after}
+    return order_event(document, "order.status_changed", data)
 
 
 def released_event(document: OrderDocument, lines: Sequence[tuple[str, int]], reason: str) -> Event:
     """`inventory.released` for units of an order going back to stock."""
-    return order_event(
-        document,
-        "inventory.released",
-        {"reason": reason, "lines": [{"sku": s, "quantity": q} for s, q in lines]},
-    )
+    data: InventoryReleased = {
+        **order_ids(document),
+        "lines": [{"sku": s, "quantity": q} for s, q in lines],
+        "reason": reason,
+    }
+    return order_event(document, "inventory.released", data)
 
 
 def settle_stock(services: Services, document: OrderDocument) -> None:
@@ -164,17 +181,18 @@ def mark_paid(
         if status in ("cancelled", "payment_failed"):
             late["value"] = True
             return []
-        paid = order_event(
-            document,
-            "order.paid",
-            {
-                "paymentId": payment_id,
-                "provider": provider,
-                "amount": amount,
-                "currency": document["totals"]["currency"],
-                **({} if fee is None else {"fee": fee}),
-            },
-        )
+        # The ids spelled out: mypy cannot see that `order_ids` leaves out the optional fee.
+        paid_data: OrderPaid = {
+            "orderId": document["id"],
+            "customerId": document["customerId"],
+            "paymentId": payment_id,
+            "provider": provider,
+            "amount": amount,
+            "currency": document["totals"]["currency"],
+        }
+        if fee is not None:
+            paid_data["fee"] = fee
+        paid = order_event(document, "order.paid", paid_data)
         document["stock"] = "sold"
         if status == "on_hold":
             # The money is in, but the order waits for its review: releasing it goes back
@@ -238,11 +256,10 @@ def mark_payment_failed(
             return []
         next_status(status, target)
         add_history(document, target, reason)
+        # order.payment_failed and order.cancelled carry the same members.
+        data: OrderPaymentFailed = {**order_ids(document), "reason": reason or target}
         event_type = "order.payment_failed" if target == "payment_failed" else "order.cancelled"
-        return [
-            order_event(document, event_type, {"reason": reason or target}),
-            *_release_to(document, target),
-        ]
+        return [order_event(document, event_type, data), *_release_to(document, target)]
 
     document, _ = update_order(services.documents, customer_id, order_id, mutate)
     settle_stock(services, document)
@@ -283,8 +300,9 @@ def cancel_order(
             )
         next_status(status, "cancelled")
         add_history(document, "cancelled", reason)
+        cancelled: OrderCancelled = {**order_ids(document), "reason": reason}
         return [
-            order_event(document, "order.cancelled", {"reason": reason}),
+            order_event(document, "order.cancelled", cancelled),
             *_release_to(document, reason),
         ]
 
@@ -415,21 +433,17 @@ def issue_refund(
             line["refundedQuantity"] = int(line.get("refundedQuantity", 0)) + int(item["quantity"])
         if current["status"] == "returned":
             add_history(current, "refunded", reason)
-        return [
-            order_event(
-                current,
-                "refund.issued",
-                {
-                    "refundId": result["refundId"],
-                    "paymentId": payment.get("paymentId"),
-                    "amount": int(result["amount"]),
-                    "currency": current["totals"]["currency"],
-                    "lines": result.get("lines") or [],
-                    "reason": reason,
-                    "kind": result.get("kind", kind),
-                },
-            )
-        ]
+        issued: RefundIssued = {
+            **order_ids(current),
+            "refundId": result["refundId"],
+            "paymentId": payment.get("paymentId"),
+            "amount": int(result["amount"]),
+            "currency": current["totals"]["currency"],
+            "lines": result.get("lines") or [],
+            "reason": reason,
+            "kind": result.get("kind", kind),
+        }
+        return [order_event(current, "refund.issued", issued)]
 
     updated, _ = update_order(services.documents, customer_id, order_id, mutate)
     return updated
@@ -464,13 +478,19 @@ def request_return(
         refund_lines_amount(document, lines)  # validates lines and quantities
         next_status(document["status"], "return_requested")
         add_history(document, "return_requested", reason)
+        # Validated above: `{"sku", "quantity"}` of lines on the order.
+        checked = cast(list[SkuQuantityDocument], list(lines))
         document["returnRequest"] = {
-            # Validated above: `{"sku", "quantity"}` of lines on the order.
-            "lines": cast(list[SkuQuantityDocument], list(lines)),
+            "lines": checked,
             "reason": reason,
             "requestedAt": now_stamp(),
         }
-        return [order_event(document, "return.requested", {"lines": list(lines), "reason": reason})]
+        requested: ReturnRequested = {
+            **order_ids(document),
+            "lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in checked],
+            "reason": reason,
+        }
+        return [order_event(document, "return.requested", requested)]
 
     document, _ = update_order(services.documents, customer_id, order_id, mutate)
     return document

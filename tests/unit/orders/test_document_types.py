@@ -164,7 +164,13 @@ def _drive_every_flow(shop: Shop) -> None:
             lines=(("SKU-1", 1),),
         ),
         PartnerUpdate(
-            kind="shipped", order_id=oid, event_id="a5", shipment_id="P2", lines=(("SKU-1", 1),)
+            kind="shipped",
+            order_id=oid,
+            event_id="a5",
+            shipment_id="P2",
+            carrier="BlueDart",
+            tracking_number="TN-2",
+            lines=(("SKU-1", 1),),
         ),
         PartnerUpdate(kind="delivered", order_id=oid, event_id="a6", shipment_id="P2"),
     ):

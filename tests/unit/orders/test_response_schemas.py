@@ -305,6 +305,8 @@ def test_order_answers_match_the_document_through_a_whole_life(
             order_id=order_id,
             event_id="e3",
             shipment_id="P2",
+            carrier="BlueDart",
+            tracking_number="TN-2",
             lines=(("SKU-1", 1), ("SKU-2", 1)),
         ),
     )
