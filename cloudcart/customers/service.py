@@ -37,6 +37,7 @@ from cloudcart.core.ports.documents import (
     PatchOp,
     Query,
     fill_page,
+    strip_system,
 )
 from cloudcart.customers.documents import (
     AddressBookDocument,
@@ -93,9 +94,6 @@ ADDRESS_FIELDS: tuple[str, ...] = (
 
 HISTORY_IN_PREFERENCES = 100
 _RETRIES = 5
-_SYSTEM_PREFIX = "_"
-
-
 class CustomerError(DomainError):
     """A profile or address request refused: the problem's detail and its catalogued type,
     which gives the status and title."""
@@ -139,11 +137,6 @@ def personalization_withdrawn_hooks() -> dict[str, PersonalizationWithdrawnHook]
     """The registered hooks by name, in the order they run."""
     with _hooks_lock:
         return dict(_withdrawn_hooks)
-
-
-def strip_system(document: Mapping[str, Any]) -> Document:
-    """`document` without store system properties (`_etag`, `_ts`, ...)."""
-    return {k: v for k, v in document.items() if not k.startswith(_SYSTEM_PREFIX)}
 
 
 def etag_header(document: Mapping[str, Any]) -> str:
