@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -225,17 +225,14 @@ def resubmit_and_audit(
 
     Raises DeadLetterNotFound (nothing is audited then).
     """
-    # Peeked first so the audit record can say which message it was: afterwards it is gone.
-    letter = admin.peek(dead_letter_id)
-    admin.resubmit(dead_letter_id)
-    record_audit(
-        services.documents,
-        actor_id=actor_id,
-        action=RESUBMIT_ACTION,
-        target=audit_target(letter),
-        correlation_id=correlation_id,
+    return _act_and_audit(
+        services,
+        admin.resubmit,
+        admin.peek(dead_letter_id),
+        RESUBMIT_ACTION,
+        actor_id,
+        correlation_id,
     )
-    return letter
 
 
 def purge_and_audit(
@@ -250,12 +247,26 @@ def purge_and_audit(
 
     Raises DeadLetterNotFound.
     """
-    letter = admin.peek(dead_letter_id)
-    admin.purge(dead_letter_id)
+    return _act_and_audit(
+        services, admin.purge, admin.peek(dead_letter_id), PURGE_ACTION, actor_id, correlation_id
+    )
+
+
+def _act_and_audit(
+    services: Services,
+    act: Callable[[str], None],
+    letter: DeadLetter,
+    action: str,
+    actor_id: str,
+    correlation_id: str | None,
+) -> DeadLetter:
+    # `letter` was peeked first so the audit record can say which message it was:
+    # afterwards it is gone.
+    act(letter.id)
     record_audit(
         services.documents,
         actor_id=actor_id,
-        action=PURGE_ACTION,
+        action=action,
         target=audit_target(letter),
         correlation_id=correlation_id,
     )
