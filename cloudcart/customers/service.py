@@ -94,6 +94,8 @@ ADDRESS_FIELDS: tuple[str, ...] = (
 
 HISTORY_IN_PREFERENCES = 100
 _RETRIES = 5
+
+
 class CustomerError(DomainError):
     """A profile or address request refused: the problem's detail and its catalogued type,
     which gives the status and title."""
