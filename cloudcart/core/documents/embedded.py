@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from cloudcart.core.settings import Settings
 
 _BUSY_TIMEOUT_MS = 30_000
+_CLOSE_WAIT_SECONDS = 30
 # Expired rows are invisible at once; physically deleting them is housekeeping, done
 # every so many writes so that no single request pays for a large purge.
 _PURGE_EVERY_WRITES = 200
@@ -607,6 +608,9 @@ class SqliteDocumentStore:
         # times a second; another process's writes are seen at their next poll.
         self._commit = threading.Condition()
         self._commits = 0
+        self._use = threading.Condition()
+        self._active = 0
+        self._closing = False
         with self.writing() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('sequence', 0)")
@@ -641,13 +645,32 @@ class SqliteDocumentStore:
         return conn
 
     @contextmanager
+    def _in_use(self) -> Iterator[None]:
+        """Mark a connection as in use, so `close` waits for it: closing a connection while
+        another thread runs a statement on it crashes the interpreter, not just the call."""
+        if os.getpid() != self._pid:
+            # Forked child: the parent's threads and their uses did not come along.
+            self._use, self._active, self._closing = threading.Condition(), 0, False
+        with self._use:
+            self._use.wait_for(lambda: not self._closing)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._use:
+                self._active -= 1
+                if not self._active:
+                    self._use.notify_all()
+
+    @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """A connection for reads (each statement sees one consistent WAL snapshot)."""
-        conn = self._connection()
-        try:
-            yield conn
-        except sqlite3.OperationalError as exc:
-            raise _translate(exc) from exc
+        with self._in_use():
+            conn = self._connection()
+            try:
+                yield conn
+            except sqlite3.OperationalError as exc:
+                raise _translate(exc) from exc
 
     @contextmanager
     def writing(self, *, savepoint: bool = True) -> Iterator[sqlite3.Connection]:
@@ -659,14 +682,20 @@ class SqliteDocumentStore:
         the savepoint, for a block that changes nothing unless its last statement succeeds
         (a single-document write: it reads, checks, then writes once).
         """
-        conn = self._connection()
         depth: int = getattr(self._local, "depth", 0)
         if depth:
+            # Inside the outer block's use of this thread's connection.
+            conn = self._connection()
             if savepoint:
                 yield from self._savepoint(conn, depth)
             else:
                 yield conn
             return
+        with self._in_use():
+            yield from self._transaction()
+
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -820,12 +849,21 @@ class SqliteDocumentStore:
             conn.execute("SELECT value FROM meta WHERE key = 'sequence'").fetchone()
 
     def close(self) -> None:
-        """Close every connection this store opened (in this process)."""
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        """Close every connection this store opened (in this process), once the reads and
+        writes running on them have finished (for up to 30 s); the store opens new ones if
+        it is used again."""
+        with self._use:
+            self._closing = True
+            try:
+                self._use.wait_for(lambda: not self._active, _CLOSE_WAIT_SECONDS)
+                with self._lock:
+                    for conn in self._connections:
+                        conn.close()
+                    self._connections.clear()
+                self._local = threading.local()
+            finally:
+                self._closing = False
+                self._use.notify_all()
 
 
 def _translate(exc: sqlite3.OperationalError) -> Exception:

@@ -3,6 +3,7 @@ seeded product and tokens."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,25 @@ class Shop:
             headers={**self.headers(sub), "Idempotency-Key": key},
         )
         return r.status_code, r.json()
+
+    def import_history_order(self) -> None:
+        """Import `hist-1` for `asha` through the admin route: one line priced, one without
+        a price (history from another system)."""
+        record = {
+            "orderId": "hist-1",
+            "customerId": "asha",
+            "placedAt": "2024-03-01T10:00:00Z",
+            "lines": [
+                {"sku": "SKU-1", "quantity": 1, "unitPrice": 11800},
+                {"sku": "OLD", "quantity": 2},
+            ],
+        }
+        r = self.client.post(
+            "/api/admin/import/orders",
+            content=(json.dumps(record) + "\n").encode(),
+            headers={**self.headers("ops", admin=True), "Content-Type": "application/x-ndjson"},
+        )
+        assert r.status_code == 200 and r.json()["imported"] == 1, r.text
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ members forbidden.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -230,21 +229,7 @@ def _drive_every_flow(shop: Shop) -> None:
     )
 
     # an imported order, one line without a price
-    record = {
-        "orderId": "hist-1",
-        "customerId": "asha",
-        "placedAt": "2024-03-01T10:00:00Z",
-        "lines": [
-            {"sku": "SKU-1", "quantity": 1, "unitPrice": 11800},
-            {"sku": "OLD", "quantity": 2},
-        ],
-    }
-    r = shop.client.post(
-        "/api/admin/import/orders",
-        content=(json.dumps(record) + "\n").encode(),
-        headers={**admin, "Content-Type": "application/x-ndjson"},
-    )
-    assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+    shop.import_history_order()
 
     # an erased customer: orders anonymised (address, free-text reasons), cart deleted
     assert shop.client.delete("/api/me", headers=shop.headers("cal")).status_code == 204

@@ -390,21 +390,7 @@ def test_order_answers_match_the_document_through_a_whole_life(
         assert body["status"] == "cancelled" and body["refunds"]
 
     # an imported order, one of its lines without a price
-    record = {
-        "orderId": "hist-1",
-        "customerId": "asha",
-        "placedAt": "2024-03-01T10:00:00Z",
-        "lines": [
-            {"sku": "SKU-1", "quantity": 1, "unitPrice": 11800},
-            {"sku": "OLD", "quantity": 2},
-        ],
-    }
-    r = shop.client.post(
-        "/api/admin/import/orders",
-        content=(json.dumps(record) + "\n").encode(),
-        headers={**admin, "Content-Type": "application/x-ndjson"},
-    )
-    assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+    shop.import_history_order()
     body = contract.check(
         "GET", "/api/orders/{orderId}", shop.client.get("/api/orders/hist-1", headers=asha)
     )
