@@ -2,7 +2,7 @@
 `cloudcart serve`, and the document operations one checkout costs.
 
 Throughput runs over HTTP against a real server process (the e2e wrapper of `cloudcart
-serve` that mounts the orders routes until the app does). The operation count runs the
+serve`). The operation count runs the
 same checkout in-process with a counting wrapper around the documents store, split into
 the write path (creates, patches, batches, replaces, deletes) and reads.
 
@@ -17,12 +17,13 @@ import json
 import statistics
 import tempfile
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.fakes.counting import CountingStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "checkout.json"
 CHECKOUT = {
@@ -35,40 +36,6 @@ CHECKOUT = {
     },
     "shippingMethod": "standard",
 }
-
-
-class CountingContainer:
-    """Wraps a Container and counts calls by (container, method)."""
-
-    def __init__(self, inner: Any, counts: Counter[str]) -> None:
-        self._inner = inner
-        self._counts = counts
-        self.spec = inner.spec
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self._counts[f"{self.spec.name}.{name}"] += 1
-            return attr(*args, **kwargs)
-
-        return counted
-
-
-class CountingStore:
-    """Wraps a DocumentStore so every container it hands out is counted."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.counts: Counter[str] = Counter()
-
-    def container(self, name: str) -> Any:
-        return CountingContainer(self._inner.container(name), self.counts)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 WRITES = ("create", "upsert", "replace", "delete", "patch", "batch")

@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.checkout import CountingStore
 from cloudcart.composition import Services
 from cloudcart.core.events import Event
 from cloudcart.core.settings import Settings
 from cloudcart.ledger import journal, posting
+from tests.fakes.counting import CountingStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ledger.json"
 THREADS = 4

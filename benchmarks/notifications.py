@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from benchmarks.checkout import CountingStore
 from cloudcart.composition import Services
 from cloudcart.core.events import Event
 from cloudcart.core.settings import Settings
@@ -42,6 +41,7 @@ from cloudcart.customers.models import PreferencesUpdate, ProfilePatch
 from cloudcart.customers.service import CustomerService
 from cloudcart.identity.caller import Caller
 from cloudcart.notifications import service
+from tests.fakes.counting import CountingStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "notifications.json"
 THREADS = 4

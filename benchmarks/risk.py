@@ -26,7 +26,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.checkout import CHECKOUT, CountingStore
+from benchmarks.checkout import CHECKOUT
+from tests.fakes.counting import CountingStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "risk.json"
 ADDRESS: dict[str, str] = {

@@ -8,18 +8,25 @@ catalog service:
   descendants, a leaf category sorted by price, the newest of all);
 - search, `GET /api/search?q=...` (five queries of different intents).
 
-1. **Round trips**: each request once through the app (the Azure path, `create_app`) with a
-   counting wrapper at the documents port; the most any request of a scenario made, and the
-   mean. Aim: at most 2, whatever the page size.
+List pages and searches are kept in memory for up to 30 s by default
+(`CLOUDCART_STOREFRONT_CACHE_SECONDS`; dropped on any catalog or index write in the
+process), so every scenario that can be served from there is measured both ways: as
+configured by default, and with the cache off (`..._uncached`), which is what a request
+costs when its page is not in memory (the first of each page, the long tail of queries).
+
+1. **Round trips**: each request once through the app (the Azure path, `create_app`) with
+   the cache off and a counting wrapper at the documents port; the most any request of a
+   scenario made, and the mean. Aim: at most 2, whatever the page size.
 2. **In-process cost**: each scenario's requests through `TestClient` on the app, against a
    floor app (one FastAPI route answering constant JSON) driven the same way, interleaved in
    rounds; the median per-request time of the rounds, as a ratio to the floor's. Aims:
-   product detail <= 2x, list page <= 3x, search <= 3x.
+   product detail <= 2x, list page <= 3x, search <= 3x (cached or not).
 3. **Under load**: `wrk -t2 -c32` (apt `wrk`; the client is C, not the bottleneck) against
    `cloudcart serve --demo --no-triggers` (HTTP only, so no consumer competes for the CPU),
    the constant `GET /api/health` first; requests/s and latency p50/p99 of each. Aim: each
-   scenario's p99 <= 3x the constant endpoint's. Skipped, and said so, when wrk is missing
-   (`make bench-tools` installs it).
+   scenario's p99 <= 3x the constant endpoint's, as configured by default; the uncached
+   figures come from a second server with the cache off. Skipped, and said so, when wrk is
+   missing (`make bench-tools` installs it).
 
 Usage: `.venv/bin/python -m benchmarks.storefront_http [--seconds 10] [--rounds 7]`.
 Writes benchmarks/results/storefront_http.json.
@@ -48,13 +55,13 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from benchmarks.checkout import CountingStore
 from cloudcart.api.app import create_app
 from cloudcart.catalog.search.indexer import reindex_all
 from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 from cloudcart.local.demo_data import seed
 from tests.e2e.serving import ServeProcess
+from tests.fakes.counting import CountingStore
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "storefront_http.json"
@@ -66,6 +73,10 @@ LIST_PAGES = (
 )
 AIMS = {"product_detail": 2.0, "product_list": 3.0, "search": 3.0}
 P99_AIM = 3.0
+
+
+CACHED = ("product_list", "search")
+"""The scenarios the storefront cache can serve, measured with it off as well."""
 
 
 def scenarios(product_ids: list[str]) -> dict[str, list[str]]:
@@ -89,21 +100,29 @@ def floor_app() -> FastAPI:
 
 
 @contextmanager
-def demo_app(root: Path) -> Iterator[tuple[FastAPI, CountingStore, list[str]]]:
-    """The app on the demo catalog, its documents store counted; yields the product ids."""
+def demo_apps(root: Path) -> Iterator[tuple[FastAPI, FastAPI, CountingStore, list[str]]]:
+    """The app on the demo catalog as configured by default and with the storefront cache
+    off, both on one documents store that counts its calls; yields the product ids too."""
     settings = Settings(data_dir=root)
     base = Services(settings)
     base.documents.ensure_containers()
     seed(base)
     reindex_all(base)
     counting = CountingStore(base.documents)
-    services = Services(settings, adapters={"documents": counting, "search": base.search})
-    app = create_app(settings)
-    app.state.services = services
-    with TestClient(app) as client:
+
+    def app_on(settings: Settings) -> FastAPI:
+        app = create_app(settings)
+        app.state.services = Services(
+            settings, adapters={"documents": counting, "search": base.search}
+        )
+        return app
+
+    cached = app_on(settings)
+    uncached = app_on(settings.model_copy(update={"storefront_cache_seconds": 0}))
+    with TestClient(uncached) as client:
         listing = client.get("/api/catalog/products", params={"limit": 100}).json()
     try:
-        yield app, counting, [item["id"] for item in listing["items"]]
+        yield cached, uncached, counting, [item["id"] for item in listing["items"]]
     finally:
         base.close()
 
@@ -136,24 +155,34 @@ def _per_request(client: TestClient, paths: list[str], requests: int) -> float:
 
 
 def in_process_cost(
-    client: TestClient, floor: TestClient, paths: dict[str, list[str]], rounds: int
+    clients: dict[str, TestClient],
+    floor: TestClient,
+    paths: dict[str, list[str]],
+    rounds: int,
 ) -> dict[str, Any]:
-    """Median per-request time of each scenario and of the floor, rounds interleaved."""
-    samples: dict[str, list[float]] = {"floor": [], **{name: [] for name in paths}}
+    """Median per-request time of each scenario (on the app of each configuration) and of
+    the floor, rounds interleaved. `clients`: "" (default) and "_uncached"."""
+    runs = [
+        (name + suffix, client, scenario)
+        for suffix, client in clients.items()
+        for name, scenario in paths.items()
+        if not suffix or name in CACHED
+    ]
+    samples: dict[str, list[float]] = {"floor": [], **{run[0]: [] for run in runs}}
     for _ in range(rounds):
         samples["floor"].append(_per_request(floor, ["/api/health"], 300))
-        for name, scenario in paths.items():
-            samples[name].append(_per_request(client, scenario, max(60, 2 * len(scenario))))
+        for label, client, scenario in runs:
+            samples[label].append(_per_request(client, scenario, max(60, 2 * len(scenario))))
     medians = {name: statistics.median(values) for name, values in samples.items()}
     return {
         "floorMicroseconds": round(medians["floor"] * 1e6, 1),
         **{
-            name: {
-                "microseconds": round(medians[name] * 1e6, 1),
-                "ratioToFloor": round(medians[name] / medians["floor"], 2),
-                "aim": AIMS[name],
+            label: {
+                "microseconds": round(medians[label] * 1e6, 1),
+                "ratioToFloor": round(medians[label] / medians["floor"], 2),
+                "aim": AIMS[label.removesuffix("_uncached")],
             }
-            for name in paths
+            for label, _, _ in runs
         },
     }
 
@@ -191,30 +220,30 @@ def _wrk(base_url: str, paths: list[str], seconds: float, root: Path) -> dict[st
     }
 
 
-def under_load(paths: dict[str, list[str]], seconds: float) -> dict[str, Any]:
-    """wrk against `cloudcart serve`: the constant endpoint, then each scenario."""
-    if shutil.which("wrk") is None:
-        return {"skipped": "wrk is not installed (make bench-tools)"}
-    with tempfile.TemporaryDirectory(prefix="cloudcart-bench-") as tmp:
-        root = Path(tmp)
-        server = ServeProcess(
-            data_dir=root / "data",
-            log_path=root / "serve.log",
-            env={"CLOUDCART_LOG_LEVEL": "WARNING"},
-            demo=True,
-            partners=False,
-            triggers=False,
-        )
-        base_url = server.start().base_url
-        try:
-            for scenario in paths.values():  # warm the server's caches
-                for path in scenario:
-                    httpx.get(base_url + path, timeout=30).raise_for_status()
-            report: dict[str, Any] = {"constant": _wrk(base_url, ["/api/health"], seconds, root)}
-            for name, scenario in paths.items():
-                report[name] = _wrk(base_url, scenario, seconds, root)
-        finally:
-            server.stop()
+def _served(
+    paths: dict[str, list[str]], seconds: float, root: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    """wrk against one `cloudcart serve` started with `env`: the constant endpoint, then
+    each of `paths`' scenarios."""
+    root.mkdir(parents=True)
+    server = ServeProcess(
+        data_dir=root / "data",
+        log_path=root / "serve.log",
+        env={"CLOUDCART_LOG_LEVEL": "WARNING", **env},
+        demo=True,
+        partners=False,
+        triggers=False,
+    )
+    base_url = server.start().base_url
+    try:
+        for scenario in paths.values():  # warm the server's caches
+            for path in scenario:
+                httpx.get(base_url + path, timeout=30).raise_for_status()
+        report: dict[str, Any] = {"constant": _wrk(base_url, ["/api/health"], seconds, root)}
+        for name, scenario in paths.items():
+            report[name] = _wrk(base_url, scenario, seconds, root)
+    finally:
+        server.stop()
     floor_p99 = report["constant"]["p99Ms"]
     for name in paths:
         p99 = report[name]["p99Ms"]
@@ -225,16 +254,38 @@ def under_load(paths: dict[str, list[str]], seconds: float) -> dict[str, Any]:
     return report
 
 
+def under_load(paths: dict[str, list[str]], seconds: float) -> dict[str, Any]:
+    """wrk against `cloudcart serve` as configured by default, then against one with the
+    storefront cache off for the scenarios it serves (their p99 against that server's own
+    constant endpoint)."""
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk is not installed (make bench-tools)"}
+    with tempfile.TemporaryDirectory(prefix="cloudcart-bench-") as tmp:
+        report = _served(paths, seconds, Path(tmp) / "default", {})
+        uncached = _served(
+            {name: paths[name] for name in CACHED},
+            seconds,
+            Path(tmp) / "uncached",
+            {"CLOUDCART_STOREFRONT_CACHE_SECONDS": "0"},
+        )
+    report["uncached"] = uncached
+    return report
+
+
 def run(seconds: float, rounds: int) -> dict[str, Any]:
     """Every measurement, as the report."""
     with (
         tempfile.TemporaryDirectory(prefix="cloudcart-bench-") as tmp,
-        demo_app(Path(tmp)) as (app, counting, product_ids),
+        demo_apps(Path(tmp)) as (cached, uncached, counting, product_ids),
     ):
         paths = scenarios(product_ids)
-        with TestClient(app) as client, TestClient(floor_app()) as floor:
-            trips = count_round_trips(client, counting, paths)
-            cost = in_process_cost(client, floor, paths, rounds)
+        with (
+            TestClient(cached) as client,
+            TestClient(uncached) as uncached_client,
+            TestClient(floor_app()) as floor,
+        ):
+            trips = count_round_trips(uncached_client, counting, paths)
+            cost = in_process_cost({"": client, "_uncached": uncached_client}, floor, paths, rounds)
     return {
         "benchmark": "storefront_http",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},

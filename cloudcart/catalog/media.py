@@ -44,7 +44,7 @@ from cloudcart.catalog.documents import (
     as_document,
 )
 from cloudcart.catalog.events import MediaUploaded
-from cloudcart.catalog.service import ProductNotFound
+from cloudcart.catalog.service import STOREFRONT_PAGES, ProductNotFound
 from cloudcart.core.clock import utcnow
 from cloudcart.core.errors import (
     BatchFailed,
@@ -394,6 +394,8 @@ def complete_upload(
         except BatchFailed as exc:
             if not isinstance(exc.cause, PreconditionFailed | NotFound):
                 raise
+        finally:
+            STOREFRONT_PAGES.changed(services.documents)
         # The product was edited meanwhile, or another call completed this upload: look
         # again; a finished record means the other call's answer is ours too.
         record = _read_upload(catalog, product_id, media_id)
@@ -488,6 +490,8 @@ def make_thumbnails(
                 product = _read_product(catalog, product_id)
             except ProductNotFound:
                 return None
+        finally:
+            STOREFRONT_PAGES.changed(services.documents)
     raise PreconditionFailed(f"product {product_id!r} kept changing while adding thumbnails")
 
 

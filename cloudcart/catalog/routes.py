@@ -36,6 +36,7 @@ from cloudcart.catalog.models import (
 )
 from cloudcart.catalog.service import (
     CURSOR_PATTERN,
+    STOREFRONT_PAGES,
     CatalogService,
     ProductNotFound,
     StoredProduct,
@@ -267,8 +268,12 @@ async def list_products(
         }
         return orjson.dumps(page)
 
+    # Served from memory while fresh: the same pages are asked for over and over, and any
+    # catalog write in this process drops them (`STOREFRONT_PAGES`).
+    pages = STOREFRONT_PAGES.of(services.documents, services.settings.storefront_cache_seconds)
+    key = (category, brand, sort, limit, cursor)
     return Response(
-        await run_read(services, read),
+        await run_read(services, lambda: pages.get_or_build(key, read)),
         media_type="application/json",
         headers={"Cache-Control": LIST_CACHE_CONTROL},
     )

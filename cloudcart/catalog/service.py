@@ -50,7 +50,7 @@ from cloudcart.core.errors import (
     NotFound,
     PreconditionFailed,
 )
-from cloudcart.core.events import new_event
+from cloudcart.core.events import Event, new_event
 from cloudcart.core.ids import new_id
 from cloudcart.core.outbox import write_with_events
 from cloudcart.core.ports.documents import (
@@ -65,9 +65,14 @@ from cloudcart.core.ports.documents import (
     fill_page,
     strip_system,
 )
+from cloudcart.core.read_cache import CacheRegistry
 from cloudcart.inventory import SkuNotFound as SkuNotFound  # re-exported: raised by this service
 
 logger = logging.getLogger(__name__)
+
+STOREFRONT_PAGES = CacheRegistry()
+"""Encoded public list pages, per documents store; any catalog write in the process drops
+its store's pages (`cloudcart.core.read_cache`)."""
 
 CATEGORIES_PARTITION: Final = "categories"
 PRODUCT_TYPE: Final = "product"
@@ -354,17 +359,16 @@ class CatalogService:
         data: CategoryCreated = {"id": body.id, "name": body.name, "parentId": body.parent_id}
         event = new_event(CATEGORY_CREATED, body.id, data, correlation_id=self.correlation_id)
         try:
-            results = write_with_events(
-                self._catalog,
+            written = self._write(
                 CATEGORIES_PARTITION,
-                [BatchOp("create", document=as_document(document))],
-                [event],
+                BatchOp("create", document=as_document(document)),
+                event,
             )
         except BatchFailed as exc:
             if isinstance(exc.cause, Conflict):
                 raise CategoryExists(f"category {body.id!r} already exists") from None
             raise
-        return cast(CategoryDocument, results[0])
+        return cast(CategoryDocument, written)
 
     # --- products -----------------------------------------------------------------------
 
@@ -400,11 +404,10 @@ class CatalogService:
         document = _product_document(product_id, body, created_at=now_timestamp(), media=[])
         claimed, stocked = self._claim_skus(product_id, [v.sku for v in body.variants], stock or {})
         try:
-            results = write_with_events(
-                self._catalog,
+            written = self._write(
                 product_id,
-                [BatchOp("create", document=as_document(document))],
-                [self._product_event(PRODUCT_CREATED, document)],
+                BatchOp("create", document=as_document(document)),
+                self._product_event(PRODUCT_CREATED, document),
             )
         except BaseException as exc:
             self._release_skus(product_id, claimed)
@@ -414,7 +417,7 @@ class CatalogService:
         for sku, units in (stock or {}).items():
             if sku not in stocked:
                 self.set_inventory(sku, units)
-        return _stored_product(results[0])
+        return _stored_product(written)
 
     def update_product(
         self, product_id: str, body: ProductIn, *, if_match: str | None = None
@@ -449,11 +452,10 @@ class CatalogService:
             event_type, document, previous if event_type == PRODUCT_UPDATED else {}
         )
         try:
-            results = write_with_events(
-                self._catalog,
+            written = self._write(
                 product_id,
-                [BatchOp("replace", document=as_document(document), if_match=current.etag)],
-                [event],
+                BatchOp("replace", document=as_document(document), if_match=current.etag),
+                event,
             )
         except BaseException as exc:
             self._release_skus(product_id, claimed)
@@ -461,7 +463,7 @@ class CatalogService:
                 raise StaleProduct("the product changed while it was being updated") from None
             raise
         self._release_skus(product_id, [s for s in old_skus if s not in new_skus])
-        return _stored_product(results[0])
+        return _stored_product(written)
 
     def archive_product(self, product_id: str, *, if_match: str | None = None) -> StoredProduct:
         """Archive a product (hidden from customers, kept for orders) and announce it
@@ -475,17 +477,24 @@ class CatalogService:
         document["status"] = ProductStatus.archived.value
         document["updatedAt"] = now_timestamp()
         try:
-            results = write_with_events(
-                self._catalog,
+            written = self._write(
                 product_id,
-                [BatchOp("replace", document=as_document(document), if_match=current.etag)],
-                [self._product_event(PRODUCT_ARCHIVED, document)],
+                BatchOp("replace", document=as_document(document), if_match=current.etag),
+                self._product_event(PRODUCT_ARCHIVED, document),
             )
         except BatchFailed as exc:
             if isinstance(exc.cause, PreconditionFailed):
                 raise StaleProduct("the product changed while it was being archived") from None
             raise
-        return _stored_product(results[0])
+        return _stored_product(written)
+
+    def _write(self, partition_key: str, operation: BatchOp, event: Event) -> Document:
+        """Write one catalog document with its event through the outbox. Storefront pages
+        read before the write are not served again, even when the outcome is unknown."""
+        try:
+            return write_with_events(self._catalog, partition_key, [operation], [event])[0]
+        finally:
+            STOREFRONT_PAGES.changed(self.store)
 
     def _product_event(
         self, event_type: str, document: ProductDocument, extra: dict[str, Any] | None = None

@@ -130,6 +130,16 @@ class Settings(BaseSettings):
         "read URLs.",
     )
 
+    storefront_cache_seconds: int = Field(
+        30,
+        ge=0,
+        le=30,
+        validation_alias=_env("CLOUDCART_STOREFRONT_CACHE_SECONDS"),
+        description="How long this process keeps a public list page or search response in "
+        "memory (at most the list page's 30 s `max-age`); a catalog or search index write "
+        "in the process drops them at once. 0 turns the cache off.",
+    )
+
     # --- search port -------------------------------------------------------------------
     search_adapter: Adapter = Field(
         Adapter.embedded,

@@ -63,6 +63,7 @@ OPTIONAL: dict[str, str] = {
     "ANALYTICS_TIME_ZONE": "default `UTC`; display only, buckets are UTC (docs/analytics.md)",
     "ANALYTICS_LOW_STOCK": "default 5 units (docs/analytics.md)",
     "CLIENT_IP_HEADER": "default `X-Client-IP`, set by the Functions (App Service) front end",
+    "CLOUDCART_STOREFRONT_CACHE_SECONDS": "default 30 s: the list page's own max-age",
 }
 
 # Emulator credentials: setting them in Azure would bypass managed identity.

@@ -19,6 +19,7 @@ from cloudcart.core.errors import NotFound
 from cloudcart.core.events import Event
 from cloudcart.core.ports.documents import Container, Document, Filter, Query, each, first
 from cloudcart.core.ports.search import SearchIndex
+from cloudcart.core.read_cache import CacheRegistry
 from cloudcart.core.search.documents import to_search_document
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 PRODUCT_EVENTS = ("product.created", "product.updated", "product.archived")
 INVENTORY_CHANGED = inventory.INVENTORY_CHANGED
 CATEGORIES_PARTITION = "categories"
+
+SEARCH_RESULTS = CacheRegistry()
+"""Encoded public search responses, per search index; every write to the index from this
+process drops them (`cloudcart.core.read_cache`)."""
 
 
 def product_id_of(event: Event) -> str | None:
@@ -100,16 +105,18 @@ def sync_product(services: Services, product_id: str) -> bool:
     False when it was removed (missing, draft or archived)."""
     catalog = services.documents.container("catalog")
     product = _read_product(catalog, product_id)
-    if product is None or product.get("type", "product") != "product":
-        services.search.delete([product_id])
-        return False
-    category = _read_category(catalog, str(product.get("categoryId", "")))
-    document = to_search_document(product, _stock(services, _skus(product)), category)
-    if document is None:
-        services.search.delete([product_id])
-        return False
-    services.search.upsert([document])
-    return True
+    document = None
+    if product is not None and product.get("type", "product") == "product":
+        category = _read_category(catalog, str(product.get("categoryId", "")))
+        document = to_search_document(product, _stock(services, _skus(product)), category)
+    try:
+        if document is None:
+            services.search.delete([product_id])
+            return False
+        services.search.upsert([document])
+        return True
+    finally:
+        SEARCH_RESULTS.changed(services.search)
 
 
 def reindex_all(services: Services, index: SearchIndex | None = None) -> int:
@@ -133,7 +140,11 @@ def reindex_all(services: Services, index: SearchIndex | None = None) -> int:
         )
         if document is not None:
             documents.append(document)
-    count = (index or services.search).replace_all(documents)
+    target = index or services.search
+    try:
+        count = target.replace_all(documents)
+    finally:
+        SEARCH_RESULTS.changed(target)
     log.info("search index rebuilt with %d products", count)
     return count
 

@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 from cloudcart.api.deps import ServicesDep, run_read
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import documented_string, problem_responses
+from cloudcart.catalog.search.indexer import SEARCH_RESULTS
 from cloudcart.core.ports.search import InvalidCursor, SearchQuery, Sort
 from cloudcart.core.search.cursors import CURSOR_PATTERN
 
@@ -117,23 +118,32 @@ async def search_products(
         limit=limit,
         cursor=cursor,
     )
-    try:
+
+    def read() -> bytes:
         # The engine is synchronous (tantivy, or the Azure SDK's sync client).
-        result = await run_read(services, lambda: services.search.search(query))
+        result = services.search.search(query)
+        # Built in SearchResponse's exact shape and encoded here, rather than validated
+        # against the model again on every search.
+        return orjson.dumps(
+            {
+                "items": [_item(item) for item in result.items],
+                "total": result.total,
+                "facets": {
+                    name: [{"value": f.value, "count": f.count} for f in values]
+                    for name, values in result.facets.items()
+                },
+                "nextCursor": result.next_cursor,
+            }
+        )
+
+    # Popular queries repeat: served from memory while fresh, dropped on any index write
+    # in this process (`SEARCH_RESULTS`).
+    results = SEARCH_RESULTS.of(services.search, services.settings.storefront_cache_seconds)
+    try:
+        body = await run_read(services, lambda: results.get_or_build(query, read))
     except InvalidCursor as exc:
         raise Problem(400, "Bad Request", str(exc), type_="invalid-cursor") from exc
-    # Built in SearchResponse's exact shape and encoded here, rather than validated
-    # against the model again on every search.
-    body = {
-        "items": [_item(item) for item in result.items],
-        "total": result.total,
-        "facets": {
-            name: [{"value": f.value, "count": f.count} for f in values]
-            for name, values in result.facets.items()
-        },
-        "nextCursor": result.next_cursor,
-    }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(body, media_type="application/json")
 
 
 def _item(item: dict[str, Any]) -> dict[str, Any]:

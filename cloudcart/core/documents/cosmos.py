@@ -506,6 +506,8 @@ class CosmosDocumentStore:
         except self._errors as exc:
             raise _translate(exc, "connect") from exc
         self.specs = {spec.name: spec for spec in containers}
+        self.location = f"{endpoint.rstrip('/')}/dbs/{database}"
+        """Where the documents live: stores with the same location see the same data."""
         self._database_name = database
         self._database = self._client.get_database_client(database)
         self._containers: dict[str, CosmosContainer] = {}

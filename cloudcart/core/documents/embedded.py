@@ -596,6 +596,8 @@ class SqliteDocumentStore:
 
     def __init__(self, path: Path, *, containers: Sequence[ContainerSpec] = CONTAINERS) -> None:
         self.path = Path(path)
+        self.location = f"sqlite:{self.path.resolve()}"
+        """Where the documents live: stores with the same location see the same data."""
         self.specs = {spec.name: spec for spec in containers}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()

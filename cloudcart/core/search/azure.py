@@ -466,6 +466,8 @@ class AzureSearchIndex:
 
         self.endpoint = endpoint
         self.index_name = index_name
+        self.location = f"{endpoint.rstrip('/')}/indexes/{index_name}"
+        """Where the index lives: indexes with the same location hold the same documents."""
         self.rerank_window = rerank_window
         self.vocabulary_ttl = vocabulary_ttl
         self._credential = credential

@@ -92,6 +92,8 @@ class TantivySearchIndex:
 
         self._tantivy = tantivy
         self.path = Path(path)
+        self.location = f"tantivy:{self.path.resolve()}"
+        """Where the index lives: indexes with the same location hold the same documents."""
         self.path.mkdir(parents=True, exist_ok=True)
         self._schema = self._build_schema()
         self._index = tantivy.Index(self._schema, path=str(self.path), reuse=True)
