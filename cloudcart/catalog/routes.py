@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from cloudcart.api.deps import ServicesDep, run_read
+from cloudcart.api.deps import ServicesDep, cached_read, run_read
 from cloudcart.api.logging import correlation_id
 from cloudcart.api.responses import documented_string, problem_responses
 from cloudcart.catalog.documents import ProductDocument
@@ -271,9 +271,8 @@ async def list_products(
     # Served from memory while fresh: the same pages are asked for over and over, and any
     # catalog write in this process drops them (`STOREFRONT_PAGES`).
     pages = STOREFRONT_PAGES.of(services.documents, services.settings.storefront_cache_seconds)
-    key = (category, brand, sort, limit, cursor)
     return Response(
-        await run_read(services, lambda: pages.get_or_build(key, read)),
+        await cached_read(services, pages, (category, brand, sort, limit, cursor), read),
         media_type="application/json",
         headers={"Cache-Control": LIST_CACHE_CONTROL},
     )

@@ -55,6 +55,14 @@ class ReadCache:
         self._generation = 0
         self._lock = threading.Lock()
 
+    def get(self, key: Hashable) -> bytes | None:
+        """The cached response for `key`, or None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == self._generation:
+                return entry[1]
+        return None
+
     def get_or_build(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
         """The cached response for `key`, else `build()`'s, kept unless a write raced it.
 
@@ -81,40 +89,45 @@ class ReadCache:
 
 
 class CacheRegistry:
-    """One `ReadCache` per data source (a documents store, a search index).
+    """The `ReadCache`s of each data source (a documents store, a search index).
 
     A source that names where its data lives (`location`: the embedded adapters' folders,
-    the Azure endpoints) shares its cache with every object on the same data in this
+    the Azure endpoints) shares its caches with every object on the same data in this
     process, so a write through one composition is seen by the reads of another (the CLI's
-    and the app's, a tool's and a test's). A source without one has a cache of its own.
+    and the app's, a tool's and a test's). A source without one has caches of its own.
+    Compositions that keep entries for different times get different caches, all dropped
+    together by a write.
     """
 
     def __init__(self, *, locations: int = 64) -> None:
-        self._by_location: LRUCache[str, ReadCache] = LRUCache(maxsize=locations)
-        self._by_object: WeakKeyDictionary[object, ReadCache] = WeakKeyDictionary()
+        self._by_location: LRUCache[str, dict[float, ReadCache]] = LRUCache(maxsize=locations)
+        self._by_object: WeakKeyDictionary[object, dict[float, ReadCache]] = WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def of(self, source: object, seconds: float = DEFAULT_SECONDS) -> ReadCache:
-        """The cache of `source`, made on first use with entries that live `seconds`."""
+    def _caches(self, source: object) -> dict[float, ReadCache]:
         location = getattr(source, "location", None)
+        if isinstance(location, str):
+            caches = self._by_location.get(location)
+            if caches is None:
+                caches = self._by_location[location] = {}
+            return caches
+        caches = self._by_object.get(source)
+        if caches is None:
+            caches = self._by_object[source] = {}
+        return caches
+
+    def of(self, source: object, seconds: float = DEFAULT_SECONDS) -> ReadCache:
+        """The cache of `source` whose entries live `seconds`, made on first use."""
         with self._lock:
-            if isinstance(location, str):
-                cache = self._by_location.get(location)
-                if cache is None:
-                    cache = self._by_location[location] = ReadCache(seconds)
-                return cache
-            cache = self._by_object.get(source)
+            caches = self._caches(source)
+            cache = caches.get(seconds)
             if cache is None:
-                cache = self._by_object[source] = ReadCache(seconds)
+                cache = caches[seconds] = ReadCache(seconds)
             return cache
 
     def changed(self, source: object) -> None:
-        """`source` was written to in this process: drop its cache's entries."""
-        location = getattr(source, "location", None)
+        """`source` was written to in this process: drop its caches' entries."""
         with self._lock:
-            if isinstance(location, str):
-                cache = self._by_location.get(location)
-            else:
-                cache = self._by_object.get(source)
-        if cache is not None:
+            caches = list(self._caches(source).values())
+        for cache in caches:
             cache.changed()

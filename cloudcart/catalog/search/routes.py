@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from cloudcart.api.deps import ServicesDep, run_read
+from cloudcart.api.deps import ServicesDep, cached_read, run_read
 from cloudcart.api.problems import Problem
 from cloudcart.api.responses import documented_string, problem_responses
 from cloudcart.catalog.search.indexer import SEARCH_RESULTS
@@ -140,7 +140,7 @@ async def search_products(
     # in this process (`SEARCH_RESULTS`).
     results = SEARCH_RESULTS.of(services.search, services.settings.storefront_cache_seconds)
     try:
-        body = await run_read(services, lambda: results.get_or_build(query, read))
+        body = await cached_read(services, results, query, read)
     except InvalidCursor as exc:
         raise Problem(400, "Bad Request", str(exc), type_="invalid-cursor") from exc
     return Response(body, media_type="application/json")

@@ -136,3 +136,34 @@ def test_a_source_without_a_location_has_a_cache_of_its_own() -> None:
     assert registry.of(one).get_or_build("page", lambda: b"x") == b"one"
     registry.changed(one)
     assert registry.of(one).get_or_build("page", lambda: b"fresh") == b"fresh"
+
+
+def test_compositions_keeping_entries_for_different_times_do_not_share_entries(
+    tmp_path: Path,
+) -> None:
+    registry = CacheRegistry()
+    store = SqliteDocumentStore(tmp_path / "documents.sqlite3")
+    try:
+        registry.of(store, 0).get_or_build("page", lambda: b"uncached")
+        build = Builds()
+        registry.of(store, 30).get_or_build("page", build)
+        registry.of(store, 30).get_or_build("page", build)
+        assert build.calls == 1, "the cache that keeps entries kept it"
+        registry.of(store, 10).get_or_build("page", lambda: b"ten")
+
+        registry.changed(store)
+
+        assert registry.of(store, 30).get_or_build("page", build) == b"answer 2"
+        assert registry.of(store, 10).get_or_build("page", lambda: b"fresh") == b"fresh"
+    finally:
+        store.close()
+
+
+def test_get_answers_only_a_current_entry() -> None:
+    cache = ReadCache(30)
+    assert cache.get("page") is None
+    cache.get_or_build("page", lambda: b"kept")
+    assert cache.get("page") == b"kept"
+    cache.changed()
+    assert cache.get("page") is None
+    assert ReadCache(0).get("page") is None
