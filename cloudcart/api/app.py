@@ -164,13 +164,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     summary = f"The request has {len(raw)} invalid value{'s' if len(raw) != 1 else ''}" + (
         f"; first: {first['location']}: {first['message']}." if first else "."
     )
-    problem = Problem(
-        422,
-        "Unprocessable Content",
-        summary,
-        type_="validation-error",
-        extra={"errors": errors},
-    )
+    problem = Problem.of("validation-error", summary, extra={"errors": errors})
     return problem_response(problem, request)
 
 

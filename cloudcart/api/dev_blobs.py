@@ -51,7 +51,7 @@ def _verify(
     try:
         store.verify_signature(container, name, params, permission=permission)
     except InvalidSignature as exc:
-        raise Problem(403, "Invalid signature", str(exc), type_="invalid-signature") from exc
+        raise Problem.of("invalid-signature", str(exc)) from exc
     return params
 
 
@@ -70,26 +70,13 @@ async def upload_blob(
     params = _verify(store, container, name, request, "w")
     signed_type = params.get("rsct", "")
     if content_type != signed_type:
-        raise Problem(
-            403,
-            "Content type not allowed",
-            f"This URL accepts only Content-Type {signed_type!r}.",
-            type_="content-type-mismatch",
+        raise Problem.of(
+            "content-type-mismatch", f"This URL accepts only Content-Type {signed_type!r}."
         )
     if x_ms_blob_type != "BlockBlob":
         # Blob Storage requires it on Put Blob; requiring it here too keeps clients honest.
-        raise Problem(
-            400,
-            "Missing blob type",
-            "Send the header x-ms-blob-type: BlockBlob.",
-            type_="missing-blob-type",
-        )
-    too_large = Problem(
-        413,
-        "Blob too large",
-        f"Blobs are limited to {MAX_UPLOAD_BYTES} bytes here.",
-        type_="blob-too-large",
-    )
+        raise Problem.of("missing-blob-type", "Send the header x-ms-blob-type: BlockBlob.")
+    too_large = Problem.of("blob-too-large", f"Blobs are limited to {MAX_UPLOAD_BYTES} bytes here.")
     if content_length is not None and content_length > MAX_UPLOAD_BYTES:
         raise too_large
     try:
@@ -100,9 +87,9 @@ async def upload_blob(
                 # Disk writes off the event loop so one upload does not stall other requests.
                 await run_in_threadpool(staged.write, chunk)
     except ContainerNotFound as exc:
-        raise Problem(404, "Container not found", str(exc), type_="container-not-found") from exc
+        raise Problem.of("container-not-found", str(exc)) from exc
     except BlobError as exc:
-        raise Problem(409, "Blob name clash", str(exc), type_="blob-name-clash") from exc
+        raise Problem.of("blob-name-clash", str(exc)) from exc
     props = staged.properties
     assert props is not None
     return Response(
@@ -123,7 +110,7 @@ def read_blob(container: str, name: str, request: Request, services: ServicesDep
     try:
         handle, props = store.open_blob(container, name)
     except BlobNotFound as exc:
-        raise Problem(404, "Blob not found", str(exc), type_="blob-not-found") from exc
+        raise Problem.of("blob-not-found", str(exc)) from exc
     headers = {
         "ETag": props.etag,
         "Last-Modified": format_datetime(props.last_modified, usegmt=True),

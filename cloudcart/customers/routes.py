@@ -271,11 +271,9 @@ def update_preferences(
     header_source = (consent_source or "").strip().lower() or None
     source = body.source or header_source or "api"
     if header_source is not None and header_source not in CONSENT_SOURCES:
-        raise Problem(
-            422,
-            "Unprocessable Content",
+        raise Problem.of(
+            "invalid-consent-source",
             f"{CONSENT_SOURCE_HEADER} must be one of web, app, api, support",
-            type_="invalid-consent-source",
         )
     customer_id = profile["customerId"]
     stored = service.update_preferences(customer_id, body, source)

@@ -39,13 +39,7 @@ def _unauthorized(detail: str, *, error: str | None) -> Problem:
     challenge = 'Bearer realm="cloudcart"'
     if error is not None:
         challenge += f', error="{error}", error_description="{_quote(detail)}"'
-    return Problem(
-        401,
-        "Unauthorized",
-        detail,
-        type_="invalid-token",
-        headers={"WWW-Authenticate": challenge},
-    )
+    return Problem.of("invalid-token", detail, headers={"WWW-Authenticate": challenge})
 
 
 def current_caller(
@@ -76,11 +70,9 @@ def current_caller(
     except InvalidToken as exc:
         raise _unauthorized(exc.reason, error="invalid_token") from exc
     except Unavailable as exc:
-        raise Problem(
-            503,
-            "Service Unavailable",
+        raise Problem.of(
+            "identity-unavailable",
             "the identity provider could not be reached to verify the token; retry shortly",
-            type_="identity-unavailable",
             headers={"Retry-After": "30"},
         ) from exc
 
@@ -105,11 +97,8 @@ def _caller_from_session(request: Request, services: ServicesDep, session_id: st
     if request.method.upper() in UNSAFE_METHODS and not csrf_matches(
         session.csrf_token, request.headers.get(CSRF_HEADER)
     ):
-        raise Problem(
-            403,
-            "Forbidden",
-            f"the {CSRF_HEADER} header is missing or does not match the session",
-            type_="csrf-failed",
+        raise Problem.of(
+            "csrf-failed", f"the {CSRF_HEADER} header is missing or does not match the session"
         )
     return session.caller
 
@@ -120,7 +109,7 @@ CurrentCustomer = Annotated[Caller, Depends(current_caller)]
 def require_admin(caller: CurrentCustomer) -> Caller:
     """The authenticated caller if they hold the admin role; 403 otherwise."""
     if not caller.is_admin:
-        raise Problem(403, "Forbidden", "the admin role is required", type_="forbidden")
+        raise Problem.of("forbidden", "the admin role is required")
     return caller
 
 

@@ -56,7 +56,7 @@ def _require_embedded(settings: Settings) -> None:
     # Defence in depth: the app factory mounts this router only for the embedded adapter,
     # but a token mint must never answer in an Azure deployment even if mounted by mistake.
     if settings.identity_adapter != Adapter.embedded:
-        raise Problem(404, "Not Found", type_="not-found")
+        raise Problem.of("not-found")
 
 
 def _endpoint_base(request: Request, settings: Settings) -> str:
@@ -124,7 +124,7 @@ def jwks(settings: SettingsDep) -> dict[str, Any]:
 
 
 def _bad_request(detail: str) -> Problem:
-    return Problem(400, "Bad Request", detail, type_="invalid-token-request")
+    return Problem.of("invalid-token-request", detail)
 
 
 async def _read_form(request: Request) -> dict[str, list[str]]:
@@ -138,11 +138,8 @@ async def _read_form(request: Request) -> dict[str, list[str]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     # An empty body is an empty form whatever its type, so it gets the helpful 400 below.
     if body and content_type != "application/x-www-form-urlencoded":
-        raise Problem(
-            415,
-            "Unsupported Media Type",
-            "send the fields as application/x-www-form-urlencoded",
-            type_="unsupported-media-type",
+        raise Problem.of(
+            "unsupported-media-type", "send the fields as application/x-www-form-urlencoded"
         )
     try:
         fields = urllib.parse.parse_qs(

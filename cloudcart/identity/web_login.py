@@ -114,11 +114,8 @@ def validate_return_to(value: str | None, settings: Settings) -> str:
 
 
 def _bad_return_to() -> Problem:
-    return Problem(
-        400,
-        "Bad Request",
-        "returnTo must be a path on this site or a URL on an allowed origin",
-        type_="invalid-return-to",
+    return Problem.of(
+        "invalid-return-to", "returnTo must be a path on this site or a URL on an allowed origin"
     )
 
 
@@ -187,24 +184,14 @@ def authority_for(settings: Settings, flow: SignInFlow = "sign-in") -> dict[str,
         "password-reset": settings.web_auth_password_reset_policy,
     }[flow]
     if flow != "sign-in" and not policy:
-        raise Problem(
-            400, "Bad Request", f"the {flow} flow is not configured", type_="flow-unavailable"
-        )
+        raise Problem.of("flow-unavailable", f"the {flow} flow is not configured")
     if settings.web_auth_oidc_authority:
         if policy:
-            raise Problem(
-                400,
-                "Bad Request",
-                f"the {flow} flow needs a B2C authority",
-                type_="flow-unavailable",
-            )
+            raise Problem.of("flow-unavailable", f"the {flow} flow needs a B2C authority")
         return {"oidc_authority": settings.web_auth_oidc_authority}
     if not settings.web_auth_authority:
-        raise Problem(
-            503,
-            "Service Unavailable",
-            "web sign-in is not configured (WEB_AUTH_AUTHORITY)",
-            type_="sign-in-unavailable",
+        raise Problem.of(
+            "sign-in-unavailable", "web sign-in is not configured (WEB_AUTH_AUTHORITY)"
         )
     authority = settings.web_auth_authority
     if policy:
@@ -223,11 +210,9 @@ def msal_client(
     if not _embedded(settings) and (
         not settings.web_auth_client_id or settings.web_auth_client_secret is None
     ):
-        raise Problem(
-            503,
-            "Service Unavailable",
+        raise Problem.of(
+            "sign-in-unavailable",
             "web sign-in is not configured (WEB_AUTH_CLIENT_ID, WEB_AUTH_CLIENT_SECRET)",
-            type_="sign-in-unavailable",
         )
     try:
         return msal.ConfidentialClientApplication(
@@ -240,11 +225,9 @@ def msal_client(
         )
     except (ValueError, OSError) as exc:
         # Discovery failed: the provider is down, unreachable or answered nonsense.
-        raise Problem(
-            503,
-            "Service Unavailable",
+        raise Problem.of(
+            "identity-unavailable",
             "the identity provider could not be reached; retry shortly",
-            type_="identity-unavailable",
             headers={"Retry-After": "30"},
         ) from exc
 
@@ -391,15 +374,13 @@ def callback(request: Request, services: ServicesDep, settings: SettingsDep) -> 
     params = dict(request.query_params)
     state = params.get("state")
     if not state:
-        raise Problem(400, "Bad Request", "the callback has no state", type_="sign-in-invalid")
+        raise Problem.of("sign-in-invalid", "the callback has no state")
     store = _store(services)
     pending = store.take_flow(state)
     if pending is None:
-        raise Problem(
-            400,
-            "Bad Request",
+        raise Problem.of(
+            "sign-in-invalid",
             "this sign-in is unknown, expired or was already completed; sign in again",
-            type_="sign-in-invalid",
         )
     saved, return_to = pending
     error = params.get("error")
@@ -409,34 +390,26 @@ def callback(request: Request, services: ServicesDep, settings: SettingsDep) -> 
         if "AADB2C90118" in description and settings.web_auth_password_reset_policy:
             query = urllib.parse.urlencode({"flow": "password-reset", "returnTo": return_to})
             return RedirectResponse(f"/auth/login?{query}", status_code=303, headers=_no_store())
-        raise Problem(401, "Unauthorized", f"sign-in failed: {error}", type_="sign-in-failed")
+        raise Problem.of("sign-in-failed", f"sign-in failed: {error}")
     client = msal_client(settings, saved.get("flow", "sign-in"))
     try:
         result = client.acquire_token_by_auth_code_flow(saved["msal"], params)
     except ValueError as exc:
         # MSAL's own checks: state mismatch, nonce mismatch, a malformed response.
-        raise Problem(
-            400, "Bad Request", "the sign-in response was invalid", type_="sign-in-invalid"
-        ) from exc
+        raise Problem.of("sign-in-invalid", "the sign-in response was invalid") from exc
     if "error" in result or "access_token" not in result:
-        raise Problem(
-            401,
-            "Unauthorized",
+        raise Problem.of(
+            "sign-in-failed",
             f"the identity provider refused the sign-in: {result.get('error', 'no access token')}",
-            type_="sign-in-failed",
         )
     try:
         caller = services.token_validator.validate(result["access_token"])
     except InvalidToken as exc:
-        raise Problem(
-            401, "Unauthorized", f"sign-in token rejected: {exc.reason}", type_="sign-in-failed"
-        ) from exc
+        raise Problem.of("sign-in-failed", f"sign-in token rejected: {exc.reason}") from exc
     except Unavailable as exc:
-        raise Problem(
-            503,
-            "Service Unavailable",
+        raise Problem.of(
+            "identity-unavailable",
             "the identity provider could not be reached to verify the token; retry shortly",
-            type_="identity-unavailable",
             headers={"Retry-After": "30"},
         ) from exc
     session_id, _ = store.create(caller, result)
@@ -464,7 +437,7 @@ def current_session(request: Request, services: ServicesDep) -> JSONResponse:
     session_id = request.cookies.get(SESSION_COOKIE)
     session = _store(services).get(session_id) if session_id else None
     if session is None:
-        raise Problem(401, "Unauthorized", "not signed in", type_="not-signed-in")
+        raise Problem.of("not-signed-in", "not signed in")
     info = SessionInfo(
         customer_id=session.caller.customer_id,
         email=session.caller.email,
@@ -489,11 +462,9 @@ def logout(request: Request, services: ServicesDep, settings: SettingsDep) -> JS
     store = _store(services)
     session = store.get(session_id) if session_id else None
     if session_id is None or session is None:
-        raise Problem(401, "Unauthorized", "not signed in", type_="not-signed-in")
+        raise Problem.of("not-signed-in", "not signed in")
     if not csrf_matches(session.csrf_token, request.headers.get(CSRF_HEADER)):
-        raise Problem(
-            403, "Forbidden", f"the {CSRF_HEADER} header is missing or wrong", type_="csrf-failed"
-        )
+        raise Problem.of("csrf-failed", f"the {CSRF_HEADER} header is missing or wrong")
     store.delete(session_id)
     body = SignedOut(signed_out=True, end_session_url=end_session_url(settings))
     response = JSONResponse(body.model_dump(mode="json", by_alias=True), headers=_no_store())

@@ -146,7 +146,7 @@ def _record(document: Document) -> NotificationRecord:
 
 
 def _bad_cursor() -> Problem:
-    return Problem(400, "Bad Request", "cursor is not one this API returned", type_="bad-cursor")
+    return Problem.of("bad-cursor", "cursor is not one this API returned")
 
 
 def _cursor(continuation: str | None) -> str | None:
@@ -248,7 +248,7 @@ def read_one(
     store = NotificationStore(services.documents)
     item = store.get(notification_id, caller.customer_id)
     if item is None or item.get("channel") != "inApp":
-        raise Problem(404, "Not Found", "no such notification", type_="notification-not-found")
+        raise Problem.of("notification-not-found", "no such notification")
     if not item.get("readAt"):
         store.mark_read(caller.customer_id, [notification_id], utcnow().isoformat())
         item = store.get(notification_id, caller.customer_id) or item
@@ -306,15 +306,13 @@ def preview_template(
     """What a customer would receive, rendered from the template's sample data."""
     spec = templates.TEMPLATES.get(name)
     if spec is None:
-        raise Problem(404, "Not Found", f"no template {name!r}", type_="template-not-found")
+        raise Problem.of("template-not-found", f"no template {name!r}")
     try:
         rendered = templates.render(name, channel, locale, spec.sample)
     except templates.UnknownTemplate:
-        raise Problem(
-            404,
-            "Not Found",
+        raise Problem.of(
+            "template-not-found",
             f"template {name!r} has no {channel} version (it has {', '.join(spec.channels)})",
-            type_="template-not-found",
         ) from None
     return Preview(
         template=name,
@@ -333,7 +331,7 @@ def preview_template(
 
 
 def _unauthorized(detail: str) -> Problem:
-    return Problem(401, "Invalid webhook", detail, type_="invalid-webhook-signature")
+    return Problem.of("invalid-webhook-signature", detail)
 
 
 async def _body(request: Request) -> bytes:
@@ -378,13 +376,9 @@ async def sendgrid_events(
     try:
         events = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Problem(
-            400, "Bad Request", "the body is not JSON", type_="invalid-webhook-body"
-        ) from None
+        raise Problem.of("invalid-webhook-body", "the body is not JSON") from None
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        raise Problem(
-            400, "Bad Request", "expected a JSON array of events", type_="invalid-webhook-body"
-        )
+        raise Problem.of("invalid-webhook-body", "expected a JSON array of events")
     applied = await run_in_threadpool(webhooks.handle_sendgrid_events, services, events)
     return Received(applied=applied)
 

@@ -293,16 +293,14 @@ DeadLetterId = Annotated[
 
 
 def _not_found(dead_letter_id: str) -> Problem:
-    return Problem(
-        404,
-        "Not Found",
+    return Problem.of(
+        "dead-letter-not-found",
         f"no dead letter with id {dead_letter_id!r} (already resubmitted or purged?)",
-        type_="dead-letter-not-found",
     )
 
 
 def _unknown_entity(exc: UnknownEntity) -> Problem:
-    return Problem(404, "Not Found", str(exc), type_="unknown-entity")
+    return Problem.of("unknown-entity", str(exc))
 
 
 @contextmanager

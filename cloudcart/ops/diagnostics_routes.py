@@ -59,6 +59,4 @@ def read_ping_route(_: Admin, services: ServicesDep, ping_id: PingId) -> PingVie
     try:
         return PingView.of(read_ping(services.documents, ping_id))
     except NotFound as exc:
-        raise Problem(
-            404, "Not Found", f"no ping with id {ping_id!r}", type_="ping-not-found"
-        ) from exc
+        raise Problem.of("ping-not-found", f"no ping with id {ping_id!r}") from exc

@@ -137,7 +137,7 @@ def _carts(
     create: bool,
 ) -> Carts | None:
     if cart_id is not None and not valid_cart_id(cart_id):
-        raise Problem(400, "Bad Request", f"{CART_HEADER} is not a cart id", type_="bad-cart-id")
+        raise Problem.of("bad-cart-id", f"{CART_HEADER} is not a cart id")
     store = services.documents
     if caller is not None:
         carts = Carts(store, caller.customer_id)
@@ -299,11 +299,8 @@ def post_checkout(
     same key and body answer the same response however often they are sent."""
     idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
     if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-        raise Problem(
-            400,
-            "Bad Request",
-            "the Idempotency-Key header (1..255 characters) is required",
-            type_="idempotency-key-required",
+        raise Problem.of(
+            "idempotency-key-required", "the Idempotency-Key header (1..255 characters) is required"
         )
     context = CheckoutContext(
         ip=client_ip(
@@ -355,7 +352,7 @@ def get_orders(
             services.documents, customer_id=caller.customer_id, cursor=cursor, limit=limit
         )
     except ValueError as exc:
-        raise Problem(400, "Bad Request", str(exc), type_="bad-cursor") from None
+        raise Problem.of("bad-cursor", str(exc)) from None
     return {"items": [public_order(o) for o in items], "nextCursor": next_cursor}
 
 
@@ -445,13 +442,13 @@ def admin_list(
 ) -> dict[str, Any]:
     """Every customer's orders, newest first (a cross-partition query)."""
     if status is not None and status not in ORDER_STATUSES:
-        raise Problem(400, "Bad Request", f"unknown status {status!r}", type_="bad-status")
+        raise Problem.of("bad-status", f"unknown status {status!r}")
     try:
         items, next_cursor = list_orders(
             services.documents, customer_id=None, status=status, cursor=cursor, limit=limit
         )
     except ValueError as exc:
-        raise Problem(400, "Bad Request", str(exc), type_="bad-cursor") from None
+        raise Problem.of("bad-cursor", str(exc)) from None
     return {"items": [admin_order(o) for o in items], "nextCursor": next_cursor}
 
 

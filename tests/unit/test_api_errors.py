@@ -205,3 +205,18 @@ def test_problem_responses_are_declared_in_openapi(client: TestClient) -> None:
             for status in ("422", "500"):
                 content = operation["responses"][status]["content"]
                 assert list(content) == [PROBLEM]
+
+
+def test_a_catalogued_problem_takes_its_status_and_title_from_the_catalogue() -> None:
+    problem = Problem.of("bad-cursor", "the cursor is not one this API returned")
+    assert problem.to_dict() == {
+        "type": "https://cloudcart.dev/problems/bad-cursor",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "the cursor is not one this API returned",
+    }
+    assert Problem.of("invalid-webhook-signature", status=400).status == 400
+    with pytest.raises(ValueError, match="not answered with 500"):
+        Problem.of("invalid-webhook-signature", status=500)
+    with pytest.raises(KeyError):
+        Problem.of("no-such-problem")

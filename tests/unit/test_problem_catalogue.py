@@ -3,7 +3,8 @@
 Every problem type the code can answer with is found by reading the source of every module
 under cloudcart/ (its syntax tree, so code that is never run in a test counts too): class
 attributes `problem_type = "..."`, assignments `self.problem_type = ...`, `Problem(...,
-type_="...")`, `problem_type_uri("...")` and problem documents built as dict literals. A slug
+type_="...")`, `Problem.of("...")`, `problem_type_uri("...")` and problem documents built
+as dict literals. A slug
 passed in as an argument is followed to every call that passes it. Anything else, such as an
 f-string, fails: new code names its problem types with literals, so the catalogue can be
 checked.
@@ -98,6 +99,10 @@ def _callee(call: ast.Call) -> str | None:
     if isinstance(call.func, ast.Attribute):
         return call.func.attr
     return None
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
 
 
 def _assigned(stmt: ast.stmt) -> tuple[ast.expr | None, ast.expr | None]:
@@ -197,6 +202,16 @@ class _ModuleReader(ast.NodeVisitor):
                     status = node.args[0] if node.args else None
                     title = node.args[1] if len(node.args) > 1 else None
                     self.sink(keyword.value, node, status=status, title=title)
+        elif (
+            name == "of"
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "Problem"
+        ):
+            # `Problem.of(slug, ...)`: the title comes from the catalogue, and so does the
+            # status unless `status=` picks another.
+            slug = node.args[0] if node.args else _keyword(node, "slug")
+            self.sink(slug or node, node, status=_keyword(node, "status"))
         elif name == "problem_type_uri" and id(node) not in self.handled:
             self.sink(node.args[0] if node.args else node, node)
         self.generic_visit(node)
@@ -543,6 +558,8 @@ def raising():
     raise Carried(400, "Bad Request", "carried-positionally")
     raise Carried(400, "Bad Request", type_=SLUG)
     raise Problem(403, "Forbidden", "no", type_="keyword")
+    raise Problem.of("catalogued", "detail")
+    raise Problem.of("another-status", status=409)
     return {"type": problem_type_uri("in-a-dict"), "title": "Gone", "status": 410}
 
 def not_problems():
@@ -561,11 +578,13 @@ def refused(channel):
         ("carried-positionally", 400, "Bad Request"),
         ("from-a-constant", 400, "Bad Request"),
         ("keyword", 403, "Forbidden"),
+        ("catalogued", None, None),
+        ("another-status", 409, None),
         ("in-a-dict", 410, "Gone"),
     }
     assert scan.unresolved == [
-        "example.py:29: cannot resolve the problem type `f'no-{channel}'`",
-        "example.py:30: cannot resolve the problem type "
+        "example.py:31: cannot resolve the problem type `f'no-{channel}'`",
+        "example.py:32: cannot resolve the problem type "
         "`f'https://cloudcart.dev/problems/{channel}-x'`",
     ]
     assert scan.sets_problem_type == {"PerInstance", "Carried"}

@@ -142,7 +142,7 @@ async def search_products(
     try:
         body = await cached_read(services, results, query, read)
     except InvalidCursor as exc:
-        raise Problem(400, "Bad Request", str(exc), type_="invalid-cursor") from exc
+        raise Problem.of("invalid-cursor", str(exc)) from exc
     return Response(body, media_type="application/json")
 
 

@@ -43,12 +43,10 @@ class AutoIn(BaseModel):
 def _simulator(partner: str) -> PartnerSimulator:
     found = wiring.running.get(partner)
     if found is None:
-        raise Problem(
-            404,
-            "Not Found",
+        raise Problem.of(
+            "simulator-not-running",
             f"no {partner} simulator runs in this process (started by `cloudcart serve` "
             "without --no-partners when no partner URL is configured)",
-            type_="simulator-not-running",
         )
     return found
 
@@ -113,7 +111,7 @@ def accounting_trial_balance(
     try:
         return simulator.trial_balance(currency)
     except ValueError as exc:
-        raise Problem(400, "Bad Request", str(exc), type_="currency-required") from None
+        raise Problem.of("currency-required", str(exc)) from None
 
 
 @router.get("/crm/contacts/{customer_id}")
@@ -123,9 +121,7 @@ def crm_contact(customer_id: Annotated[str, Path(max_length=128)], _: Admin) -> 
     assert isinstance(simulator, CrmSimulator)
     found = simulator.contact(customer_id)
     if found is None:
-        raise Problem(
-            404, "Not Found", f"the CRM has no contact {customer_id!r}", type_="no-contact"
-        )
+        raise Problem.of("no-contact", f"the CRM has no contact {customer_id!r}")
     return found
 
 
@@ -144,10 +140,10 @@ async def put_message(
     except UnknownEntity:
         declared = None
     if not isinstance(declared, Queue):
-        raise Problem(404, "Not Found", f"no queue {queue!r}", type_="unknown-queue")
+        raise Problem.of("unknown-queue", f"no queue {queue!r}")
     raw = json.dumps(body, separators=(",", ":")).encode()
     if len(raw) > MAX_MESSAGE_BYTES:
-        raise Problem(413, "Content Too Large", "the message is over 256 KiB", type_="too-large")
+        raise Problem.of("too-large", "the message is over 256 KiB")
     subject = body.get("type") if isinstance(body, dict) else None
     message = OutboundMessage(
         body=raw,

@@ -79,7 +79,7 @@ async def confirm_payment(
     try:
         payment = await run_in_threadpool(gateway.confirm, payment_id, request.card)
     except UnknownTestCard as error:
-        raise Problem(400, "Unknown test card", str(error), type_="unknown-test-card") from None
+        raise Problem.of("unknown-test-card", str(error)) from None
     except PaymentNotFound:
         raise Problem(404, "Payment not found", f"No payment {payment_id!r}.") from None
     return ConfirmedPayment(

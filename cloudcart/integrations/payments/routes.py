@@ -68,9 +68,7 @@ async def receive_payment_webhook(
         log.info("payment webhook ignored: %s", ignored)
         return WebhookReceipt()
     except InvalidWebhook as invalid:
-        raise Problem(
-            400, "Invalid webhook", str(invalid), type_="invalid-webhook-signature"
-        ) from None
+        raise Problem.of("invalid-webhook-signature", str(invalid), status=400) from None
     if event.type == "payout.paid":
         # Money left the gateway for the bank: only the journal records it. Imported here,
         # like orders below: the route must not pull the ledger in at import.
