@@ -180,9 +180,13 @@ def test_crm_gets_consented_marketing_only_and_erasure_reaches_it(shop: Shop) ->
     shop.paid_order("crm-customer", "LEDGER-3", 1)
     found = wait_for("order figures in the CRM", lambda: (c := contact()) and c.get("orders") and c)
     assert found["orders"]["orderCount"] == 1
-    exported = shop.http.get("/api/me/export", headers=client).json()["sections"]
-    systems = {r["system"] for r in exported["partnerSystems"]}
-    assert {"crm", "fulfilment"} <= systems
+
+    def partner_systems() -> set[str]:
+        exported = shop.http.get("/api/me/export", headers=client).json()["sections"]
+        return {r["system"] for r in exported["partnerSystems"]}
+
+    # The order reaches the fulfilment partner on its own subscription, maybe after the CRM.
+    wait_for("the order to reach fulfilment", lambda: {"crm", "fulfilment"} <= partner_systems())
     assert shop.http.delete("/api/me", headers=client).status_code == 204
     wait_for("the erasure to reach the CRM", lambda: contact() is None)
     exported = shop.http.get("/api/me/export", headers=client).json()["sections"]
