@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Hashable
 from typing import Annotated, TypeVar
 
@@ -13,8 +14,12 @@ from cloudcart.core.read_cache import ReadCache
 from cloudcart.core.settings import Settings
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The app's adapters (built by the app factory, stored on `app.state.services`)."""
+    # One turn of the event loop per request: a route whose reads run inline (embedded
+    # adapters, cached pages) would otherwise never yield, and under load one connection's
+    # requests would starve the others. A thread hop gave that turn too, at far more cost.
+    await asyncio.sleep(0)
     services: Services = request.app.state.services
     return services
 
