@@ -125,3 +125,18 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
     with TestClient(app) as client:
         yield Shop(app, client, services, gateway, settings)
     services.close()
+
+
+@pytest.fixture
+def created_shop(tmp_path: Path) -> Iterator[Shop]:
+    """The app exactly as `create_app` makes it (every route group once, the import and
+    erasure routes included), with the fake gateway."""
+    settings = Settings(data_dir=tmp_path / "data")
+    app = create_app(settings)
+    gateway = FakeGateway()
+    services = Services(settings, adapters={"payments": gateway})
+    app.state.services = services
+    services.documents.ensure_containers()
+    with TestClient(app) as client:
+        yield Shop(app, client, services, gateway, settings)
+    services.close()

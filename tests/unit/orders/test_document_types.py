@@ -13,24 +13,17 @@ members forbidden.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import TypeAdapter, ValidationError
 
-from cloudcart.api.app import create_app
-from cloudcart.composition import Services
 from cloudcart.core.ports.documents import Document, Filter, Query, every
-from cloudcart.core.settings import Settings
 from cloudcart.orders.documents import CartDocument, OrderDocument
 from cloudcart.orders.expiry import expire_orders
 from cloudcart.orders.fulfilment import PartnerUpdate, apply_update
 from cloudcart.orders.payments import apply_payment_event
-from tests.fakes.payments import FakeGateway
 from tests.unit.orders.conftest import ADDRESS, Shop
 
 ORDERS = TypeAdapter(OrderDocument)
@@ -41,17 +34,8 @@ NEVER_WRITTEN = {"ttl"}
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Shop]:
-    # The app as `create_app` makes it (the import and erasure routes included).
-    settings = Settings(data_dir=tmp_path / "data")
-    app = create_app(settings)
-    gateway = FakeGateway()
-    services = Services(settings, adapters={"payments": gateway})
-    app.state.services = services
-    services.documents.ensure_containers()
-    with TestClient(app) as client:
-        yield Shop(app, client, services, gateway, settings)
-    services.close()
+def shop(created_shop: Shop) -> Shop:
+    return created_shop
 
 
 def _address(n: int) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,12 +19,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloudcart.api.app import create_app
-from cloudcart.composition import Services
 from cloudcart.core.settings import Settings
 from cloudcart.orders.fulfilment import PartnerUpdate, apply_update
 from cloudcart.orders.payments import apply_payment_event
 from cloudcart.orders.state import ORDER_STATUSES
-from tests.fakes.payments import FakeGateway
 from tests.unit.orders.conftest import ADDRESS, Shop
 
 CART_OPERATIONS = {
@@ -51,17 +48,8 @@ OPERATIONS = CART_OPERATIONS | ORDER_OPERATIONS
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Shop]:
-    # The app as `create_app` makes it (its routes once), with the fake gateway.
-    settings = Settings(data_dir=tmp_path / "data")
-    app = create_app(settings)
-    gateway = FakeGateway()
-    services = Services(settings, adapters={"payments": gateway})
-    app.state.services = services
-    services.documents.ensure_containers()
-    with TestClient(app) as client:
-        yield Shop(app, client, services, gateway, settings)
-    services.close()
+def shop(created_shop: Shop) -> Shop:
+    return created_shop
 
 
 @pytest.fixture(scope="module")
